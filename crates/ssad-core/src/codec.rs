@@ -1,0 +1,277 @@
+//! Versioned binary model format: magic, format version, payload length,
+//! payload, CRC-32 of everything before it. Little-endian, no self-describing
+//! serialisation of Rust types, every length checked before it is trusted.
+
+use crate::encode::{ColumnEncoder, NumericEncoder};
+use crate::error::{CoreError, Result};
+use crate::model::Model;
+use crate::nn::{Dense, Mlp};
+use crate::options::ResolvedOptions;
+use crate::schema::{ColumnKind, ColumnSpec};
+
+pub const MAGIC: &[u8; 8] = b"SSADMODL";
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER: usize = 8 + 2 + 4;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        self.u32(n as u32);
+    }
+    fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn f32s(&mut self, v: &[f32]) {
+        self.len(v.len());
+        v.iter().for_each(|&x| self.f32(x));
+    }
+    fn f64s(&mut self, v: &[f64]) {
+        self.len(v.len());
+        v.iter().for_each(|&x| self.f64(x));
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn corrupt(what: &str) -> CoreError {
+    CoreError::CorruptModel(what.to_string())
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("length overflow"))?;
+        let s = self.buf.get(self.pos..end).ok_or_else(|| corrupt("truncated payload"))?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.arr()?))
+    }
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_le_bytes(self.arr()?))
+    }
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.arr()?))
+    }
+    /// A count of items of `size` bytes each, checked against the bytes left.
+    fn len(&mut self, size: usize) -> Result<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(size.max(1)) > self.buf.len() - self.pos {
+            return Err(corrupt("length exceeds payload"));
+        }
+        Ok(n)
+    }
+    fn str(&mut self) -> Result<String> {
+        let n = self.len(1)?;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| corrupt("invalid UTF-8"))
+    }
+    fn f32s(&mut self) -> Result<Vec<f32>> {
+        let n = self.len(4)?;
+        (0..n).map(|_| self.f32()).collect()
+    }
+    fn f64s(&mut self) -> Result<Vec<f64>> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.f64()).collect()
+    }
+}
+
+/// Serialise a model to bytes.
+pub fn encode(m: &Model) -> Vec<u8> {
+    let mut w = Writer(Vec::new());
+    // Options as JSON text: small, readable, and tolerant of added fields.
+    w.str(&serde_json::to_string(&m.options).unwrap_or_default());
+    w.len(m.columns.len());
+    for (spec, enc) in m.columns.iter().zip(&m.encoders) {
+        w.str(&spec.name);
+        w.u8(spec.kind.code());
+        match enc {
+            ColumnEncoder::Numeric(e) => {
+                w.f64(e.median);
+                w.f64(e.scale);
+                w.f64(e.null_rate);
+                w.u64(e.count);
+                w.f64s(&e.grid);
+            }
+        }
+    }
+    w.len(m.net.layers.len());
+    for l in &m.net.layers {
+        w.len(l.n_in);
+        w.len(l.n_out);
+        w.f32s(&l.w);
+        w.f32s(&l.b);
+    }
+    w.len(m.masks.len());
+    for mask in &m.masks {
+        w.u16(mask.len() as u16);
+        mask.iter().for_each(|&c| w.u16(c));
+    }
+    w.f32s(&m.err_norm);
+    w.f32s(&m.marg_norm);
+    w.f32(m.marg_weight);
+    w.f64s(&m.score_quantiles);
+    let payload = w.0;
+    let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Parse and validate model bytes.
+pub fn decode(bytes: &[u8]) -> Result<Model> {
+    if bytes.len() < HEADER + 4 || &bytes[..8] != MAGIC {
+        return Err(corrupt("not an ssad model (bad magic)"));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(CoreError::UnsupportedFormat { found: version, supported: FORMAT_VERSION });
+    }
+    let plen = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
+    if bytes.len() != HEADER + plen + 4 {
+        return Err(corrupt("length does not match header"));
+    }
+    let body = &bytes[..HEADER + plen];
+    let crc = u32::from_le_bytes([
+        bytes[HEADER + plen],
+        bytes[HEADER + plen + 1],
+        bytes[HEADER + plen + 2],
+        bytes[HEADER + plen + 3],
+    ]);
+    if crc32fast::hash(body) != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut r = Reader { buf: &bytes[HEADER..HEADER + plen], pos: 0 };
+    let options: ResolvedOptions =
+        serde_json::from_str(&r.str()?).map_err(|e| corrupt(&format!("options: {e}")))?;
+    let d = r.len(1)?;
+    let mut columns = Vec::with_capacity(d);
+    let mut encoders = Vec::with_capacity(d);
+    for _ in 0..d {
+        let name = r.str()?;
+        let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
+        let enc = match kind {
+            ColumnKind::Numeric => {
+                let e = NumericEncoder {
+                    median: r.f64()?,
+                    scale: r.f64()?,
+                    null_rate: r.f64()?,
+                    count: r.u64()?,
+                    grid: r.f64s()?,
+                };
+                if e.grid.len() < 2 || !(e.scale > 0.0) {
+                    return Err(corrupt("numeric encoder"));
+                }
+                ColumnEncoder::Numeric(e)
+            }
+        };
+        columns.push(ColumnSpec { name, kind });
+        encoders.push(enc);
+    }
+    let n_layers = r.len(8)?;
+    let mut layers = Vec::with_capacity(n_layers);
+    for _ in 0..n_layers {
+        let n_in = r.u32()? as usize;
+        let n_out = r.u32()? as usize;
+        let w = r.f32s()?;
+        let b = r.f32s()?;
+        if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
+            return Err(corrupt("layer shape"));
+        }
+        layers.push(Dense { n_in, n_out, w, b });
+    }
+    let net = Mlp { layers };
+    let n_masks = r.len(2)?;
+    let mut masks = Vec::with_capacity(n_masks);
+    for _ in 0..n_masks {
+        let k = r.u16()? as usize;
+        let mask: Vec<u16> = (0..k).map(|_| r.u16()).collect::<Result<_>>()?;
+        if mask.iter().any(|&c| c as usize >= d) {
+            return Err(corrupt("mask column out of range"));
+        }
+        masks.push(mask);
+    }
+    let err_norm = r.f32s()?;
+    let marg_norm = r.f32s()?;
+    let marg_weight = r.f32()?;
+    let score_quantiles = r.f64s()?;
+    if r.pos != r.buf.len() {
+        return Err(corrupt("trailing bytes"));
+    }
+    let model = Model {
+        columns,
+        encoders,
+        net,
+        masks,
+        err_norm,
+        marg_norm,
+        marg_weight,
+        score_quantiles,
+        options,
+    };
+    validate(&model)?;
+    Ok(model)
+}
+
+/// Cross-field checks: shapes must chain, so scoring can never index out of bounds.
+fn validate(m: &Model) -> Result<()> {
+    let layout = m.layout();
+    let d = m.columns.len();
+    let layers = &m.net.layers;
+    if d == 0 || layers.is_empty() {
+        return Err(corrupt("empty model"));
+    }
+    if layers[0].n_in != layout.n_in || layers[layers.len() - 1].n_out != layout.n_out {
+        return Err(corrupt("network does not match the columns"));
+    }
+    if layers.windows(2).any(|w| w[0].n_out != w[1].n_in) {
+        return Err(corrupt("layer sizes do not chain"));
+    }
+    if m.err_norm.len() != d || m.marg_norm.len() != d {
+        return Err(corrupt("normaliser length"));
+    }
+    if m.err_norm.iter().chain(&m.marg_norm).any(|&v| !(v > 0.0 && v.is_finite())) {
+        return Err(corrupt("normaliser value"));
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! Per-column encoding fitted on the training sample: robust scaling for the
+//! network, an empirical CDF for the marginal ("surprising on its own") term.
+//! The statistics are stored with the model and serve drift checks too.
+
+use crate::schema::{ColumnKind, Value};
+use serde::Serialize;
+
+/// Network inputs are clipped so one wild value cannot saturate the encoder;
+/// the marginal term keeps the unclipped evidence.
+pub const INPUT_CLIP: f32 = 5.0;
+/// Quantile grid points kept per numeric column.
+pub const GRID_POINTS: usize = 65;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NumericEncoder {
+    pub median: f64,
+    /// Robust scale: IQR / 1.349 (the std of a normal), std when the IQR is 0.
+    pub scale: f64,
+    /// Share of NULLs in the training sample.
+    pub null_rate: f64,
+    /// Non-null training values seen (for the CDF's resolution floor).
+    pub count: u64,
+    /// Quantiles at probabilities k / (GRID_POINTS - 1).
+    pub grid: Vec<f64>,
+}
+
+/// Why a column was left out of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    AllNull,
+    Constant,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::AllNull => "entirely NULL",
+            SkipReason::Constant => "constant",
+        }
+    }
+}
+
+fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let pos = p * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let f = pos - lo as f64;
+    sorted[lo] * (1.0 - f) + sorted[hi] * f
+}
+
+impl NumericEncoder {
+    pub fn fit(values: &[Value<'_>]) -> Result<Self, SkipReason> {
+        let mut xs: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
+        if xs.is_empty() {
+            return Err(SkipReason::AllNull);
+        }
+        let nulls = values.len() - xs.len();
+        xs.sort_by(f64::total_cmp);
+        let (first, last) = (xs[0], xs[xs.len() - 1]);
+        if first == last && nulls == 0 {
+            return Err(SkipReason::Constant);
+        }
+        let median = quantile_sorted(&xs, 0.5);
+        let iqr = quantile_sorted(&xs, 0.75) - quantile_sorted(&xs, 0.25);
+        let mut scale = iqr / 1.349;
+        if !(scale > 0.0) {
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+            scale = var.sqrt();
+        }
+        if !(scale > 0.0 && scale.is_finite()) {
+            scale = 1.0;
+        }
+        let grid = (0..GRID_POINTS)
+            .map(|k| quantile_sorted(&xs, k as f64 / (GRID_POINTS - 1) as f64))
+            .collect();
+        Ok(NumericEncoder {
+            median,
+            scale,
+            null_rate: nulls as f64 / values.len() as f64,
+            count: xs.len() as u64,
+            grid,
+        })
+    }
+
+    pub fn nullable(&self) -> bool {
+        self.null_rate > 0.0
+    }
+
+    /// Scaled, clipped value as the network sees it; None for NULL.
+    pub fn scaled(&self, v: &Value<'_>) -> Option<f32> {
+        v.as_f64().map(|x| {
+            let z = ((x - self.median) / self.scale) as f32;
+            z.clamp(-INPUT_CLIP, INPUT_CLIP)
+        })
+    }
+
+    /// Two-sided empirical tail probability of x, floored at the sample's resolution
+    /// inside the training range and decaying exponentially (in robust units) outside it.
+    fn tail(&self, x: f64) -> f64 {
+        let g = &self.grid;
+        let k = (g.len() - 1) as f64;
+        let floor = 0.5 / (self.count as f64 + 1.0);
+        if x < g[0] {
+            return floor * (-(g[0] - x) / self.scale).exp();
+        }
+        if x > g[g.len() - 1] {
+            return floor * (-(x - g[g.len() - 1]) / self.scale).exp();
+        }
+        let lo = g.partition_point(|&q| q < x);
+        let hi = g.partition_point(|&q| q <= x);
+        let u = if lo == hi {
+            // Strictly between g[lo-1] and g[lo]: interpolate.
+            let (a, b) = (g[lo - 1], g[lo]);
+            (lo as f64 - 1.0 + (x - a) / (b - a)) / k
+        } else {
+            // Ties: mid-rank of the grid points equal to x.
+            (lo + hi - 1) as f64 / 2.0 / k
+        };
+        u.min(1.0 - u).max(floor)
+    }
+
+    /// How surprising the value is on its own: -ln(two-sided tail probability).
+    pub fn marginal(&self, v: &Value<'_>) -> f64 {
+        match v.as_f64() {
+            Some(x) => (-(2.0 * self.tail(x)).ln()).max(0.0),
+            None => {
+                let n = self.count as f64 / (1.0 - self.null_rate).max(1e-12);
+                let p_null = (self.null_rate * n + 0.5) / (n + 1.0);
+                -p_null.ln()
+            }
+        }
+    }
+}
+
+/// The encoder of one model column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ColumnEncoder {
+    Numeric(NumericEncoder),
+}
+
+impl ColumnEncoder {
+    pub fn fit(kind: ColumnKind, values: &[Value<'_>]) -> Result<Self, SkipReason> {
+        match kind {
+            ColumnKind::Numeric => NumericEncoder::fit(values).map(ColumnEncoder::Numeric),
+        }
+    }
+
+    pub fn kind(&self) -> ColumnKind {
+        match self {
+            ColumnEncoder::Numeric(_) => ColumnKind::Numeric,
+        }
+    }
+
+    /// Network input slots of this column (excluding its mask flag).
+    pub fn in_width(&self) -> usize {
+        match self {
+            ColumnEncoder::Numeric(e) => 1 + usize::from(e.nullable()),
+        }
+    }
+
+    /// Network output slots predicting this column.
+    pub fn out_width(&self) -> usize {
+        match self {
+            ColumnEncoder::Numeric(_) => 1,
+        }
+    }
+
+    /// Write the column's input slots; `None` from `target` marks a missing target.
+    pub fn encode_input(&self, v: &Value<'_>, out: &mut [f32]) {
+        match self {
+            ColumnEncoder::Numeric(e) => match e.scaled(v) {
+                Some(z) => {
+                    out[0] = z;
+                    if e.nullable() {
+                        out[1] = 0.0;
+                    }
+                }
+                None => {
+                    out[0] = 0.0;
+                    if e.nullable() {
+                        out[1] = 1.0;
+                    }
+                }
+            },
+        }
+    }
+
+    /// The value the network should reconstruct; None when there is nothing to predict.
+    pub fn target(&self, v: &Value<'_>) -> Option<f32> {
+        match self {
+            ColumnEncoder::Numeric(e) => e.scaled(v),
+        }
+    }
+
+    pub fn marginal(&self, v: &Value<'_>) -> f64 {
+        match self {
+            ColumnEncoder::Numeric(e) => e.marginal(v),
+        }
+    }
+
+    /// Decode a prediction back to the column's own units (for explanations).
+    pub fn decode_prediction(&self, pred: &[f32]) -> f64 {
+        match self {
+            ColumnEncoder::Numeric(e) => e.median + pred[0] as f64 * e.scale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nums(xs: &[f64]) -> Vec<Value<'static>> {
+        xs.iter().map(|&x| Value::Num(x)).collect()
+    }
+
+    #[test]
+    fn skips_constant_and_all_null() {
+        assert_eq!(NumericEncoder::fit(&nums(&[3.0; 10])), Err(SkipReason::Constant));
+        assert_eq!(NumericEncoder::fit(&[Value::Null, Value::Null]), Err(SkipReason::AllNull));
+        // Constant values but some NULLs: the NULL pattern is information.
+        assert!(NumericEncoder::fit(&[Value::Num(1.0), Value::Null]).is_ok());
+    }
+
+    #[test]
+    fn robust_scale_ignores_outliers() {
+        let mut xs: Vec<f64> = (0..1000).map(|i| i as f64 / 1000.0).collect();
+        xs.push(1e9);
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        assert!((e.median - 0.5).abs() < 0.01);
+        assert!((e.scale - 0.5 / 1.349).abs() < 0.01, "{}", e.scale);
+        assert_eq!(e.scaled(&Value::Num(1e9)), Some(INPUT_CLIP));
+    }
+
+    #[test]
+    fn marginal_grows_towards_tails_and_beyond() {
+        let xs: Vec<f64> = (0..1001).map(|i| i as f64).collect();
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        let m = |x: f64| e.marginal(&Value::Num(x));
+        assert!(m(500.0) < 0.05);
+        assert!(m(500.0) < m(800.0));
+        assert!(m(800.0) < m(990.0));
+        assert!(m(990.0) < m(1000.0) + 1e-9);
+        assert!(m(1000.0) < m(2000.0));
+        assert!(m(2000.0) < m(5000.0));
+        assert!(m(5000.0).is_finite());
+        // Symmetric-ish.
+        assert!((m(100.0) - m(900.0)).abs() < 0.1);
+    }
+
+    #[test]
+    fn null_is_surprising_when_never_seen() {
+        let xs: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        assert!(e.marginal(&Value::Null) > 4.0);
+        let mut with_nulls = nums(&xs);
+        with_nulls.extend(std::iter::repeat_n(Value::Null, 100));
+        let e2 = NumericEncoder::fit(&with_nulls).unwrap_or_else(|_| panic!("fit"));
+        assert!(e2.marginal(&Value::Null) < 1.0);
+    }
+
+    #[test]
+    fn nan_and_null_encode_as_missing() {
+        let xs = nums(&[1.0, 2.0, 3.0, f64::NAN]);
+        let enc = ColumnEncoder::fit(ColumnKind::Numeric, &xs).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(enc.in_width(), 2);
+        let mut out = [9.0f32; 2];
+        enc.encode_input(&Value::Null, &mut out);
+        assert_eq!(out, [0.0, 1.0]);
+        assert_eq!(enc.target(&Value::Num(f64::NAN)), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! ssad-core: the Postgres-free heart of ssad. Column encoding, the
+//! masked-column model, training, scoring, explanations, the model codec and
+//! evaluation metrics. The pgrx crate at the repository root is thin glue.
+
+pub mod codec;
+pub mod encode;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod nn;
+pub mod options;
+pub mod reservoir;
+pub mod rng;
+pub mod schema;
+pub mod train;
+
+pub use error::{CoreError, Result};
+pub use model::{Contribution, Model, Scratch};
+pub use options::{ResolvedOptions, TrainOptions};
+pub use schema::{ColumnKind, ColumnSpec, Value};
+pub use train::{train, Event, TrainReport};
+
+/// Build the explicit rayon pool that training and batch scoring run in.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("ssad-worker-{i}"))
+        .build()
+        .map_err(|e| CoreError::InvalidOption(format!("cannot start {threads} threads: {e}")))
+}

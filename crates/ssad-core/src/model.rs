@@ -1,0 +1,236 @@
+//! A trained model and its deterministic scoring: a fixed set of stored masks,
+//! per-column prediction errors normalised by their training mean, plus a
+//! per-column marginal term. The score is a sum of per-column contributions,
+//! which is what explanations show.
+
+use crate::encode::ColumnEncoder;
+use crate::error::{CoreError, Result};
+use crate::nn::Mlp;
+use crate::options::ResolvedOptions;
+use crate::schema::{ColumnSpec, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub columns: Vec<ColumnSpec>,
+    pub encoders: Vec<ColumnEncoder>,
+    pub net: Mlp,
+    /// Fixed scoring masks: the column indices each one hides.
+    pub masks: Vec<Vec<u16>>,
+    /// Mean training prediction error per column (divides the raw error).
+    pub err_norm: Vec<f32>,
+    /// Mean training marginal surprise per column (divides the raw marginal).
+    pub marg_norm: Vec<f32>,
+    /// Weight of the marginal term next to the prediction term.
+    pub marg_weight: f32,
+    /// Training-sample scores at probabilities k / (len - 1).
+    pub score_quantiles: Vec<f64>,
+    pub options: ResolvedOptions,
+}
+
+/// Where each column's slots sit in the network's input and output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub in_off: Vec<usize>,
+    pub out_off: Vec<usize>,
+    /// Value slots; the d mask flags follow them in the input.
+    pub n_values: usize,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+impl Layout {
+    pub fn new(encoders: &[ColumnEncoder]) -> Self {
+        let (mut in_off, mut out_off) = (Vec::new(), Vec::new());
+        let (mut i, mut o) = (0, 0);
+        for e in encoders {
+            in_off.push(i);
+            out_off.push(o);
+            i += e.in_width();
+            o += e.out_width();
+        }
+        Layout { in_off, out_off, n_values: i, n_in: i + encoders.len(), n_out: o }
+    }
+
+    /// Hide column j in an input row: zero its value slots, raise its mask flag.
+    #[inline]
+    pub fn hide(&self, enc: &ColumnEncoder, j: usize, x: &mut [f32]) {
+        x[self.in_off[j]..self.in_off[j] + enc.in_width()].fill(0.0);
+        x[self.n_values + j] = 1.0;
+    }
+}
+
+/// Per-column breakdown of one row's score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    pub column: usize,
+    /// Share of the score due to this column (prediction + marginal terms).
+    pub contribution: f64,
+    /// Normalised prediction error (1.0 is a typical training row).
+    pub prediction_term: f64,
+    /// Normalised marginal surprise (1.0 is a typical training row).
+    pub marginal_term: f64,
+    /// The model's expectation for this column, in the column's own units.
+    pub expected: Option<f64>,
+}
+
+/// Reusable buffers for one-row scoring, so the inline path allocates nothing per row.
+#[derive(Clone, Debug)]
+pub struct Scratch {
+    base: Vec<f32>,
+    x: Vec<f32>,
+    hidden: [Vec<f32>; 2],
+    targets: Vec<Option<f32>>,
+    err_sum: Vec<f32>,
+    pred_sum: Vec<f32>,
+    hits: Vec<u32>,
+    marg: Vec<f64>,
+}
+
+impl Model {
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.encoders)
+    }
+
+    pub fn n_columns(&self) -> usize {
+        self.columns.len()
+    }
+
+    pub fn scratch(&self) -> Scratch {
+        let l = self.layout();
+        let d = self.columns.len();
+        let w = self.net.max_width().max(l.n_out);
+        Scratch {
+            base: vec![0.0; l.n_in],
+            x: vec![0.0; l.n_in],
+            hidden: [vec![0.0; w], vec![0.0; w]],
+            targets: vec![None; d],
+            err_sum: vec![0.0; d],
+            pred_sum: vec![0.0; d],
+            hits: vec![0; d],
+            marg: vec![0.0; d],
+        }
+    }
+
+    fn check_arity(&self, row: &[Value<'_>]) -> Result<()> {
+        if row.len() != self.columns.len() {
+            return Err(CoreError::RowMismatch(format!(
+                "expected {} values, got {}",
+                self.columns.len(),
+                row.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Raw per-column prediction errors and marginals into the scratch.
+    fn raw_terms(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch) {
+        s.base.fill(0.0);
+        for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
+            let off = layout.in_off[j];
+            enc.encode_input(v, &mut s.base[off..off + enc.in_width()]);
+            s.targets[j] = enc.target(v);
+            s.marg[j] = enc.marginal(v);
+        }
+        s.err_sum.fill(0.0);
+        s.pred_sum.fill(0.0);
+        s.hits.fill(0);
+        for mask in &self.masks {
+            s.x.copy_from_slice(&s.base);
+            for &j in mask {
+                let j = j as usize;
+                layout.hide(&self.encoders[j], j, &mut s.x);
+            }
+            let out = self.net.forward_row(&s.x, &mut s.hidden);
+            for &j in mask {
+                let j = j as usize;
+                let p = out[layout.out_off[j]];
+                s.pred_sum[j] += p;
+                s.hits[j] += 1;
+                if let Some(t) = s.targets[j] {
+                    s.err_sum[j] += (p - t).abs();
+                }
+            }
+        }
+    }
+
+    /// Unnormalised (mean prediction error, marginal) per column: used to fit the normalisers.
+    pub fn raw_column_terms(&self, row: &[Value<'_>], s: &mut Scratch, out: &mut [(f64, f64)]) {
+        let layout = self.layout();
+        self.raw_terms(&layout, row, s);
+        for j in 0..self.columns.len() {
+            let e = if s.hits[j] > 0 { s.err_sum[j] / s.hits[j] as f32 } else { 0.0 };
+            out[j] = (e as f64, s.marg[j]);
+        }
+    }
+
+    fn term(&self, s: &Scratch, j: usize) -> (f64, f64) {
+        let e = if s.hits[j] > 0 { s.err_sum[j] / s.hits[j] as f32 } else { 0.0 };
+        self.normalise(j, e as f64, s.marg[j])
+    }
+
+    /// Raw (error, marginal) of column j divided by their training means.
+    pub(crate) fn normalise(&self, j: usize, err: f64, marg: f64) -> (f64, f64) {
+        (err / self.err_norm[j] as f64, marg / self.marg_norm[j] as f64)
+    }
+
+    /// Column j's share of the score from its normalised terms.
+    pub(crate) fn combine(&self, pred: f64, marg: f64) -> f64 {
+        let w = self.marg_weight as f64;
+        (pred + w * marg) / ((1.0 + w) * self.columns.len() as f64)
+    }
+
+    /// Anomaly score of one row (values in model column order); higher is more anomalous.
+    pub fn score(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<f64> {
+        self.check_arity(row)?;
+        let layout = self.layout();
+        self.raw_terms(&layout, row, s);
+        let mut total = 0.0;
+        for j in 0..self.columns.len() {
+            let (p, m) = self.term(s, j);
+            total += self.combine(p, m);
+        }
+        Ok(total)
+    }
+
+    /// Per-column contributions, in column order; they sum to the score.
+    pub fn explain(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<Vec<Contribution>> {
+        self.check_arity(row)?;
+        let layout = self.layout();
+        self.raw_terms(&layout, row, s);
+        Ok((0..self.columns.len())
+            .map(|j| {
+                let (p, m) = self.term(s, j);
+                let expected = (s.hits[j] > 0).then(|| {
+                    let mean = s.pred_sum[j] / s.hits[j] as f32;
+                    self.encoders[j].decode_prediction(&[mean])
+                });
+                Contribution {
+                    column: j,
+                    contribution: self.combine(p, m),
+                    prediction_term: p,
+                    marginal_term: m,
+                    expected,
+                }
+            })
+            .collect())
+    }
+
+    /// The score's position among training scores, in [0, 1].
+    pub fn quantile(&self, score: f64) -> f64 {
+        let q = &self.score_quantiles;
+        if q.len() < 2 {
+            return 0.5;
+        }
+        let k = (q.len() - 1) as f64;
+        let i = q.partition_point(|&v| v < score);
+        if i == 0 {
+            return 0.0;
+        }
+        if i >= q.len() {
+            return 1.0;
+        }
+        let (a, b) = (q[i - 1], q[i]);
+        let f = if b > a { (score - a) / (b - a) } else { 0.5 };
+        ((i - 1) as f64 + f) / k
+    }
+}

@@ -1,0 +1,124 @@
+//! Training options: a validated struct parsed from the user's jsonb, stored
+//! normalised (every automatic choice made concrete) with the model.
+
+use crate::error::{CoreError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Options as the user gives them; `None` means "choose from the data".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainOptions {
+    /// Passes over the training sample (1..=1000).
+    pub epochs: Option<u32>,
+    /// Width of the encoder's hidden layers (4..=1024).
+    pub hidden: Option<u32>,
+    /// Share of columns hidden per training row (0 < rate < 1).
+    pub mask_rate: Option<f64>,
+    /// Seed for sampling, initialisation and masks: the same seed gives the same model.
+    pub seed: Option<u64>,
+    /// Rows drawn uniformly from the table for training (100..=10,000,000).
+    pub sample_size: Option<u64>,
+    /// Worker threads for training (1..=256).
+    pub threads: Option<u32>,
+}
+
+pub const DEFAULT_MASK_RATE: f64 = 0.4;
+pub const DEFAULT_SEED: u64 = 42;
+
+impl TrainOptions {
+    /// Parse and validate the jsonb text given to `ssad_train`.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
+        if !value.is_object() {
+            return Err(CoreError::InvalidOption("options must be a JSON object".into()));
+        }
+        let opts: TrainOptions =
+            serde_json::from_value(value).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
+        opts.validate()?;
+        Ok(opts)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        fn range<T: PartialOrd + std::fmt::Display + Copy>(
+            name: &str,
+            v: Option<T>,
+            lo: T,
+            hi: T,
+        ) -> Result<()> {
+            match v {
+                Some(x) if !(lo..=hi).contains(&x) => Err(CoreError::InvalidOption(format!(
+                    "\"{name}\" must be between {lo} and {hi}, got {x}"
+                ))),
+                _ => Ok(()),
+            }
+        }
+        range("epochs", self.epochs, 1, 1000)?;
+        range("hidden", self.hidden, 4, 1024)?;
+        range("sample_size", self.sample_size, 100, 10_000_000)?;
+        range("threads", self.threads, 1, 256)?;
+        if let Some(r) = self.mask_rate {
+            if !(r > 0.0 && r < 1.0) {
+                return Err(CoreError::InvalidOption(format!(
+                    "\"mask_rate\" must be strictly between 0 and 1, got {r}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options with every choice made: what a model was actually trained with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedOptions {
+    pub epochs: u32,
+    pub hidden: u32,
+    pub mask_rate: f64,
+    pub seed: u64,
+    pub sample_size: u64,
+    pub threads: u32,
+    pub batch_size: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_object_is_all_defaults() {
+        assert_eq!(TrainOptions::from_json("{}"), Ok(TrainOptions::default()));
+    }
+
+    #[test]
+    fn parses_known_keys() {
+        let o = TrainOptions::from_json(r#"{"epochs": 5, "hidden": 32, "mask_rate": 0.3, "seed": 7}"#)
+            .unwrap_or_default();
+        assert_eq!(o.epochs, Some(5));
+        assert_eq!(o.hidden, Some(32));
+        assert_eq!(o.mask_rate, Some(0.3));
+        assert_eq!(o.seed, Some(7));
+    }
+
+    #[test]
+    fn rejects_unknown_key() {
+        let e = TrainOptions::from_json(r#"{"epoch": 5}"#);
+        assert!(matches!(e, Err(CoreError::InvalidOption(ref m)) if m.contains("unknown field")), "{e:?}");
+    }
+
+    #[test]
+    fn rejects_out_of_range() {
+        for bad in [
+            r#"{"epochs": 0}"#,
+            r#"{"hidden": 2}"#,
+            r#"{"mask_rate": 1.0}"#,
+            r#"{"mask_rate": 0}"#,
+            r#"{"sample_size": 5}"#,
+            r#"{"threads": 0}"#,
+            r#"{"seed": -1}"#,
+            r#"{"epochs": "many"}"#,
+            r#"[1]"#,
+        ] {
+            assert!(matches!(TrainOptions::from_json(bad), Err(CoreError::InvalidOption(_))), "{bad}");
+        }
+    }
+}

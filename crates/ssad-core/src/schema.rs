@@ -1,0 +1,66 @@
+//! What the model sees of a table: named columns of a few kinds, and the
+//! values of one row. The glue maps SQL types onto these kinds.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// Integers, floats, numeric: robust-scaled real values.
+    Numeric,
+}
+
+impl ColumnKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnKind::Numeric => "numeric",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            ColumnKind::Numeric => 0,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(ColumnKind::Numeric),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// One cell of a row. Text borrows when scoring and owns when sampled for training.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Num(f64),
+    Text(Cow<'a, str>),
+}
+
+impl Value<'_> {
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Num(x) => Value::Num(x),
+            Value::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
+        }
+    }
+
+    /// Numeric view of the cell: None for NULL and for NaN (treated as missing).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Num(x) if x.is_finite() => Some(*x),
+            Value::Num(x) if x.is_infinite() => Some(x.signum() * f64::MAX / 4.0),
+            _ => None,
+        }
+    }
+}

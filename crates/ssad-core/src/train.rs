@@ -1,0 +1,426 @@
+//! Masked-column pretraining: hide a random subset of each row's columns,
+//! predict them from the rest, minimise a trimmed robust loss so that the
+//! anomalies inside the (contaminated) training table do not steer the fit.
+//!
+//! The loop runs on the caller's thread and reports after every batch, so the
+//! caller (the Postgres backend) can check for interrupts; the per-batch work
+//! is split into a fixed number of chunks run in the caller's rayon pool. The
+//! chunking does not depend on the pool size, so a seed fixes the model.
+
+use crate::encode::{ColumnEncoder, SkipReason};
+use crate::error::{CoreError, Result};
+use crate::model::{Layout, Model};
+use crate::nn::{Adam, Grads, Mlp};
+use crate::options::{ResolvedOptions, TrainOptions, DEFAULT_MASK_RATE, DEFAULT_SEED};
+use crate::rng::Rng;
+use crate::schema::{ColumnSpec, Value};
+use ndarray::Array2;
+use rayon::prelude::*;
+
+pub const DEFAULT_SAMPLE_SIZE: u64 = 20_000;
+pub const MIN_ROWS: usize = 10;
+/// Scoring masks stored with the model.
+pub const SCORING_MASKS: usize = 16;
+/// Share of the highest-loss rows of a batch left out of the gradient.
+const TRIM: f64 = 0.10;
+/// Training steps before trimming starts (share of all steps).
+const TRIM_WARMUP: f64 = 0.10;
+const TARGET_STEPS: usize = 2000;
+const LR_MAX: f32 = 1e-3;
+const LR_MIN: f32 = 1e-4;
+const WEIGHT_DECAY: f32 = 1e-4;
+const HUBER_DELTA: f32 = 1.0;
+/// Fixed chunk count per batch: the same for any pool size, for determinism.
+const CHUNKS: usize = 4;
+/// Training rows used to fit the score normalisers and quantiles.
+const CALIBRATION_ROWS: usize = 4096;
+const QUANTILES: usize = 101;
+
+/// Progress reported to the caller; returning `false` cancels training.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Batch { step: usize, steps: usize },
+    Epoch { epoch: u32, epochs: u32, loss: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainReport {
+    pub rows_used: usize,
+    pub used_columns: Vec<String>,
+    /// Columns left out, with the reason.
+    pub skipped_columns: Vec<(String, &'static str)>,
+    pub final_loss: f64,
+    pub options: ResolvedOptions,
+}
+
+fn auto_hidden(n: usize) -> u32 {
+    // Capacity grows with the sample so small tables are not memorised.
+    let h = (2.0 * (n as f64).sqrt()).round() as u32;
+    (h.div_ceil(8) * 8).clamp(16, 128)
+}
+
+fn auto_batch(n: usize) -> usize {
+    (n / 32).clamp(16, 256).min(n)
+}
+
+/// Resolve every automatic choice for a sample of `n` rows.
+pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
+    let batch = auto_batch(n.max(1));
+    let per_epoch = n.max(1).div_ceil(batch);
+    let epochs = opts
+        .epochs
+        .unwrap_or_else(|| (TARGET_STEPS.div_ceil(per_epoch) as u32).clamp(5, 50));
+    ResolvedOptions {
+        epochs,
+        hidden: opts.hidden.unwrap_or_else(|| auto_hidden(n)),
+        mask_rate: opts.mask_rate.unwrap_or(DEFAULT_MASK_RATE),
+        seed: opts.seed.unwrap_or(DEFAULT_SEED),
+        sample_size: opts.sample_size.unwrap_or(DEFAULT_SAMPLE_SIZE),
+        threads: opts.threads.unwrap_or(1),
+        batch_size: batch as u32,
+    }
+}
+
+/// Columns hidden per row for `d` columns at `rate`: at least one, and at least one left visible.
+pub fn hidden_count(d: usize, rate: f64) -> usize {
+    ((rate * d as f64).round() as usize).clamp(1, d.saturating_sub(1).max(1))
+}
+
+/// `m` masks of `k` columns each, drawn from successive permutations so every
+/// column is hidden (almost) equally often; duplicates are dropped.
+pub fn scoring_masks(d: usize, k: usize, m: usize, rng: &mut Rng) -> Vec<Vec<u16>> {
+    let mut masks: Vec<Vec<u16>> = Vec::with_capacity(m);
+    let mut perm: Vec<u16> = (0..d as u16).collect();
+    let mut pos = d;
+    for _ in 0..m {
+        let mut mask = Vec::with_capacity(k);
+        while mask.len() < k {
+            if pos == d {
+                rng.shuffle(&mut perm);
+                pos = 0;
+            }
+            let c = perm[pos];
+            pos += 1;
+            if !mask.contains(&c) {
+                mask.push(c);
+            }
+        }
+        mask.sort_unstable();
+        if !masks.contains(&mask) {
+            masks.push(mask);
+        }
+    }
+    masks
+}
+
+struct Encoded {
+    layout: Layout,
+    n: usize,
+    d: usize,
+    base: Vec<f32>,
+    targets: Vec<f32>,
+    valid: Vec<bool>,
+}
+
+fn encode_rows(encoders: &[ColumnEncoder], cols: &[usize], rows: &[Vec<Value<'static>>]) -> Encoded {
+    let layout = Layout::new(encoders);
+    let (n, d, nv) = (rows.len(), encoders.len(), layout.n_values);
+    let mut base = vec![0.0f32; n * nv];
+    let mut targets = vec![0.0f32; n * d];
+    let mut valid = vec![false; n * d];
+    for (r, row) in rows.iter().enumerate() {
+        for (j, enc) in encoders.iter().enumerate() {
+            let v = &row[cols[j]];
+            let off = r * nv + layout.in_off[j];
+            enc.encode_input(v, &mut base[off..off + enc.in_width()]);
+            if let Some(t) = enc.target(v) {
+                targets[r * d + j] = t;
+                valid[r * d + j] = true;
+            }
+        }
+    }
+    Encoded { layout, n, d, base, targets, valid }
+}
+
+/// One chunk of a batch: its input rows and the columns each row hides.
+struct Chunk {
+    rows: Vec<usize>,
+    hidden: Vec<Vec<u16>>,
+}
+
+fn build_input(e: &Encoded, encoders: &[ColumnEncoder], c: &Chunk) -> Array2<f32> {
+    let n_in = e.layout.n_in;
+    let nv = e.layout.n_values;
+    let mut x = Array2::<f32>::zeros((c.rows.len(), n_in));
+    for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
+        let mut xr = x.row_mut(i);
+        let xs = xr.as_slice_mut().unwrap_or_else(|| unreachable!());
+        xs[..nv].copy_from_slice(&e.base[r * nv..(r + 1) * nv]);
+        for &j in mask {
+            let j = j as usize;
+            e.layout.hide(&encoders[j], j, xs);
+        }
+    }
+    x
+}
+
+fn huber(diff: f32) -> (f32, f32) {
+    if diff.abs() <= HUBER_DELTA {
+        (0.5 * diff * diff, diff)
+    } else {
+        (HUBER_DELTA * (diff.abs() - 0.5 * HUBER_DELTA), HUBER_DELTA * diff.signum())
+    }
+}
+
+/// Per-row loss and its gradient w.r.t. the output (unscaled by batch size).
+fn row_losses(e: &Encoded, c: &Chunk, out: &Array2<f32>) -> (Vec<f32>, Array2<f32>) {
+    let mut losses = vec![0.0f32; c.rows.len()];
+    let mut grad = Array2::<f32>::zeros(out.raw_dim());
+    for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
+        let cnt = mask.iter().filter(|&&j| e.valid[r * e.d + j as usize]).count();
+        if cnt == 0 {
+            continue;
+        }
+        let inv = 1.0 / cnt as f32;
+        for &j in mask {
+            let j = j as usize;
+            if !e.valid[r * e.d + j] {
+                continue;
+            }
+            let o = e.layout.out_off[j];
+            let (l, g) = huber(out[[i, o]] - e.targets[r * e.d + j]);
+            losses[i] += l * inv;
+            grad[[i, o]] = g * inv;
+        }
+    }
+    (losses, grad)
+}
+
+/// Train a model on sampled rows. `columns` describes `rows`' cells in order.
+pub fn train(
+    columns: &[ColumnSpec],
+    rows: &[Vec<Value<'static>>],
+    opts: &TrainOptions,
+    pool: &rayon::ThreadPool,
+    on_event: &mut dyn FnMut(Event) -> bool,
+) -> Result<(Model, TrainReport)> {
+    opts.validate()?;
+    if rows.len() < MIN_ROWS {
+        return Err(CoreError::NotEnoughData(format!(
+            "{} rows sampled, at least {MIN_ROWS} are needed",
+            rows.len()
+        )));
+    }
+    if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+        return Err(CoreError::RowMismatch(format!(
+            "a training row has {} values for {} columns",
+            bad.len(),
+            columns.len()
+        )));
+    }
+    // Fit encoders; drop constant and all-NULL columns.
+    let mut encoders = Vec::new();
+    let mut kept = Vec::new();
+    let mut skipped: Vec<(String, &'static str)> = Vec::new();
+    for (c, spec) in columns.iter().enumerate() {
+        let values: Vec<Value<'static>> = rows.iter().map(|r| r[c].clone()).collect();
+        match ColumnEncoder::fit(spec.kind, &values) {
+            Ok(enc) => {
+                encoders.push(enc);
+                kept.push(c);
+            }
+            Err(reason @ (SkipReason::AllNull | SkipReason::Constant)) => {
+                skipped.push((spec.name.clone(), reason.as_str()))
+            }
+        }
+    }
+    if encoders.is_empty() {
+        return Err(CoreError::NotEnoughData(
+            "every column is constant or entirely NULL".into(),
+        ));
+    }
+    let resolved = resolve_options(opts, rows.len());
+    let e = encode_rows(&encoders, &kept, rows);
+    let mut rng = Rng::new(resolved.seed);
+    let mut init_rng = rng.fork(1);
+    let mut batch_rng = rng.fork(2);
+    let h = resolved.hidden as usize;
+    let mut net = Mlp::new(&[e.layout.n_in, h, h, e.layout.n_out], &mut init_rng);
+    let mut adam = Adam::new(&net, WEIGHT_DECAY);
+    let k = hidden_count(e.d, resolved.mask_rate);
+    let batch = resolved.batch_size as usize;
+    let per_epoch = e.n.div_ceil(batch);
+    let steps = per_epoch * resolved.epochs as usize;
+    let warmup = (steps as f64 * TRIM_WARMUP) as usize;
+    let mut order: Vec<usize> = (0..e.n).collect();
+    let mut step = 0usize;
+    let mut final_loss = f64::NAN;
+    let mut cols: Vec<u16> = (0..e.d as u16).collect();
+    for epoch in 0..resolved.epochs {
+        batch_rng.shuffle(&mut order);
+        let (mut loss_sum, mut loss_rows) = (0.0f64, 0usize);
+        for b in 0..per_epoch {
+            let idx = &order[b * batch..((b + 1) * batch).min(e.n)];
+            let n_chunks = CHUNKS.min(idx.len().div_ceil(8)).max(1);
+            let per_chunk = idx.len().div_ceil(n_chunks);
+            let chunks: Vec<Chunk> = idx
+                .chunks(per_chunk)
+                .map(|rows| Chunk {
+                    rows: rows.to_vec(),
+                    hidden: rows
+                        .iter()
+                        .map(|_| {
+                            // Partial Fisher-Yates: the first k of a shuffle.
+                            for i in 0..k {
+                                let jx = i + batch_rng.below((e.d - i) as u64) as usize;
+                                cols.swap(i, jx);
+                            }
+                            cols[..k].to_vec()
+                        })
+                        .collect(),
+                })
+                .collect();
+            let fwd: Vec<(Vec<Array2<f32>>, Vec<f32>, Array2<f32>)> = pool.install(|| {
+                chunks
+                    .par_iter()
+                    .map(|c| {
+                        let acts = net.forward_batch(build_input(&e, &encoders, c));
+                        let (l, g) = row_losses(&e, c, &acts[acts.len() - 1]);
+                        (acts, l, g)
+                    })
+                    .collect()
+            });
+            let all: Vec<f32> = fwd.iter().flat_map(|f| f.1.iter().copied()).collect();
+            let batch_loss = all.iter().map(|&v| v as f64).sum::<f64>();
+            if !batch_loss.is_finite() {
+                return Err(CoreError::Diverged(format!("non-finite loss at step {step}")));
+            }
+            loss_sum += batch_loss;
+            loss_rows += all.len();
+            // Trim: rows above the batch's (1 - TRIM) loss quantile get no gradient.
+            let cut = if step >= warmup && all.len() >= 10 {
+                let mut sorted = all.clone();
+                sorted.sort_by(f32::total_cmp);
+                sorted[((1.0 - TRIM) * (sorted.len() - 1) as f64).floor() as usize]
+            } else {
+                f32::INFINITY
+            };
+            let kept_rows = all.iter().filter(|&&l| l <= cut).count().max(1) as f32;
+            let grads: Vec<Grads> = pool.install(|| {
+                fwd.into_par_iter()
+                    .map(|(acts, l, mut g)| {
+                        for (i, &li) in l.iter().enumerate() {
+                            let scale = if li <= cut { 1.0 / kept_rows } else { 0.0 };
+                            g.row_mut(i).mapv_inplace(|v| v * scale);
+                        }
+                        net.backward(&acts, g)
+                    })
+                    .collect()
+            });
+            let mut it = grads.into_iter();
+            let Some(mut total) = it.next() else { continue };
+            for g in it {
+                total.add_assign(&g);
+            }
+            let t = step as f32 / steps.max(1) as f32;
+            let lr = LR_MIN + 0.5 * (LR_MAX - LR_MIN) * (1.0 + (std::f32::consts::PI * t).cos());
+            adam.step(&mut net, &total, lr);
+            step += 1;
+            if !on_event(Event::Batch { step, steps }) {
+                return Err(CoreError::Cancelled);
+            }
+        }
+        final_loss = loss_sum / loss_rows.max(1) as f64;
+        if !on_event(Event::Epoch { epoch: epoch + 1, epochs: resolved.epochs, loss: final_loss }) {
+            return Err(CoreError::Cancelled);
+        }
+    }
+    let mut mask_rng = rng.fork(3);
+    let masks = scoring_masks(e.d, k, SCORING_MASKS, &mut mask_rng);
+    let kept_specs: Vec<ColumnSpec> = kept.iter().map(|&c| columns[c].clone()).collect();
+    let mut model = Model {
+        columns: kept_specs,
+        encoders,
+        net,
+        masks,
+        err_norm: vec![1.0; e.d],
+        marg_norm: vec![1.0; e.d],
+        marg_weight: 1.0,
+        score_quantiles: Vec::new(),
+        options: resolved.clone(),
+    };
+    let mut cal_rng = rng.fork(4);
+    calibrate(&mut model, &kept, rows, pool, &mut cal_rng);
+    let report = TrainReport {
+        rows_used: rows.len(),
+        used_columns: model.columns.iter().map(|c| c.name.clone()).collect(),
+        skipped_columns: skipped,
+        final_loss,
+        options: resolved,
+    };
+    Ok((model, report))
+}
+
+/// Fit the per-column normalisers and the training score quantiles on a
+/// random subset of the training rows.
+fn calibrate(
+    model: &mut Model,
+    kept: &[usize],
+    rows: &[Vec<Value<'static>>],
+    pool: &rayon::ThreadPool,
+    rng: &mut Rng,
+) {
+    let d = model.columns.len();
+    let mut idx: Vec<usize> = (0..rows.len()).collect();
+    rng.shuffle(&mut idx);
+    idx.truncate(CALIBRATION_ROWS);
+    let projected: Vec<Vec<Value<'static>>> = idx
+        .iter()
+        .map(|&r| kept.iter().map(|&c| rows[r][c].clone()).collect())
+        .collect();
+    let m: &Model = model;
+    let raw: Vec<(f64, f64)> = pool.install(|| {
+        projected
+            .par_chunks(256)
+            .flat_map_iter(|chunk| {
+                let mut s = m.scratch();
+                let mut out = vec![(0.0, 0.0); d];
+                let mut acc = Vec::with_capacity(chunk.len() * d);
+                for row in chunk {
+                    m.raw_column_terms(row, &mut s, &mut out);
+                    acc.extend_from_slice(&out);
+                }
+                acc
+            })
+            .collect()
+    });
+    let n = projected.len() as f64;
+    for j in 0..d {
+        let (se, sm) = raw
+            .iter()
+            .skip(j)
+            .step_by(d)
+            .fold((0.0, 0.0), |(a, b), &(e, mg)| (a + e, b + mg));
+        model.err_norm[j] = ((se / n) as f32).max(1e-3);
+        model.marg_norm[j] = ((sm / n) as f32).max(0.05);
+    }
+    let m: &Model = model;
+    let mut scores: Vec<f64> = raw
+        .chunks(d)
+        .map(|cols| {
+            (0..d)
+                .map(|j| {
+                    let (p, g) = m.normalise(j, cols[j].0, cols[j].1);
+                    m.combine(p, g)
+                })
+                .sum()
+        })
+        .collect();
+    scores.sort_by(f64::total_cmp);
+    model.score_quantiles = (0..QUANTILES)
+        .map(|q| {
+            let pos = q as f64 / (QUANTILES - 1) as f64 * (scores.len() - 1) as f64;
+            scores[pos.round() as usize]
+        })
+        .collect();
+}
