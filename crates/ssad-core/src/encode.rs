@@ -218,8 +218,14 @@ mod tests {
 
     #[test]
     fn skips_constant_and_all_null() {
-        assert_eq!(NumericEncoder::fit(&nums(&[3.0; 10])), Err(SkipReason::Constant));
-        assert_eq!(NumericEncoder::fit(&[Value::Null, Value::Null]), Err(SkipReason::AllNull));
+        assert_eq!(
+            NumericEncoder::fit(&nums(&[3.0; 10])),
+            Err(SkipReason::Constant)
+        );
+        assert_eq!(
+            NumericEncoder::fit(&[Value::Null, Value::Null]),
+            Err(SkipReason::AllNull)
+        );
         // Constant values but some NULLs: the NULL pattern is information.
         assert!(NumericEncoder::fit(&[Value::Num(1.0), Value::Null]).is_ok());
     }

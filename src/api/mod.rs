@@ -1,0 +1,3 @@
+//! One module per SQL family.
+pub mod score;
+pub mod train;

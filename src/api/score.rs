@@ -1,0 +1,167 @@
+//! `ssad_score`: inline scoring of one row in any query. Each call site keeps
+//! the model, the row binding and scratch buffers in `fn_extra` for the rest
+//! of the statement; across statements the backend cache avoids re-decoding.
+
+use crate::{cache, error, row};
+use pgrx::heap_tuple::PgHeapTuple;
+use pgrx::prelude::*;
+use pgrx::AnyElement;
+use ssad_core::{Model, Scratch, Value};
+use std::rc::Rc;
+
+/// Per-call-site state; lives in the call site's memory context.
+pub struct CallSite {
+    name: String,
+    model: Rc<Model>,
+    scratch: Scratch,
+    binding: Option<row::Binding>,
+    values: Vec<Value<'static>>,
+}
+
+impl CallSite {
+    fn new(name: &str) -> Self {
+        let (_, _, model) = cache::active(name);
+        let scratch = model.scratch();
+        CallSite {
+            name: name.to_string(),
+            model,
+            scratch,
+            binding: None,
+            values: Vec::new(),
+        }
+    }
+
+    /// Bind `r` (re-binding when the row type changes) and read its values.
+    fn load_row(&mut self, r: &AnyElement) {
+        if !is_composite(r.oid()) {
+            error::raise(
+                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                "ssad scoring takes a row (a table alias or ROW(...)), not a scalar".into(),
+                None,
+                Some("Call it as ssad_score('model', t) with t the table's alias."),
+            );
+        }
+        // SAFETY: the argument is a composite datum, checked just above.
+        let tuple = unsafe { PgHeapTuple::from_composite_datum(r.datum()) };
+        let rt = unsafe { row::row_type(r.datum()) };
+        if !self.binding.as_ref().is_some_and(|b| b.matches(rt)) {
+            self.binding = Some(row::bind(&self.model, &tuple, rt));
+        }
+        if let Some(b) = &self.binding {
+            row::read(&self.model, &tuple, b, &mut self.values);
+        }
+    }
+}
+
+fn is_composite(oid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup on a valid type oid.
+    oid == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(oid) }
+}
+
+/// The call site's state, created on first use and when the model name changes.
+fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> &'a mut CallSite {
+    // SAFETY: fcinfo comes from Postgres for this call; the box lives in fn_mcxt.
+    let mut slot = unsafe { pgrx::pg_func_extra(fcinfo, || None::<CallSite>) };
+    if (*slot).as_ref().is_none_or(|c| c.name != name) {
+        *slot = Some(CallSite::new(name));
+    }
+    let ptr = slot.into_pg();
+    // SAFETY: the allocation outlives this call (it is freed with fn_mcxt), and
+    // Postgres calls a function's call site from one thread, one call at a time.
+    unsafe { (*ptr).as_mut().unwrap_or_else(|| unreachable!()) }
+}
+
+/// Anomaly score of a row under a model: higher is more anomalous; a typical
+/// training row scores about 1.
+#[pg_extern(stable, strict, parallel_safe)]
+fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+    let site = call_site(fcinfo, model_name);
+    site.load_row(&r);
+    site.model
+        .score(&site.values, &mut site.scratch)
+        .unwrap_or_else(|e| error::core(e))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testutil::{make_table, sqlstate_of};
+    use pgrx::prelude::*;
+
+    fn trained(table: &str) {
+        make_table(table, 400);
+        Spi::run(&format!("SELECT ssad_train('sm', '{table}')")).ok();
+    }
+
+    #[pg_test]
+    fn scores_rows_and_flags_the_broken_one() {
+        trained("t_sc");
+        let typical = Spi::get_one::<f64>(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('sm', t)) FROM t_sc t",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(f64::NAN);
+        assert!(typical.is_finite() && typical > 0.0, "{typical}");
+        // a and b are tied by b = 2a + 1: break the relation.
+        let broken = Spi::get_one::<f64>("SELECT ssad_score('sm', t) FROM (SELECT 1::int AS a, 40.0::float8 AS b, 0.5::numeric AS c) t")
+            .ok()
+            .flatten()
+            .unwrap_or(f64::NAN);
+        assert!(broken > 3.0 * typical, "broken {broken} typical {typical}");
+    }
+
+    #[pg_test]
+    fn binds_by_name_from_other_row_types() {
+        trained("t_bind");
+        // Columns in another order, with another numeric type, plus an extra column.
+        let a = Spi::get_one::<f64>("SELECT ssad_score('sm', t) FROM (SELECT 'x'::text AS extra, 0.5::float4 AS c, 3::bigint AS b, 1 AS a) t");
+        let b = Spi::get_one::<f64>(
+            "SELECT ssad_score('sm', t) FROM (SELECT 1 AS a, 3.0::float8 AS b, 0.5::float8 AS c) t",
+        );
+        assert_eq!(a, b);
+        assert!(matches!(a, Ok(Some(x)) if x.is_finite()));
+        // NULLs score, they do not fail.
+        let n = Spi::get_one::<f64>(
+            "SELECT ssad_score('sm', t) FROM (SELECT 1 AS a, NULL::float8 AS b, 0.5 AS c) t",
+        );
+        assert!(matches!(n, Ok(Some(x)) if x.is_finite()), "{n:?}");
+    }
+
+    #[pg_test]
+    fn scoring_errors_have_sqlstates() {
+        trained("t_se");
+        assert_eq!(
+            sqlstate_of("SELECT ssad_score('nope', t) FROM t_se t"),
+            "42704"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT ssad_score('sm', t) FROM (SELECT 1 AS a, 2 AS b) t"),
+            "42703"
+        );
+        assert_eq!(
+            sqlstate_of(
+                "SELECT ssad_score('sm', t) FROM (SELECT 1 AS a, 2 AS b, 'x'::text AS c) t"
+            ),
+            "42804"
+        );
+        assert_eq!(sqlstate_of("SELECT ssad_score('sm', 42)"), "42804");
+    }
+
+    #[pg_test]
+    fn strict_null_row_gives_null() {
+        trained("t_null");
+        assert_eq!(
+            Spi::get_one::<f64>("SELECT ssad_score('sm', NULL::t_null)"),
+            Ok(None)
+        );
+    }
+
+    #[pg_test]
+    fn function_is_stable_strict_parallel_safe() {
+        let r = Spi::get_three::<String, bool, String>(
+            "SELECT provolatile::text, proisstrict, proparallel::text FROM pg_proc WHERE proname = 'ssad_score'",
+        );
+        assert_eq!(r, Ok((Some("s".into()), Some(true), Some("s".into()))));
+    }
+}

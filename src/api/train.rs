@@ -1,0 +1,263 @@
+//! `ssad_train`: sample a relation, pretrain a masked-column model, store it
+//! as the new active version in the catalog.
+
+use crate::{catalog, error, gucs, source};
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+use serde_json::json;
+use ssad_core::{codec, thread_pool, Event, TrainOptions};
+use std::time::Instant;
+
+/// Train a model on `source` and make it the active version of `model_name`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn ssad_train(
+    model_name: Option<&str>,
+    source: Option<PgRelation>,
+    columns: default!(Option<Vec<String>>, "NULL"),
+    exclude: default!(Option<Vec<String>>, "NULL"),
+    options: default!(Option<JsonB>, "'{}'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(model_name, String),
+        name!(version, i32),
+        name!(rows_used, i64),
+        name!(rows_scanned, i64),
+        name!(columns, Vec<String>),
+        name!(skipped_columns, Vec<String>),
+        name!(final_loss, f64),
+        name!(seconds, f64),
+    ),
+> {
+    let started = Instant::now();
+    let Some(name) = model_name.map(str::trim).filter(|n| !n.is_empty()) else {
+        error::invalid_parameter(
+            "model_name must be a non-empty name".into(),
+            "Pass a name such as 'payments_model'.",
+        )
+    };
+    if name.len() > 63 {
+        error::invalid_parameter(
+            format!("model name \"{name}\" is longer than 63 bytes"),
+            "Use a shorter name.",
+        );
+    }
+    let Some(source) = source else {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "source must not be NULL".into(),
+            None,
+            Some("Pass the table or view to train on, e.g. 'public.payments'."),
+        )
+    };
+    let options_text = options.map_or_else(|| "{}".to_string(), |j| j.0.to_string());
+    let mut opts = TrainOptions::from_json(&options_text).unwrap_or_else(|e| error::core(e));
+    opts.sample_size
+        .get_or_insert(gucs::SAMPLE_SIZE.get() as u64);
+    opts.threads.get_or_insert(gucs::THREADS.get() as u32);
+
+    let relid = source.oid();
+    let relation = source::relation_name(relid);
+    drop(source);
+    let available = source::columns_of(relid);
+    let exclude = exclude.unwrap_or_default();
+    let selection = source::select_columns(&relation, &available, columns.as_deref(), &exclude);
+    if selection.specs.is_empty() {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("{relation} has no column ssad can train on"),
+            Some(format!("Set aside: {:?}", selection.skipped)),
+            Some("Supported types: smallint, integer, bigint, real, double precision, numeric."),
+        );
+    }
+    for (col, why) in &selection.skipped {
+        pgrx::notice!("ssad: column \"{col}\" left out ({why})");
+    }
+    let sample_size = opts.sample_size.unwrap_or(20_000) as usize;
+    let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
+    let (rows, scanned) = source::sample_rows(relid, &selection.specs, sample_size, seed);
+
+    let pool = thread_pool(opts.threads.unwrap_or(1) as usize).unwrap_or_else(|e| error::core(e));
+    let train_start = Instant::now();
+    let mut on_event = |e: Event| {
+        // Runs on this backend thread between batches: safe to call Postgres.
+        pg_sys::check_for_interrupts!();
+        if let Event::Epoch {
+            epoch,
+            epochs,
+            loss,
+        } = e
+        {
+            pgrx::notice!(
+                "ssad: epoch {epoch}/{epochs} loss {loss:.5} elapsed {:.1}s",
+                train_start.elapsed().as_secs_f64()
+            );
+        }
+        true
+    };
+    let (model, report) = ssad_core::train(&selection.specs, &rows, &opts, &pool, &mut on_event)
+        .unwrap_or_else(|e| error::core(e));
+    drop(rows);
+
+    let mut skipped: Vec<(String, String)> = selection.skipped.clone();
+    skipped.extend(
+        report
+            .skipped_columns
+            .iter()
+            .map(|(c, why)| (c.clone(), why.to_string())),
+    );
+    for (col, why) in &report.skipped_columns {
+        pgrx::notice!("ssad: column \"{col}\" left out ({why})");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let columns_json = json!(model
+        .columns
+        .iter()
+        .zip(&model.encoders)
+        .map(|(c, e)| json!({"name": c.name, "kind": c.kind.as_str(), "encoding": e}))
+        .collect::<Vec<_>>());
+    let metrics = json!({
+        "rows_used": report.rows_used,
+        "rows_scanned": scanned,
+        "final_loss": report.final_loss,
+        "train_seconds": seconds,
+        "skipped_columns": skipped.iter().map(|(c, w)| json!({"column": c, "reason": w})).collect::<Vec<_>>(),
+    });
+    let version = catalog::insert_version(catalog::NewVersion {
+        name,
+        source: &relation,
+        columns: JsonB(columns_json),
+        options: JsonB(json!(report.options)),
+        metrics: JsonB(metrics),
+        format_version: codec::FORMAT_VERSION as i32,
+        model: codec::encode(&model),
+    });
+    TableIterator::once((
+        name.to_string(),
+        version,
+        report.rows_used as i64,
+        scanned as i64,
+        report.used_columns,
+        skipped
+            .into_iter()
+            .map(|(c, w)| format!("{c}: {w}"))
+            .collect(),
+        report.final_loss,
+        seconds,
+    ))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testutil::{make_table, sqlstate_of};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn train_stores_versions_and_switches_active() {
+        make_table("t_train", 300);
+        let v1 = Spi::get_one::<i32>(
+            "SELECT version FROM ssad_train('m', 't_train', options => '{\"epochs\": 3}')",
+        );
+        assert_eq!(v1, Ok(Some(1)));
+        let v2 = Spi::get_one::<i32>(
+            "SELECT version FROM ssad_train('m', 't_train', exclude => ARRAY['c'], options => '{\"epochs\": 3}')",
+        );
+        assert_eq!(v2, Ok(Some(2)));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM ssad.models WHERE name = 'm'"),
+            Ok(Some(2))
+        );
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT version FROM ssad.models WHERE name = 'm' AND active"),
+            Ok(Some(2))
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT array_to_string(columns, ',') FROM ssad_train('m2', 't_train', columns => ARRAY['b', 'a'], options => '{\"epochs\": 2}')"),
+            Ok(Some("b,a".into()))
+        );
+    }
+
+    #[pg_test]
+    fn summary_reports_rows_and_skipped_columns() {
+        make_table("t_sum", 200);
+        Spi::run("ALTER TABLE t_sum ADD COLUMN k int DEFAULT 7, ADD COLUMN note text DEFAULT 'x'")
+            .ok();
+        let (rows, skipped) = Spi::get_two::<i64, Vec<String>>(
+            "SELECT rows_used, skipped_columns FROM ssad_train('s', 't_sum', options => '{\"epochs\": 2}')",
+        )
+        .unwrap_or((None, None));
+        assert_eq!(rows, Some(200));
+        let skipped = skipped.unwrap_or_default();
+        assert!(
+            skipped.iter().any(|s| s.starts_with("k: constant")),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s.starts_with("note: unsupported type text")),
+            "{skipped:?}"
+        );
+    }
+
+    #[pg_test]
+    fn training_errors_have_sqlstates_and_store_nothing() {
+        make_table("t_err", 100);
+        let cases = [
+            (
+                "SELECT ssad_train('e', 't_err', columns => ARRAY['nope'])",
+                "42703",
+            ),
+            (
+                "SELECT ssad_train('e', 't_err', exclude => ARRAY['nope'])",
+                "42703",
+            ),
+            ("SELECT ssad_train('e', 'no_such_table')", "42P01"),
+            (
+                "SELECT ssad_train('e', 't_err', options => '{\"epoch\": 3}')",
+                "22023",
+            ),
+            (
+                "SELECT ssad_train('e', 't_err', options => '{\"mask_rate\": 2}')",
+                "22023",
+            ),
+            ("SELECT ssad_train('', 't_err')", "22023"),
+            ("SELECT ssad_train(NULL, 't_err')", "22023"),
+        ];
+        for (sql, code) in cases {
+            assert_eq!(sqlstate_of(sql), code, "{sql}");
+        }
+        Spi::run("ALTER TABLE t_err ADD COLUMN label text").ok();
+        assert_eq!(
+            sqlstate_of("SELECT ssad_train('e', 't_err', columns => ARRAY['a', 'label'])"),
+            "42804"
+        );
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM ssad.models"),
+            Ok(Some(0))
+        );
+    }
+
+    #[pg_test]
+    fn same_seed_same_model_bytes() {
+        make_table("t_seed", 150);
+        Spi::run("SELECT ssad_train('a', 't_seed', options => '{\"epochs\": 2, \"seed\": 5, \"threads\": 1}')").ok();
+        Spi::run("SELECT ssad_train('b', 't_seed', options => '{\"epochs\": 2, \"seed\": 5, \"threads\": 2}')").ok();
+        // Thread count changes nothing but speed: every score is identical.
+        assert_eq!(
+            Spi::get_one::<bool>(
+                "SELECT bool_and(ssad_score('a', t) = ssad_score('b', t)) FROM t_seed t"
+            ),
+            Ok(Some(true))
+        );
+        Spi::run("SELECT ssad_train('c', 't_seed', options => '{\"epochs\": 2, \"seed\": 6}')")
+            .ok();
+        assert_eq!(
+            Spi::get_one::<bool>(
+                "SELECT bool_and(ssad_score('a', t) = ssad_score('c', t)) FROM t_seed t"
+            ),
+            Ok(Some(false))
+        );
+    }
+}

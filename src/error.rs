@@ -1,0 +1,98 @@
+//! The one place where failures become Postgres errors with a SQLSTATE,
+//! a message, a detail and a hint.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+use ssad_core::CoreError;
+
+/// Raise an ERROR; never returns.
+pub fn raise(
+    code: PgSqlErrorCode,
+    message: String,
+    detail: Option<String>,
+    hint: Option<&str>,
+) -> ! {
+    let mut r = ErrorReport::new(code, message, "ssad");
+    if let Some(d) = detail {
+        r = r.set_detail(d);
+    }
+    if let Some(h) = hint {
+        r = r.set_hint(h);
+    }
+    r.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+pub fn undefined_model(name: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        format!("ssad model \"{name}\" does not exist"),
+        None,
+        Some("Train one with ssad_train(), or list models with SELECT * FROM ssad.models."),
+    )
+}
+
+pub fn undefined_column(column: &str, relation: &str, hint: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        format!("column \"{column}\" does not exist in {relation}"),
+        None,
+        Some(hint),
+    )
+}
+
+pub fn unsupported_type(column: &str, type_name: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        format!("column \"{column}\" has type {type_name}, which ssad does not support"),
+        Some("Supported types: smallint, integer, bigint, real, double precision, numeric.".into()),
+        Some("Leave the column out with exclude => ARRAY['...'], or cast it in a view."),
+    )
+}
+
+pub fn invalid_parameter(message: String, hint: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message,
+        None,
+        Some(hint),
+    )
+}
+
+/// Map a core error to its SQLSTATE.
+pub fn core(e: CoreError) -> ! {
+    let msg = e.to_string();
+    match e {
+        CoreError::InvalidOption(_) => raise(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            msg,
+            None,
+            Some("Valid keys: epochs, hidden, mask_rate, seed, sample_size, threads."),
+        ),
+        CoreError::NotEnoughData(_) => raise(
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            msg,
+            None,
+            Some("Train on a table with more rows or with varying columns."),
+        ),
+        CoreError::RowMismatch(_) => raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            msg,
+            None,
+            Some("Pass a row with the columns the model was trained on."),
+        ),
+        CoreError::CorruptModel(_) | CoreError::UnsupportedFormat { .. } => raise(
+            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            msg,
+            None,
+            Some("Retrain the model, or upgrade the ssad extension."),
+        ),
+        CoreError::Cancelled => raise(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, msg, None, None),
+        CoreError::Diverged(_) => raise(
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            msg,
+            None,
+            Some("Check the table for extreme values, or retrain with another seed."),
+        ),
+    }
+}

@@ -1,0 +1,173 @@
+//! Reading a training source through SPI with the caller's privileges
+//! (row-level security applies): column discovery, type mapping, and a
+//! single streaming pass that reservoir-samples the rows.
+
+use crate::error;
+use pgrx::prelude::*;
+use ssad_core::reservoir::Reservoir;
+use ssad_core::{ColumnKind, ColumnSpec, Value};
+
+/// A column of the source relation.
+pub struct SourceColumn {
+    pub name: String,
+    pub type_oid: pg_sys::Oid,
+    pub type_name: String,
+}
+
+/// Map a SQL type to the model's column kind; None when unsupported.
+pub fn kind_of(type_oid: pg_sys::Oid) -> Option<ColumnKind> {
+    match type_oid {
+        pg_sys::INT2OID
+        | pg_sys::INT4OID
+        | pg_sys::INT8OID
+        | pg_sys::FLOAT4OID
+        | pg_sys::FLOAT8OID
+        | pg_sys::NUMERICOID => Some(ColumnKind::Numeric),
+        _ => None,
+    }
+}
+
+pub fn relation_name(relid: pg_sys::Oid) -> String {
+    match Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[relid.into()]) {
+        Ok(Some(n)) => n,
+        _ => format!("relation {}", relid.to_u32()),
+    }
+}
+
+pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
+    let res = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT attname::text, atttypid, format_type(atttypid, atttypmod)
+               FROM pg_catalog.pg_attribute
+              WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
+              ORDER BY attnum",
+            None,
+            &[relid.into()],
+        )?;
+        let mut cols = Vec::new();
+        for row in t {
+            if let (Some(name), Some(type_oid), Some(type_name)) = (
+                row.get::<String>(1)?,
+                row.get::<pg_sys::Oid>(2)?,
+                row.get::<String>(3)?,
+            ) {
+                cols.push(SourceColumn {
+                    name,
+                    type_oid,
+                    type_name,
+                });
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(cols)
+    });
+    res.unwrap_or_else(|e| pgrx::error!("ssad: reading the columns of the source failed: {e}"))
+}
+
+/// The columns a model is trained on, and the ones set aside with the reason.
+pub struct Selection {
+    pub specs: Vec<ColumnSpec>,
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Resolve `columns` / `exclude` against the relation: named columns must exist
+/// and have a supported type; with no list, unsupported columns are set aside.
+pub fn select_columns(
+    relation: &str,
+    available: &[SourceColumn],
+    columns: Option<&[String]>,
+    exclude: &[String],
+) -> Selection {
+    let find = |n: &str| available.iter().find(|c| c.name == n);
+    for x in exclude {
+        if find(x).is_none() {
+            error::undefined_column(x, relation, "Check the names given in exclude.");
+        }
+    }
+    let mut specs = Vec::new();
+    let mut skipped = Vec::new();
+    match columns {
+        Some(names) => {
+            for n in names {
+                if exclude.contains(n) {
+                    continue;
+                }
+                let Some(c) = find(n) else {
+                    error::undefined_column(n, relation, "Check the names given in columns.")
+                };
+                match kind_of(c.type_oid) {
+                    Some(kind) if !specs.iter().any(|s: &ColumnSpec| &s.name == n) => {
+                        specs.push(ColumnSpec {
+                            name: n.clone(),
+                            kind,
+                        })
+                    }
+                    Some(_) => {}
+                    None => error::unsupported_type(n, &c.type_name),
+                }
+            }
+        }
+        None => {
+            for c in available.iter().filter(|c| !exclude.contains(&c.name)) {
+                match kind_of(c.type_oid) {
+                    Some(kind) => specs.push(ColumnSpec {
+                        name: c.name.clone(),
+                        kind,
+                    }),
+                    None => {
+                        skipped.push((c.name.clone(), format!("unsupported type {}", c.type_name)))
+                    }
+                }
+            }
+        }
+    }
+    Selection { specs, skipped }
+}
+
+/// The SELECT list expression that reads a column as the core expects it.
+fn read_expr(spec: &ColumnSpec) -> String {
+    let q = spi::quote_identifier(&spec.name);
+    match spec.kind {
+        ColumnKind::Numeric => format!("{q}::float8"),
+    }
+}
+
+/// Stream every row of the relation once, keeping a uniform sample.
+/// Returns the sample and the number of rows scanned.
+pub fn sample_rows(
+    relid: pg_sys::Oid,
+    specs: &[ColumnSpec],
+    sample_size: usize,
+    seed: u64,
+) -> (Vec<Vec<Value<'static>>>, u64) {
+    let list: Vec<String> = specs.iter().map(read_expr).collect();
+    // The relation is interpolated as its regclass text (quoted, qualified when needed).
+    let query = format!("SELECT {} FROM {}", list.join(", "), relation_name(relid));
+    let mut reservoir = Reservoir::new(sample_size, seed);
+    let res = Spi::connect(|c| {
+        let mut cursor = c.open_cursor(query.as_str(), &[]);
+        loop {
+            pg_sys::check_for_interrupts!();
+            let batch = cursor.fetch(10_000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                let mut values = Vec::with_capacity(specs.len());
+                for (i, spec) in specs.iter().enumerate() {
+                    values.push(match spec.kind {
+                        ColumnKind::Numeric => {
+                            row.get::<f64>(i + 1)?.map_or(Value::Null, Value::Num)
+                        }
+                    });
+                }
+                reservoir.offer(values);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    });
+    if let Err(e) = res {
+        pgrx::error!("ssad: reading the source failed: {e}");
+    }
+    let seen = reservoir.seen();
+    (reservoir.into_items(), seen)
+}
