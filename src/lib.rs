@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod cache;
+mod callsite;
 mod catalog;
 mod error;
 mod gucs;

@@ -1,0 +1,32 @@
+-- Train on a small deterministic table, then score inline.
+BEGIN;
+SET client_min_messages = warning;  -- per-epoch progress notices carry timings
+-- readings: power follows load closely; rows 100 and 200 break the relation.
+CREATE TABLE readings AS
+SELECT i AS id,
+       (i % 40)::int AS load,
+       CASE WHEN i IN (100, 200) THEN 5.0 ELSE (3 * (i % 40) + 10 + ((i * 7919) % 11) / 10.0) END::float8 AS power,
+       ((i * 104729) % 100 / 10.0)::numeric AS noise
+  FROM generate_series(1, 400) AS i;
+SELECT model_name, version, rows_used, rows_scanned, columns, skipped_columns
+  FROM ssad_train('readings_model', 'readings', exclude => ARRAY['id'], options => '{"seed": 1}');
+-- The rows that break the relation come first.
+SELECT id, load, power FROM readings t ORDER BY ssad_score('readings_model', t) DESC, id LIMIT 3;
+-- Typical rows score about 1; the broken ones several times more.
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('readings_model', t))::numeric, 1) AS median_score,
+       min(ssad_score('readings_model', t)) FILTER (WHERE id IN (100, 200))
+         > 3 * percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('readings_model', t)) AS broken_rows_stand_out
+  FROM readings t;
+-- Binding is by name: another row type with the same column names scores the same.
+SELECT ssad_score('readings_model', r) = ssad_score('readings_model', t) AS same_score
+  FROM readings t, LATERAL (SELECT t.noise, t.power::float4::float8 AS power, t.load::bigint AS load) r
+ WHERE t.id = 100;
+-- NULL values are scored (missing is information), a NULL row gives NULL.
+SELECT ssad_score('readings_model', r) > 0 AS null_value_scored
+  FROM (SELECT 3 AS load, NULL::float8 AS power, 1.0 AS noise) r;
+SELECT ssad_score('readings_model', NULL::readings) IS NULL AS null_row_is_null;
+-- A retrain is a new active version; the old one is kept.
+SELECT version FROM ssad_train('readings_model', 'readings', columns => ARRAY['load', 'power'], options => '{"seed": 1, "epochs": 5}');
+SELECT name, version, active, source, format_version, options->>'seed' AS seed, jsonb_array_length(columns) AS n_columns
+  FROM ssad.models ORDER BY version;
+ROLLBACK;
