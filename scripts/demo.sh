@@ -47,10 +47,17 @@ SELECT model_name, version, rows_used, array_length(columns, 1) AS n_columns, sk
   FROM ssad_train('${TABLE}_model', '$TABLE', exclude => ARRAY['is_anomaly']);
 SQL
 
-echo "==> the 10 most anomalous rows (is_anomaly is shown only to compare)"
+echo "==> the 10 most anomalous rows, each with the column that contributes most (is_anomaly only to compare)"
 pg_psql "$DIR" "$PORT" ssad_demo <<SQL
 CREATE TEMP TABLE scored AS SELECT ctid AS row_id, is_anomaly, ssad_score('${TABLE}_model', t) AS score FROM $TABLE t;
-SELECT row_id, round(score::numeric, 3) AS score, is_anomaly FROM scored ORDER BY score DESC LIMIT 10;
+SELECT s.row_id, round(s.score::numeric, 3) AS score, s.is_anomaly,
+       e.column_name AS top_column, round((100 * e.contribution / s.score)::numeric) AS "share_%",
+       round(e.observed::numeric, 3) AS observed, round(e.expected::numeric, 3) AS expected
+  FROM (SELECT * FROM scored ORDER BY score DESC LIMIT 10) s
+  JOIN $TABLE t ON t.ctid = s.row_id
+  CROSS JOIN LATERAL ssad_explain('${TABLE}_model', t) e
+ WHERE e.rank = 1
+ ORDER BY s.score DESC;
 -- AUROC: Mann-Whitney U with mid-ranks for ties.
 WITH r AS (
   SELECT is_anomaly, rank() OVER (ORDER BY score) + (count(*) OVER (PARTITION BY score) - 1) / 2.0 AS rnk FROM scored

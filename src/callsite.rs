@@ -70,4 +70,3 @@ pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> &'a mut Ca
     // Postgres calls a function's call site from one thread, one call at a time.
     unsafe { (*ptr).as_mut().unwrap_or_else(|| unreachable!()) }
 }
-

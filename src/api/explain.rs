@@ -9,6 +9,8 @@ use ssad_core::Value;
 /// Per-column contributions to a row's score, largest first; they sum to
 /// `ssad_score` of the same row.
 #[pg_extern(stable, strict, parallel_safe)]
+// pgrx reads the SQL result columns from the literal TableIterator type, so no alias.
+#[allow(clippy::type_complexity)]
 fn ssad_explain(
     model_name: &str,
     r: AnyElement,
@@ -32,7 +34,11 @@ fn ssad_explain(
         .model
         .explain(&site.values, &mut site.scratch)
         .unwrap_or_else(|e| error::core(e));
-    parts.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.column.cmp(&b.column)));
+    parts.sort_by(|a, b| {
+        b.contribution
+            .total_cmp(&a.contribution)
+            .then(a.column.cmp(&b.column))
+    });
     let rows: Vec<_> = parts
         .into_iter()
         .enumerate()
@@ -66,13 +72,17 @@ mod tests {
         make_table("t_ex", 400);
         Spi::run("SELECT ssad_train('ex', 't_ex')").ok();
         let q = "FROM (SELECT 1 AS a, 40.0::float8 AS b, 0.5::numeric AS c) t";
-        let sum = Spi::get_one::<f64>(&format!("SELECT sum(e.contribution) {q}, ssad_explain('ex', t) e"));
+        let sum = Spi::get_one::<f64>(&format!(
+            "SELECT sum(e.contribution) {q}, ssad_explain('ex', t) e"
+        ));
         let score = Spi::get_one::<f64>(&format!("SELECT ssad_score('ex', t) {q}"));
         match (sum, score) {
             (Ok(Some(s)), Ok(Some(x))) => assert!((s - x).abs() < 1e-9, "{s} vs {x}"),
             other => panic!("{other:?}"),
         }
-        let top = Spi::get_one::<String>(&format!("SELECT e.column_name {q}, ssad_explain('ex', t) e WHERE e.rank = 1"));
+        let top = Spi::get_one::<String>(&format!(
+            "SELECT e.column_name {q}, ssad_explain('ex', t) e WHERE e.rank = 1"
+        ));
         let top = top.ok().flatten().unwrap_or_default();
         assert!(top == "a" || top == "b", "{top}");
         let n = Spi::get_one::<i64>(&format!("SELECT count(*) {q}, ssad_explain('ex', t) e"));

@@ -10,6 +10,8 @@ use std::time::Instant;
 
 /// Train a model on `source` and make it the active version of `model_name`.
 #[pg_extern(volatile, parallel_unsafe)]
+// pgrx reads the SQL result columns from the literal TableIterator type, so no alias.
+#[allow(clippy::type_complexity)]
 fn ssad_train(
     model_name: Option<&str>,
     source: Option<PgRelation>,
