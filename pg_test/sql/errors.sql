@@ -8,6 +8,7 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
+CREATE TABLE empty (x float8);
 CREATE TABLE t AS SELECT i AS a, (i * 2.5)::float8 AS b, 'x' || i AS label FROM generate_series(1, 100) AS i;
 SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_score('missing', t) FROM t$$),
@@ -19,7 +20,8 @@ SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_train('m', 't', options => '{"hidden": 1}')$$),
   ($$SELECT ssad_train('m', 't', options => '[1]')$$),
   ($$SELECT ssad_train('', 't')$$),
-  ($$SELECT ssad_train('m', '(SELECT 1)')$$)
+  ($$SELECT ssad_train('m', '(SELECT 1)')$$),
+  ($$SELECT ssad_train('m', 'empty')$$)
 ) AS cases(q);
 SELECT count(*) AS models_stored FROM ssad.models;
 -- A model exists; a row missing one of its columns, or of the wrong type, is an error.

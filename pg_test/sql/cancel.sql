@@ -1,0 +1,12 @@
+-- statement_timeout (like a cancel) stops training between batches; the
+-- catalog is unchanged and the session goes on.
+SET client_min_messages = warning;
+CREATE TABLE big AS SELECT i AS a, (i % 97)::float8 AS b, sqrt(i)::float8 AS c FROM generate_series(1, 50000) AS i;
+SELECT version FROM ssad_train('big_model', 'big', options => '{"epochs": 2, "sample_size": 1000}');
+SET statement_timeout = '500ms';
+SELECT ssad_train('big_model', 'big', options => '{"epochs": 1000}');
+RESET statement_timeout;
+SELECT version, active FROM ssad.models WHERE name = 'big_model';
+SELECT ssad_score('big_model', t) > 0 AS still_scores FROM big t WHERE a = 1;
+DROP TABLE big;
+DELETE FROM ssad.models WHERE name = 'big_model';
