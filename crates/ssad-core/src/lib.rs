@@ -2,6 +2,7 @@
 //! masked-column model, training, scoring, explanations, the model codec and
 //! evaluation metrics. The pgrx crate at the repository root is thin glue.
 
+pub mod categorical;
 pub mod codec;
 pub mod encode;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod options;
 pub mod reservoir;
 pub mod rng;
 pub mod schema;
+pub mod time;
 pub mod train;
 
 pub use error::{CoreError, Result};
