@@ -44,37 +44,28 @@ pub struct ActiveModel {
 }
 
 pub fn active(name: &str) -> ActiveModel {
-    let found = Spi::connect(|c| {
-        let t = c.select(
-            "SELECT id, version FROM ssad.models WHERE name = $1 AND active",
-            Some(1),
-            &[name.into()],
-        )?;
-        if t.is_empty() {
-            return Ok::<_, pgrx::spi::Error>(None);
-        }
-        let row = t.first();
-        Ok(match (row.get::<i64>(1)?, row.get::<i32>(2)?) {
-            (Some(id), Some(version)) => Some(ActiveModel { id, version }),
-            _ => None,
+    // One read-only query returning both fields as text keeps this on the
+    // parallel-safe path (see spi_read).
+    let found = crate::spi_read::one::<String>(
+        "SELECT id::text || ':' || version::text FROM ssad.models WHERE name = $1 AND active",
+        &[crate::spi_read::arg(name)],
+    );
+    let parsed = found.as_deref().and_then(|s| {
+        let (id, version) = s.split_once(':')?;
+        Some(ActiveModel {
+            id: id.parse().ok()?,
+            version: version.parse().ok()?,
         })
     });
-    match found {
-        Ok(Some(m)) => m,
-        Ok(None) => error::undefined_model(name),
-        Err(e) => pgrx::error!("ssad: reading the model catalog failed: {e}"),
-    }
+    parsed.unwrap_or_else(|| error::undefined_model(name))
 }
 
 pub fn model_bytes(id: i64) -> Vec<u8> {
-    match Spi::get_one_with_args::<Vec<u8>>(
+    crate::spi_read::one::<Vec<u8>>(
         "SELECT model FROM ssad.models WHERE id = $1",
-        &[id.into()],
-    ) {
-        Ok(Some(b)) => b,
-        Ok(None) => pgrx::error!("ssad: model row {id} vanished from the catalog"),
-        Err(e) => pgrx::error!("ssad: reading the model catalog failed: {e}"),
-    }
+        &[crate::spi_read::arg(id)],
+    )
+    .unwrap_or_else(|| pgrx::error!("ssad: model row {id} vanished from the catalog"))
 }
 
 /// What a new version row holds.

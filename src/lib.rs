@@ -17,6 +17,7 @@ mod error;
 mod gucs;
 mod row;
 mod source;
+mod spi_read;
 #[cfg(any(test, feature = "pg_test"))]
 mod testutil;
 

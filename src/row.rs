@@ -57,11 +57,11 @@ pub fn bind(
         };
         let oid = att.type_oid().value();
         if crate::source::kind_of(oid) != Some(col.kind) {
-            let tname =
-                Spi::get_one_with_args::<String>("SELECT format_type($1, NULL)", &[oid.into()])
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| format!("type {}", oid.to_u32()));
+            let tname = crate::spi_read::one::<String>(
+                "SELECT format_type($1, NULL)",
+                &[crate::spi_read::arg(oid)],
+            )
+            .unwrap_or_else(|| format!("type {}", oid.to_u32()));
             error::raise(
                 PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
                 format!(

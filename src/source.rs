@@ -28,10 +28,8 @@ pub fn kind_of(type_oid: pg_sys::Oid) -> Option<ColumnKind> {
 }
 
 pub fn relation_name(relid: pg_sys::Oid) -> String {
-    match Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[relid.into()]) {
-        Ok(Some(n)) => n,
-        _ => format!("relation {}", relid.to_u32()),
-    }
+    crate::spi_read::one::<String>("SELECT $1::regclass::text", &[crate::spi_read::arg(relid)])
+        .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
 }
 
 pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
