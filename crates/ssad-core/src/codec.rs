@@ -62,8 +62,14 @@ fn corrupt(what: &str) -> CoreError {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("length overflow"))?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| corrupt("truncated payload"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| corrupt("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| corrupt("truncated payload"))?;
         self.pos = end;
         Ok(s)
     }
@@ -165,7 +171,10 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version > FORMAT_VERSION || version == 0 {
-        return Err(CoreError::UnsupportedFormat { found: version, supported: FORMAT_VERSION });
+        return Err(CoreError::UnsupportedFormat {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     let plen = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
     if bytes.len() != HEADER + plen + 4 {
@@ -181,7 +190,10 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     if crc32fast::hash(body) != crc {
         return Err(corrupt("checksum mismatch"));
     }
-    let mut r = Reader { buf: &bytes[HEADER..HEADER + plen], pos: 0 };
+    let mut r = Reader {
+        buf: &bytes[HEADER..HEADER + plen],
+        pos: 0,
+    };
     let options: ResolvedOptions =
         serde_json::from_str(&r.str()?).map_err(|e| corrupt(&format!("options: {e}")))?;
     let d = r.len(1)?;
@@ -199,7 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                     count: r.u64()?,
                     grid: r.f64s()?,
                 };
-                if e.grid.len() < 2 || !(e.scale > 0.0) {
+                if e.grid.len() < 2 || !(e.scale > 0.0 && e.scale.is_finite()) {
                     return Err(corrupt("numeric encoder"));
                 }
                 ColumnEncoder::Numeric(e)
@@ -270,7 +282,11 @@ fn validate(m: &Model) -> Result<()> {
     if m.err_norm.len() != d || m.marg_norm.len() != d {
         return Err(corrupt("normaliser length"));
     }
-    if m.err_norm.iter().chain(&m.marg_norm).any(|&v| !(v > 0.0 && v.is_finite())) {
+    if m.err_norm
+        .iter()
+        .chain(&m.marg_norm)
+        .any(|&v| !(v > 0.0 && v.is_finite()))
+    {
         return Err(corrupt("normaliser value"));
     }
     Ok(())

@@ -63,7 +63,7 @@ impl NumericEncoder {
         let median = quantile_sorted(&xs, 0.5);
         let iqr = quantile_sorted(&xs, 0.75) - quantile_sorted(&xs, 0.25);
         let mut scale = iqr / 1.349;
-        if !(scale > 0.0) {
+        if scale.is_nan() || scale <= 0.0 {
             let mean = xs.iter().sum::<f64>() / xs.len() as f64;
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
             scale = var.sqrt();
@@ -218,8 +218,14 @@ mod tests {
 
     #[test]
     fn skips_constant_and_all_null() {
-        assert_eq!(NumericEncoder::fit(&nums(&[3.0; 10])), Err(SkipReason::Constant));
-        assert_eq!(NumericEncoder::fit(&[Value::Null, Value::Null]), Err(SkipReason::AllNull));
+        assert_eq!(
+            NumericEncoder::fit(&nums(&[3.0; 10])),
+            Err(SkipReason::Constant)
+        );
+        assert_eq!(
+            NumericEncoder::fit(&[Value::Null, Value::Null]),
+            Err(SkipReason::AllNull)
+        );
         // Constant values but some NULLs: the NULL pattern is information.
         assert!(NumericEncoder::fit(&[Value::Num(1.0), Value::Null]).is_ok());
     }

@@ -39,7 +39,11 @@ pub fn auprc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     }
     let mut idx: Vec<usize> = (0..scores.len()).collect();
     // Descending score; among ties negatives first (pessimistic).
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(labels[a].cmp(&labels[b])));
+    idx.sort_by(|&a, &b| {
+        scores[b]
+            .total_cmp(&scores[a])
+            .then(labels[a].cmp(&labels[b]))
+    });
     let (mut tp, mut ap) = (0usize, 0.0);
     for (i, &k) in idx.iter().enumerate() {
         if labels[k] {
@@ -100,7 +104,13 @@ mod tests {
             for j in 0..s.len() {
                 if l[i] && !l[j] {
                     den += 1.0;
-                    num += if s[i] > s[j] { 1.0 } else if s[i] == s[j] { 0.5 } else { 0.0 };
+                    num += if s[i] > s[j] {
+                        1.0
+                    } else if s[i] == s[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }

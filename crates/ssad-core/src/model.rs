@@ -48,7 +48,13 @@ impl Layout {
             i += e.in_width();
             o += e.out_width();
         }
-        Layout { in_off, out_off, n_values: i, n_in: i + encoders.len(), n_out: o }
+        Layout {
+            in_off,
+            out_off,
+            n_values: i,
+            n_in: i + encoders.len(),
+            n_out: o,
+        }
     }
 
     /// Hide column j in an input row: zero its value slots, raise its mask flag.
@@ -157,20 +163,31 @@ impl Model {
     pub fn raw_column_terms(&self, row: &[Value<'_>], s: &mut Scratch, out: &mut [(f64, f64)]) {
         let layout = self.layout();
         self.raw_terms(&layout, row, s);
-        for j in 0..self.columns.len() {
-            let e = if s.hits[j] > 0 { s.err_sum[j] / s.hits[j] as f32 } else { 0.0 };
-            out[j] = (e as f64, s.marg[j]);
+        for (j, o) in out.iter_mut().enumerate().take(self.columns.len()) {
+            let e = if s.hits[j] > 0 {
+                s.err_sum[j] / s.hits[j] as f32
+            } else {
+                0.0
+            };
+            *o = (e as f64, s.marg[j]);
         }
     }
 
     fn term(&self, s: &Scratch, j: usize) -> (f64, f64) {
-        let e = if s.hits[j] > 0 { s.err_sum[j] / s.hits[j] as f32 } else { 0.0 };
+        let e = if s.hits[j] > 0 {
+            s.err_sum[j] / s.hits[j] as f32
+        } else {
+            0.0
+        };
         self.normalise(j, e as f64, s.marg[j])
     }
 
     /// Raw (error, marginal) of column j divided by their training means.
     pub(crate) fn normalise(&self, j: usize, err: f64, marg: f64) -> (f64, f64) {
-        (err / self.err_norm[j] as f64, marg / self.marg_norm[j] as f64)
+        (
+            err / self.err_norm[j] as f64,
+            marg / self.marg_norm[j] as f64,
+        )
     }
 
     /// Column j's share of the score from its normalised terms.

@@ -22,7 +22,12 @@ impl Dense {
         let w = (0..n_in * n_out)
             .map(|_| (rng.normal() * std) as f32)
             .collect();
-        Dense { n_in, n_out, w, b: vec![0.0; n_out] }
+        Dense {
+            n_in,
+            n_out,
+            w,
+            b: vec![0.0; n_out],
+        }
     }
 
     fn w_view(&self) -> ArrayView2<'_, f32> {
@@ -96,7 +101,8 @@ impl Mlp {
         let last = self.layers.len() - 1;
         for (li, layer) in self.layers.iter().enumerate() {
             let mut z = acts[li].dot(&layer.w_view());
-            z += &ArrayView2::from_shape((1, layer.n_out), &layer.b).unwrap_or_else(|_| unreachable!());
+            z += &ArrayView2::from_shape((1, layer.n_out), &layer.b)
+                .unwrap_or_else(|_| unreachable!());
             if li != last {
                 z.mapv_inplace(|v| v.max(0.0));
             }
@@ -186,7 +192,17 @@ impl Adam {
         let wd = self.weight_decay;
         // Gradients are iterated in logical (row-major) order: a transposed
         // product may be stored column-major, so never read them as raw slices.
-        fn upd<'g>(p: &mut [f32], g: impl Iterator<Item = &'g f32>, m: &mut [f32], v: &mut [f32], decay: f32, lr: f32, c1: f32, c2: f32) {
+        #[allow(clippy::too_many_arguments)]
+        fn upd<'g>(
+            p: &mut [f32],
+            g: impl Iterator<Item = &'g f32>,
+            m: &mut [f32],
+            v: &mut [f32],
+            decay: f32,
+            lr: f32,
+            c1: f32,
+            c2: f32,
+        ) {
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *m = B1 * *m + (1.0 - B1) * g;
                 *v = B2 * *v + (1.0 - B2) * g * g;
@@ -196,8 +212,26 @@ impl Adam {
             }
         }
         for (li, layer) in net.layers.iter_mut().enumerate() {
-            upd(&mut layer.w, g.w[li].iter(), &mut self.m_w[li], &mut self.v_w[li], wd, lr, c1, c2);
-            upd(&mut layer.b, g.b[li].iter(), &mut self.m_b[li], &mut self.v_b[li], 0.0, lr, c1, c2);
+            upd(
+                &mut layer.w,
+                g.w[li].iter(),
+                &mut self.m_w[li],
+                &mut self.v_w[li],
+                wd,
+                lr,
+                c1,
+                c2,
+            );
+            upd(
+                &mut layer.b,
+                g.b[li].iter(),
+                &mut self.m_b[li],
+                &mut self.v_b[li],
+                0.0,
+                lr,
+                c1,
+                c2,
+            );
         }
     }
 }
@@ -214,7 +248,9 @@ mod tests {
         let acts = net.forward_batch(Array2::from_shape_vec((2, 6), x.clone()).unwrap_or_default());
         let mut scratch = [vec![0.0; 8], vec![0.0; 8]];
         for r in 0..2 {
-            let y = net.forward_row(&x[r * 6..(r + 1) * 6], &mut scratch).to_vec();
+            let y = net
+                .forward_row(&x[r * 6..(r + 1) * 6], &mut scratch)
+                .to_vec();
             for o in 0..3 {
                 assert!((y[o] - acts[3][[r, o]]).abs() < 1e-5);
             }
@@ -244,7 +280,10 @@ mod tests {
             net.layers[li].w[idx] = orig;
             let num = (lp - lm) / (2.0 * eps as f64);
             let ana = g.w[li][[idx / g.w[li].ncols(), idx % g.w[li].ncols()]] as f64;
-            assert!((num - ana).abs() < 1e-2 * (1.0 + num.abs()), "layer {li} idx {idx}: {num} vs {ana}");
+            assert!(
+                (num - ana).abs() < 1e-2 * (1.0 + num.abs()),
+                "layer {li} idx {idx}: {num} vs {ana}"
+            );
         }
     }
 
@@ -253,7 +292,9 @@ mod tests {
         let mut rng = Rng::new(2);
         let mut net = Mlp::new(&[2, 16, 1], &mut rng);
         let mut opt = Adam::new(&net, 0.0);
-        let xs: Vec<f32> = (0..64).flat_map(|i| [(i % 8) as f32 / 8.0, (i / 8) as f32 / 8.0]).collect();
+        let xs: Vec<f32> = (0..64)
+            .flat_map(|i| [(i % 8) as f32 / 8.0, (i / 8) as f32 / 8.0])
+            .collect();
         let x = Array2::from_shape_vec((64, 2), xs).unwrap_or_default();
         let target = x.column(0).to_owned() * 2.0 - x.column(1).to_owned();
         let mut last = f32::MAX;

@@ -31,7 +31,9 @@ impl TrainOptions {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
         if !value.is_object() {
-            return Err(CoreError::InvalidOption("options must be a JSON object".into()));
+            return Err(CoreError::InvalidOption(
+                "options must be a JSON object".into(),
+            ));
         }
         let opts: TrainOptions =
             serde_json::from_value(value).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
@@ -91,8 +93,9 @@ mod tests {
 
     #[test]
     fn parses_known_keys() {
-        let o = TrainOptions::from_json(r#"{"epochs": 5, "hidden": 32, "mask_rate": 0.3, "seed": 7}"#)
-            .unwrap_or_default();
+        let o =
+            TrainOptions::from_json(r#"{"epochs": 5, "hidden": 32, "mask_rate": 0.3, "seed": 7}"#)
+                .unwrap_or_default();
         assert_eq!(o.epochs, Some(5));
         assert_eq!(o.hidden, Some(32));
         assert_eq!(o.mask_rate, Some(0.3));
@@ -102,7 +105,10 @@ mod tests {
     #[test]
     fn rejects_unknown_key() {
         let e = TrainOptions::from_json(r#"{"epoch": 5}"#);
-        assert!(matches!(e, Err(CoreError::InvalidOption(ref m)) if m.contains("unknown field")), "{e:?}");
+        assert!(
+            matches!(e, Err(CoreError::InvalidOption(ref m)) if m.contains("unknown field")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -118,7 +124,13 @@ mod tests {
             r#"{"epochs": "many"}"#,
             r#"[1]"#,
         ] {
-            assert!(matches!(TrainOptions::from_json(bad), Err(CoreError::InvalidOption(_))), "{bad}");
+            assert!(
+                matches!(
+                    TrainOptions::from_json(bad),
+                    Err(CoreError::InvalidOption(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -122,7 +122,11 @@ struct Encoded {
     valid: Vec<bool>,
 }
 
-fn encode_rows(encoders: &[ColumnEncoder], cols: &[usize], rows: &[Vec<Value<'static>>]) -> Encoded {
+fn encode_rows(
+    encoders: &[ColumnEncoder],
+    cols: &[usize],
+    rows: &[Vec<Value<'static>>],
+) -> Encoded {
     let layout = Layout::new(encoders);
     let (n, d, nv) = (rows.len(), encoders.len(), layout.n_values);
     let mut base = vec![0.0f32; n * nv];
@@ -139,8 +143,18 @@ fn encode_rows(encoders: &[ColumnEncoder], cols: &[usize], rows: &[Vec<Value<'st
             }
         }
     }
-    Encoded { layout, n, d, base, targets, valid }
+    Encoded {
+        layout,
+        n,
+        d,
+        base,
+        targets,
+        valid,
+    }
 }
+
+/// A chunk's activations, per-row losses and output gradient.
+type Forward = (Vec<Array2<f32>>, Vec<f32>, Array2<f32>);
 
 /// One chunk of a batch: its input rows and the columns each row hides.
 struct Chunk {
@@ -168,7 +182,10 @@ fn huber(diff: f32) -> (f32, f32) {
     if diff.abs() <= HUBER_DELTA {
         (0.5 * diff * diff, diff)
     } else {
-        (HUBER_DELTA * (diff.abs() - 0.5 * HUBER_DELTA), HUBER_DELTA * diff.signum())
+        (
+            HUBER_DELTA * (diff.abs() - 0.5 * HUBER_DELTA),
+            HUBER_DELTA * diff.signum(),
+        )
     }
 }
 
@@ -177,7 +194,10 @@ fn row_losses(e: &Encoded, c: &Chunk, out: &Array2<f32>) -> (Vec<f32>, Array2<f3
     let mut losses = vec![0.0f32; c.rows.len()];
     let mut grad = Array2::<f32>::zeros(out.raw_dim());
     for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
-        let cnt = mask.iter().filter(|&&j| e.valid[r * e.d + j as usize]).count();
+        let cnt = mask
+            .iter()
+            .filter(|&&j| e.valid[r * e.d + j as usize])
+            .count();
         if cnt == 0 {
             continue;
         }
@@ -280,7 +300,7 @@ pub fn train(
                         .collect(),
                 })
                 .collect();
-            let fwd: Vec<(Vec<Array2<f32>>, Vec<f32>, Array2<f32>)> = pool.install(|| {
+            let fwd: Vec<Forward> = pool.install(|| {
                 chunks
                     .par_iter()
                     .map(|c| {
@@ -293,7 +313,9 @@ pub fn train(
             let all: Vec<f32> = fwd.iter().flat_map(|f| f.1.iter().copied()).collect();
             let batch_loss = all.iter().map(|&v| v as f64).sum::<f64>();
             if !batch_loss.is_finite() {
-                return Err(CoreError::Diverged(format!("non-finite loss at step {step}")));
+                return Err(CoreError::Diverged(format!(
+                    "non-finite loss at step {step}"
+                )));
             }
             loss_sum += batch_loss;
             loss_rows += all.len();
@@ -331,7 +353,11 @@ pub fn train(
             }
         }
         final_loss = loss_sum / loss_rows.max(1) as f64;
-        if !on_event(Event::Epoch { epoch: epoch + 1, epochs: resolved.epochs, loss: final_loss }) {
+        if !on_event(Event::Epoch {
+            epoch: epoch + 1,
+            epochs: resolved.epochs,
+            loss: final_loss,
+        }) {
             return Err(CoreError::Cancelled);
         }
     }

@@ -3,11 +3,16 @@
 
 use ssad_core::metrics::auroc;
 use ssad_core::rng::Rng;
-use ssad_core::{codec, thread_pool, train, ColumnKind, ColumnSpec, CoreError, Event, TrainOptions, Value};
+use ssad_core::{
+    codec, thread_pool, train, ColumnKind, ColumnSpec, CoreError, Event, TrainOptions, Value,
+};
 
 fn specs(d: usize) -> Vec<ColumnSpec> {
     (0..d)
-        .map(|j| ColumnSpec { name: format!("c{j}"), kind: ColumnKind::Numeric })
+        .map(|j| ColumnSpec {
+            name: format!("c{j}"),
+            kind: ColumnKind::Numeric,
+        })
         .collect()
 }
 
@@ -36,7 +41,10 @@ fn correlated_table(n: usize, n_anom: usize, seed: u64) -> (Vec<Vec<Value<'stati
 }
 
 fn quick() -> TrainOptions {
-    TrainOptions { seed: Some(7), ..Default::default() }
+    TrainOptions {
+        seed: Some(7),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -70,7 +78,8 @@ fn finds_planted_anomalies() {
 fn contributions_sum_to_score_and_point_at_broken_columns() {
     let (rows, _) = correlated_table(1500, 30, 2);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (model, _) = train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (model, _) =
+        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     let mut s = model.scratch();
     let score = model.score(&rows[0], &mut s).unwrap_or(f64::NAN);
     let parts = model.explain(&rows[0], &mut s).unwrap_or_default();
@@ -89,11 +98,17 @@ fn same_seed_same_model_regardless_of_threads() {
     let (rows, _) = correlated_table(600, 10, 3);
     let p1 = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let p2 = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
-    let (m1, _) = train(&specs(6), &rows, &quick(), &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
-    let (m2, _) = train(&specs(6), &rows, &quick(), &p2, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m1, _) =
+        train(&specs(6), &rows, &quick(), &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m2, _) =
+        train(&specs(6), &rows, &quick(), &p2, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(codec::encode(&m1), codec::encode(&m2));
-    let other = TrainOptions { seed: Some(8), ..quick() };
-    let (m3, _) = train(&specs(6), &rows, &other, &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let other = TrainOptions {
+        seed: Some(8),
+        ..quick()
+    };
+    let (m3, _) =
+        train(&specs(6), &rows, &other, &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(codec::encode(&m1), codec::encode(&m3));
 }
 
@@ -101,7 +116,8 @@ fn same_seed_same_model_regardless_of_threads() {
 fn codec_round_trip_scores_identically() {
     let (rows, _) = correlated_table(500, 5, 4);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) = train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) =
+        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     let bytes = codec::encode(&m);
     let back = codec::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, m);
@@ -115,16 +131,29 @@ fn codec_round_trip_scores_identically() {
 fn codec_rejects_damage() {
     let (rows, _) = correlated_table(300, 5, 5);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) = train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) =
+        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     let bytes = codec::encode(&m);
-    assert!(matches!(codec::decode(&bytes[..bytes.len() - 1]), Err(CoreError::CorruptModel(_))));
-    assert!(matches!(codec::decode(b"not a model at all"), Err(CoreError::CorruptModel(_))));
+    assert!(matches!(
+        codec::decode(&bytes[..bytes.len() - 1]),
+        Err(CoreError::CorruptModel(_))
+    ));
+    assert!(matches!(
+        codec::decode(b"not a model at all"),
+        Err(CoreError::CorruptModel(_))
+    ));
     let mut flipped = bytes.clone();
     flipped[40] ^= 0x10;
-    assert!(matches!(codec::decode(&flipped), Err(CoreError::CorruptModel(_))));
+    assert!(matches!(
+        codec::decode(&flipped),
+        Err(CoreError::CorruptModel(_))
+    ));
     let mut newer = bytes.clone();
     newer[8] = 99;
-    assert!(matches!(codec::decode(&newer), Err(CoreError::UnsupportedFormat { found: 99, .. })));
+    assert!(matches!(
+        codec::decode(&newer),
+        Err(CoreError::UnsupportedFormat { found: 99, .. })
+    ));
 }
 
 #[test]
@@ -137,24 +166,41 @@ fn skips_constant_and_null_columns_and_handles_nulls() {
                 Value::Num(a),
                 Value::Num(5.0),
                 Value::Null,
-                if i % 10 == 0 { Value::Null } else { Value::Num(2.0 * a) },
+                if i % 10 == 0 {
+                    Value::Null
+                } else {
+                    Value::Num(2.0 * a)
+                },
             ]
         })
         .collect();
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, report) = train(&specs(4), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, report) =
+        train(&specs(4), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.used_columns, vec!["c0", "c3"]);
     assert_eq!(
         report.skipped_columns,
-        vec![("c1".to_string(), "constant"), ("c2".to_string(), "entirely NULL")]
+        vec![
+            ("c1".to_string(), "constant"),
+            ("c2".to_string(), "entirely NULL")
+        ]
     );
     let mut s = m.scratch();
-    let normal = m.score(&[Value::Num(0.5), Value::Num(1.0)], &mut s).unwrap_or(f64::NAN);
-    let broken = m.score(&[Value::Num(0.5), Value::Num(-3.0)], &mut s).unwrap_or(f64::NAN);
-    let null = m.score(&[Value::Num(0.5), Value::Null], &mut s).unwrap_or(f64::NAN);
+    let normal = m
+        .score(&[Value::Num(0.5), Value::Num(1.0)], &mut s)
+        .unwrap_or(f64::NAN);
+    let broken = m
+        .score(&[Value::Num(0.5), Value::Num(-3.0)], &mut s)
+        .unwrap_or(f64::NAN);
+    let null = m
+        .score(&[Value::Num(0.5), Value::Null], &mut s)
+        .unwrap_or(f64::NAN);
     assert!(normal.is_finite() && broken.is_finite() && null.is_finite());
     assert!(broken > normal, "{broken} <= {normal}");
-    assert!(matches!(m.score(&[Value::Num(1.0)], &mut s), Err(CoreError::RowMismatch(_))));
+    assert!(matches!(
+        m.score(&[Value::Num(1.0)], &mut s),
+        Err(CoreError::RowMismatch(_))
+    ));
 }
 
 #[test]
