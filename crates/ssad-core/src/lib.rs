@@ -2,9 +2,11 @@
 //! masked-column model, training, scoring, explanations, the model codec and
 //! evaluation metrics. The pgrx crate at the repository root is thin glue.
 
+pub mod calibrate;
 pub mod codec;
 pub mod encode;
 pub mod error;
+pub mod knn;
 pub mod metrics;
 pub mod model;
 pub mod nn;

@@ -8,6 +8,7 @@
 mod baselines;
 mod data;
 mod run;
+mod sweep;
 
 use rayon::prelude::*;
 use run::{Outcome, Protocol};
@@ -23,6 +24,7 @@ struct Args {
     protocols: String,
     csv: Option<PathBuf>,
     options: TrainOptions,
+    sweep: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         protocols: "AB".into(),
         csv: None,
         options: TrainOptions::default(),
+        sweep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--threads: {e}"))?
             }
             "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
+            "--sweep" => a.sweep = true,
             "--csv" => a.csv = Some(PathBuf::from(val("--csv")?)),
             "--options" => {
                 a.options =
@@ -107,7 +111,7 @@ fn real_main() -> Result<(), String> {
     }
     // Largest first so the pool stays busy at the end.
     jobs.sort_by_key(|&(t, _)| std::cmp::Reverse(tables[t].rows.len() * tables[t].n_features));
-    let outcomes = run_jobs(&jobs, &tables, &args.options, args.threads)?;
+    let outcomes = run_jobs(&jobs, &tables, &args.options, args.threads, args.sweep)?;
     eprintln!("evaluated in {:.1}s", t0.elapsed().as_secs_f64());
     let base = baselines::load(&args.dir)?;
     let mut report = String::new();
@@ -119,6 +123,9 @@ fn real_main() -> Result<(), String> {
             continue;
         }
         report += &per_table(proto, label, &tables, &outcomes, &base);
+    }
+    if args.sweep {
+        report += &sweep_report(&tables, &outcomes);
     }
     print!("{report}");
     if let Some(path) = &args.csv {
@@ -134,6 +141,7 @@ fn run_jobs(
     tables: &[data::Table],
     opts: &TrainOptions,
     threads: usize,
+    sweep: bool,
 ) -> Result<Vec<Outcome>, String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Vec<Result<Outcome, String>>> = std::thread::scope(|sc| {
@@ -144,7 +152,7 @@ fn run_jobs(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&(t, p)) = jobs.get(i) else { break };
-                        done.push(run::run(&tables[t], t, p, opts));
+                        done.push(run::run(&tables[t], t, p, opts, sweep));
                     }
                     done
                 })
@@ -159,6 +167,58 @@ fn run_jobs(
             .collect()
     });
     results.into_iter().flatten().collect()
+}
+
+/// Mean AUROC/AUPRC of every sweep variant per protocol, and per-table AUROC.
+fn sweep_report(tables: &[data::Table], outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    for proto in ["A", "B"] {
+        let mine: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    (o.protocol, proto),
+                    (Protocol::A, "A") | (Protocol::B(_), "B")
+                )
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        out += &format!("\n== sweep {proto}\n{:<12}", "table");
+        for v in sweep::VARIANTS {
+            out += &format!(" {:>10}", v.0);
+        }
+        out += "\n";
+        let mut means = vec![(0.0, 0.0); sweep::VARIANTS.len()];
+        let mut n = 0.0;
+        for (ti, t) in tables.iter().enumerate() {
+            let rows: Vec<&&Outcome> = mine.iter().filter(|o| o.table == ti).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            n += 1.0;
+            out += &format!("{:<12}", t.name);
+            for (vi, m) in means.iter_mut().enumerate() {
+                let a = mean(rows.iter().map(|o| o.variants[vi].1));
+                let p = mean(rows.iter().map(|o| o.variants[vi].2));
+                m.0 += a;
+                m.1 += p;
+                out += &format!(" {:>10.4}", a);
+            }
+            out += "\n";
+        }
+        out += &format!("{:<12}", "MEAN AUROC");
+        for m in &means {
+            out += &format!(" {:>10.4}", m.0 / n);
+        }
+        out += &format!("\n{:<12}", "MEAN AUPRC");
+        for m in &means {
+            out += &format!(" {:>10.4}", m.1 / n);
+        }
+        out += "\n";
+    }
+    out
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {

@@ -25,6 +25,8 @@ pub struct Outcome {
     pub scored_rows: usize,
     pub train_s: f64,
     pub score_s: f64,
+    /// `--sweep` only: (variant, auroc, auprc).
+    pub variants: Vec<(&'static str, f64, f64)>,
 }
 
 /// Train rows and evaluation rows (indices into the table) of a protocol.
@@ -44,7 +46,13 @@ fn split(t: &Table, p: Protocol) -> (Vec<usize>, Vec<usize>) {
     }
 }
 
-pub fn run(t: &Table, table: usize, p: Protocol, opts: &TrainOptions) -> Result<Outcome, String> {
+pub fn run(
+    t: &Table,
+    table: usize,
+    p: Protocol,
+    opts: &TrainOptions,
+    sweep: bool,
+) -> Result<Outcome, String> {
     let (train_idx, eval_idx) = split(t, p);
     // Sample as the extension does: a seeded reservoir over the rows in table order.
     let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
@@ -84,7 +92,18 @@ pub fn run(t: &Table, table: usize, p: Protocol, opts: &TrainOptions) -> Result<
     }
     let score_s = t1.elapsed().as_secs_f64();
     let labels: Vec<bool> = eval_idx.iter().map(|&i| t.labels[i]).collect();
+    let variants = if sweep {
+        let proj = |i: usize| -> Vec<Value<'static>> {
+            keep.iter().map(|&c| t.rows[i][c].clone()).collect()
+        };
+        let sample_p: Vec<_> = sample_idx.iter().map(|&i| proj(i)).collect();
+        let eval_p: Vec<_> = eval_idx.iter().map(|&i| proj(i)).collect();
+        crate::sweep::sweep(&model, &sample_p, &eval_p, &labels)
+    } else {
+        Vec::new()
+    };
     Ok(Outcome {
+        variants,
         table,
         protocol: p,
         auroc: metrics::auroc(&scores, &labels).unwrap_or(f64::NAN),
