@@ -96,13 +96,15 @@ fn build_reference(
     let keep = ((cand.len() as f64 * (1.0 - REFERENCE_TRIM)).ceil() as usize).min(REFERENCE_ROWS);
     order.truncate(keep);
     order.sort_unstable();
-    let mut buf = [0.0f32; 2];
     let mut rows = Vec::with_capacity(order.len() * d);
     for &r in &order {
-        for (j, enc) in model.encoders.iter().enumerate() {
-            enc.encode_input(&cand[r][j], &mut buf[..enc.in_width()]);
-            rows.push(buf[0]);
-        }
+        rows.extend(
+            model
+                .encoders
+                .iter()
+                .zip(&cand[r])
+                .map(|(enc, v)| enc.knn_coord(v)),
+        );
     }
     Reference::new(d, rows)
 }

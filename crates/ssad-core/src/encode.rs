@@ -95,6 +95,21 @@ impl NumericEncoder {
         })
     }
 
+    /// Scaled value with the tails compressed logarithmically beyond the clip
+    /// instead of flattened, so far values stay farther: the kNN term's space.
+    pub fn soft_scaled(&self, v: &Value<'_>) -> Option<f32> {
+        v.as_f64().map(|x| {
+            let z = (x - self.median) / self.scale;
+            let c = INPUT_CLIP as f64;
+            let s = if z.abs() > c {
+                z.signum() * (c + (1.0 + z.abs() - c).ln())
+            } else {
+                z
+            };
+            s as f32
+        })
+    }
+
     /// Two-sided empirical tail probability of x, floored at the sample's resolution
     /// inside the training range and decaying exponentially (in robust units) outside it.
     fn tail(&self, x: f64) -> f64 {
@@ -191,6 +206,13 @@ impl ColumnEncoder {
     pub fn target(&self, v: &Value<'_>) -> Option<f32> {
         match self {
             ColumnEncoder::Numeric(e) => e.scaled(v),
+        }
+    }
+
+    /// Coordinate of the value in the kNN term's space (NULL at the median).
+    pub fn knn_coord(&self, v: &Value<'_>) -> f32 {
+        match self {
+            ColumnEncoder::Numeric(e) => e.soft_scaled(v).unwrap_or(0.0),
         }
     }
 

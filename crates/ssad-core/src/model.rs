@@ -149,7 +149,7 @@ impl Model {
             enc.encode_input(v, &mut s.base[off..off + enc.in_width()]);
             s.targets[j] = enc.target(v);
             s.marg[j] = enc.marginal(v);
-            s.z[j] = s.base[off];
+            s.z[j] = enc.knn_coord(v);
         }
         if self.knn_weight > 0.0 {
             self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
