@@ -10,6 +10,10 @@ use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
 
+/// Values rarer than this on either side earn a marginal term; ordinary values
+/// earn none, so the term adds extreme-value evidence without adding noise.
+pub const MARGINAL_TAIL: f64 = 0.01;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub columns: Vec<ColumnSpec>,
@@ -19,7 +23,7 @@ pub struct Model {
     pub masks: Vec<Vec<u16>>,
     /// Mean training prediction error per column (divides the raw error).
     pub err_norm: Vec<f32>,
-    /// Mean training marginal surprise per column (divides the raw marginal).
+    /// Divisor of the hinged marginal term per column (1.0: the hinge is already in nats).
     pub marg_norm: Vec<f32>,
     /// Weight of the marginal term next to the prediction term.
     pub marg_weight: f32,
@@ -78,7 +82,7 @@ pub struct Contribution {
     pub contribution: f64,
     /// Normalised prediction error (1.0 is a typical training row).
     pub prediction_term: f64,
-    /// Normalised marginal surprise (1.0 is a typical training row).
+    /// Marginal surprise beyond the outer 1% tails, in nats (0.0 for ordinary values).
     pub marginal_term: f64,
     /// This column's share of the normalised distance to the nearest reference rows.
     pub knn_term: f64,
@@ -204,11 +208,14 @@ impl Model {
         (p, m, s.knn_cols[j] * self.columns.len() as f64)
     }
 
-    /// Raw (error, marginal) of column j divided by their training means.
+    /// Raw error of column j divided by its training mean; the raw marginal
+    /// hinged at the outer `MARGINAL_TAIL` two-sided tail (0 for ordinary values),
+    /// divided by `marg_norm`.
     pub(crate) fn normalise(&self, j: usize, err: f64, marg: f64) -> (f64, f64) {
+        let floor = -(2.0 * MARGINAL_TAIL).ln();
         (
             err / self.err_norm[j] as f64,
-            marg / self.marg_norm[j] as f64,
+            (marg - floor).max(0.0) / self.marg_norm[j] as f64,
         )
     }
 

@@ -35,7 +35,7 @@ const HUBER_DELTA: f32 = 1.0;
 /// Fixed chunk count per batch: the same for any pool size, for determinism.
 const CHUNKS: usize = 4;
 /// Weight of the per-column marginal term next to the prediction term.
-pub const MARGINAL_WEIGHT: f32 = 0.25;
+pub const MARGINAL_WEIGHT: f32 = 2.0;
 /// Weight of the kNN term next to the prediction term.
 pub const KNN_WEIGHT: f32 = 1.0;
 
