@@ -4,6 +4,7 @@
 
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
+use crate::knn::Reference;
 use crate::model::Model;
 use crate::nn::{Dense, Mlp};
 use crate::options::ResolvedOptions;
@@ -152,6 +153,11 @@ pub fn encode(m: &Model) -> Vec<u8> {
     w.f32s(&m.err_norm);
     w.f32s(&m.marg_norm);
     w.f32(m.marg_weight);
+    w.f32(m.knn_weight);
+    w.len(m.reference.d);
+    w.len(m.reference.k);
+    w.f32(m.reference.norm);
+    w.f32s(&m.reference.rows);
     w.f64s(&m.score_quantiles);
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
@@ -211,7 +217,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                     count: r.u64()?,
                     grid: r.f64s()?,
                 };
-                if e.grid.len() < 2 || !(e.scale > 0.0) {
+                if e.grid.len() < 2 || !(e.scale > 0.0 && e.scale.is_finite()) {
                     return Err(corrupt("numeric encoder"));
                 }
                 ColumnEncoder::Numeric(e)
@@ -246,6 +252,13 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     let err_norm = r.f32s()?;
     let marg_norm = r.f32s()?;
     let marg_weight = r.f32()?;
+    let knn_weight = r.f32()?;
+    let reference = Reference {
+        d: r.u32()? as usize,
+        k: r.u32()? as usize,
+        norm: r.f32()?,
+        rows: r.f32s()?,
+    };
     let score_quantiles = r.f64s()?;
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
@@ -258,6 +271,8 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         err_norm,
         marg_norm,
         marg_weight,
+        reference,
+        knn_weight,
         score_quantiles,
         options,
     };
@@ -278,6 +293,18 @@ fn validate(m: &Model) -> Result<()> {
     }
     if layers.windows(2).any(|w| w[0].n_out != w[1].n_in) {
         return Err(corrupt("layer sizes do not chain"));
+    }
+    let r = &m.reference;
+    if r.d != d
+        || r.k == 0
+        || !r.rows.len().is_multiple_of(d)
+        || !(r.norm > 0.0 && r.norm.is_finite())
+    {
+        return Err(corrupt("kNN reference"));
+    }
+    let weights_ok = |w: f32| w.is_finite() && w >= 0.0;
+    if !weights_ok(m.marg_weight) || !weights_ok(m.knn_weight) {
+        return Err(corrupt("term weights"));
     }
     if m.err_norm.len() != d || m.marg_norm.len() != d {
         return Err(corrupt("normaliser length"));

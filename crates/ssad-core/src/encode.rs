@@ -63,7 +63,7 @@ impl NumericEncoder {
         let median = quantile_sorted(&xs, 0.5);
         let iqr = quantile_sorted(&xs, 0.75) - quantile_sorted(&xs, 0.25);
         let mut scale = iqr / 1.349;
-        if !(scale > 0.0) {
+        if scale.is_nan() || scale <= 0.0 {
             let mean = xs.iter().sum::<f64>() / xs.len() as f64;
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
             scale = var.sqrt();
@@ -92,6 +92,21 @@ impl NumericEncoder {
         v.as_f64().map(|x| {
             let z = ((x - self.median) / self.scale) as f32;
             z.clamp(-INPUT_CLIP, INPUT_CLIP)
+        })
+    }
+
+    /// Scaled value with the tails compressed logarithmically beyond the clip
+    /// instead of flattened, so far values stay farther: the kNN term's space.
+    pub fn soft_scaled(&self, v: &Value<'_>) -> Option<f32> {
+        v.as_f64().map(|x| {
+            let z = (x - self.median) / self.scale;
+            let c = INPUT_CLIP as f64;
+            let s = if z.abs() > c {
+                z.signum() * (c + (1.0 + z.abs() - c).ln())
+            } else {
+                z
+            };
+            s as f32
         })
     }
 
@@ -191,6 +206,13 @@ impl ColumnEncoder {
     pub fn target(&self, v: &Value<'_>) -> Option<f32> {
         match self {
             ColumnEncoder::Numeric(e) => e.scaled(v),
+        }
+    }
+
+    /// Coordinate of the value in the kNN term's space (NULL at the median).
+    pub fn knn_coord(&self, v: &Value<'_>) -> f32 {
+        match self {
+            ColumnEncoder::Numeric(e) => e.soft_scaled(v).unwrap_or(0.0),
         }
     }
 

@@ -2,10 +2,12 @@
 //! masked-column model, training, scoring, explanations, the model codec and
 //! evaluation metrics. The pgrx crate at the repository root is thin glue.
 
+pub mod calibrate;
 pub mod categorical;
 pub mod codec;
 pub mod encode;
 pub mod error;
+pub mod knn;
 pub mod metrics;
 pub mod model;
 pub mod nn;

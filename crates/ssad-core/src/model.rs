@@ -5,9 +5,14 @@
 
 use crate::encode::ColumnEncoder;
 use crate::error::{CoreError, Result};
+use crate::knn::{KnnScratch, Reference};
 use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
+
+/// Values rarer than this on either side earn a marginal term; ordinary values
+/// earn none, so the term adds extreme-value evidence without adding noise.
+pub const MARGINAL_TAIL: f64 = 0.01;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
@@ -18,10 +23,14 @@ pub struct Model {
     pub masks: Vec<Vec<u16>>,
     /// Mean training prediction error per column (divides the raw error).
     pub err_norm: Vec<f32>,
-    /// Mean training marginal surprise per column (divides the raw marginal).
+    /// Divisor of the hinged marginal term per column (1.0: the hinge is already in nats).
     pub marg_norm: Vec<f32>,
     /// Weight of the marginal term next to the prediction term.
     pub marg_weight: f32,
+    /// Trimmed reference sample of training rows for the kNN term.
+    pub reference: Reference,
+    /// Weight of the kNN term next to the prediction term.
+    pub knn_weight: f32,
     /// Training-sample scores at probabilities k / (len - 1).
     pub score_quantiles: Vec<f64>,
     pub options: ResolvedOptions,
@@ -73,8 +82,10 @@ pub struct Contribution {
     pub contribution: f64,
     /// Normalised prediction error (1.0 is a typical training row).
     pub prediction_term: f64,
-    /// Normalised marginal surprise (1.0 is a typical training row).
+    /// Marginal surprise beyond the outer 1% tails, in nats (0.0 for ordinary values).
     pub marginal_term: f64,
+    /// This column's share of the normalised distance to the nearest reference rows.
+    pub knn_term: f64,
     /// The model's expectation for this column, in the column's own units.
     pub expected: Option<f64>,
 }
@@ -90,6 +101,9 @@ pub struct Scratch {
     pred_sum: Vec<f32>,
     hits: Vec<u32>,
     marg: Vec<f64>,
+    z: Vec<f32>,
+    knn: KnnScratch,
+    knn_cols: Vec<f64>,
 }
 
 impl Model {
@@ -114,6 +128,9 @@ impl Model {
             pred_sum: vec![0.0; d],
             hits: vec![0; d],
             marg: vec![0.0; d],
+            z: vec![0.0; d],
+            knn: KnnScratch::default(),
+            knn_cols: vec![0.0; d],
         }
     }
 
@@ -136,6 +153,12 @@ impl Model {
             enc.encode_input(v, &mut s.base[off..off + enc.in_width()]);
             s.targets[j] = enc.target(v);
             s.marg[j] = enc.marginal(v);
+            s.z[j] = enc.knn_coord(v);
+        }
+        if self.knn_weight > 0.0 {
+            self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
+        } else {
+            s.knn_cols.fill(0.0);
         }
         s.err_sum.fill(0.0);
         s.pred_sum.fill(0.0);
@@ -163,37 +186,43 @@ impl Model {
     pub fn raw_column_terms(&self, row: &[Value<'_>], s: &mut Scratch, out: &mut [(f64, f64)]) {
         let layout = self.layout();
         self.raw_terms(&layout, row, s);
-        for j in 0..self.columns.len() {
+        for (j, o) in out.iter_mut().enumerate().take(self.columns.len()) {
             let e = if s.hits[j] > 0 {
                 s.err_sum[j] / s.hits[j] as f32
             } else {
                 0.0
             };
-            out[j] = (e as f64, s.marg[j]);
+            *o = (e as f64, s.marg[j]);
         }
     }
 
-    fn term(&self, s: &Scratch, j: usize) -> (f64, f64) {
+    /// Normalised (prediction, marginal, kNN) terms of column j.
+    fn term(&self, s: &Scratch, j: usize) -> (f64, f64, f64) {
         let e = if s.hits[j] > 0 {
             s.err_sum[j] / s.hits[j] as f32
         } else {
             0.0
         };
-        self.normalise(j, e as f64, s.marg[j])
+        let (p, m) = self.normalise(j, e as f64, s.marg[j]);
+        // Scaled by d so that, like the other terms, the column mean is ~1 on a typical row.
+        (p, m, s.knn_cols[j] * self.columns.len() as f64)
     }
 
-    /// Raw (error, marginal) of column j divided by their training means.
+    /// Raw error of column j divided by its training mean; the raw marginal
+    /// hinged at the outer `MARGINAL_TAIL` two-sided tail (0 for ordinary values),
+    /// divided by `marg_norm`.
     pub(crate) fn normalise(&self, j: usize, err: f64, marg: f64) -> (f64, f64) {
+        let floor = -(2.0 * MARGINAL_TAIL).ln();
         (
             err / self.err_norm[j] as f64,
-            marg / self.marg_norm[j] as f64,
+            (marg - floor).max(0.0) / self.marg_norm[j] as f64,
         )
     }
 
     /// Column j's share of the score from its normalised terms.
-    pub(crate) fn combine(&self, pred: f64, marg: f64) -> f64 {
-        let w = self.marg_weight as f64;
-        (pred + w * marg) / ((1.0 + w) * self.columns.len() as f64)
+    pub(crate) fn combine(&self, pred: f64, marg: f64, knn: f64) -> f64 {
+        let (wm, wk) = (self.marg_weight as f64, self.knn_weight as f64);
+        (pred + wm * marg + wk * knn) / ((1.0 + wm + wk) * self.columns.len() as f64)
     }
 
     /// Anomaly score of one row (values in model column order); higher is more anomalous.
@@ -203,8 +232,8 @@ impl Model {
         self.raw_terms(&layout, row, s);
         let mut total = 0.0;
         for j in 0..self.columns.len() {
-            let (p, m) = self.term(s, j);
-            total += self.combine(p, m);
+            let (p, m, k) = self.term(s, j);
+            total += self.combine(p, m, k);
         }
         Ok(total)
     }
@@ -216,16 +245,17 @@ impl Model {
         self.raw_terms(&layout, row, s);
         Ok((0..self.columns.len())
             .map(|j| {
-                let (p, m) = self.term(s, j);
+                let (p, m, k) = self.term(s, j);
                 let expected = (s.hits[j] > 0).then(|| {
                     let mean = s.pred_sum[j] / s.hits[j] as f32;
                     self.encoders[j].decode_prediction(&[mean])
                 });
                 Contribution {
                     column: j,
-                    contribution: self.combine(p, m),
+                    contribution: self.combine(p, m, k),
                     prediction_term: p,
                     marginal_term: m,
+                    knn_term: k,
                     expected,
                 }
             })

@@ -192,6 +192,7 @@ impl Adam {
         let wd = self.weight_decay;
         // Gradients are iterated in logical (row-major) order: a transposed
         // product may be stored column-major, so never read them as raw slices.
+        #[allow(clippy::too_many_arguments)]
         fn upd<'g>(
             p: &mut [f32],
             g: impl Iterator<Item = &'g f32>,

@@ -7,8 +7,10 @@
 //! is split into a fixed number of chunks run in the caller's rayon pool. The
 //! chunking does not depend on the pool size, so a seed fixes the model.
 
+use crate::calibrate;
 use crate::encode::{ColumnEncoder, SkipReason};
 use crate::error::{CoreError, Result};
+use crate::knn::Reference;
 use crate::model::{Layout, Model};
 use crate::nn::{Adam, Grads, Mlp};
 use crate::options::{ResolvedOptions, TrainOptions, DEFAULT_MASK_RATE, DEFAULT_SEED};
@@ -32,9 +34,10 @@ const WEIGHT_DECAY: f32 = 1e-4;
 const HUBER_DELTA: f32 = 1.0;
 /// Fixed chunk count per batch: the same for any pool size, for determinism.
 const CHUNKS: usize = 4;
-/// Training rows used to fit the score normalisers and quantiles.
-const CALIBRATION_ROWS: usize = 4096;
-const QUANTILES: usize = 101;
+/// Weight of the per-column marginal term next to the prediction term.
+pub const MARGINAL_WEIGHT: f32 = 2.0;
+/// Weight of the kNN term next to the prediction term.
+pub const KNN_WEIGHT: f32 = 1.0;
 
 /// Progress reported to the caller; returning `false` cancels training.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,6 +155,9 @@ fn encode_rows(
         valid,
     }
 }
+
+/// A chunk's activations, per-row losses and output gradient.
+type Forward = (Vec<Array2<f32>>, Vec<f32>, Array2<f32>);
 
 /// One chunk of a batch: its input rows and the columns each row hides.
 struct Chunk {
@@ -297,7 +303,7 @@ pub fn train(
                         .collect(),
                 })
                 .collect();
-            let fwd: Vec<(Vec<Array2<f32>>, Vec<f32>, Array2<f32>)> = pool.install(|| {
+            let fwd: Vec<Forward> = pool.install(|| {
                 chunks
                     .par_iter()
                     .map(|c| {
@@ -368,12 +374,14 @@ pub fn train(
         masks,
         err_norm: vec![1.0; e.d],
         marg_norm: vec![1.0; e.d],
-        marg_weight: 1.0,
+        marg_weight: MARGINAL_WEIGHT,
+        reference: Reference::empty(e.d),
+        knn_weight: KNN_WEIGHT,
         score_quantiles: Vec::new(),
         options: resolved.clone(),
     };
     let mut cal_rng = rng.fork(4);
-    calibrate(&mut model, &kept, rows, pool, &mut cal_rng);
+    calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng);
     let report = TrainReport {
         rows_used: rows.len(),
         used_columns: model.columns.iter().map(|c| c.name.clone()).collect(),
@@ -382,68 +390,4 @@ pub fn train(
         options: resolved,
     };
     Ok((model, report))
-}
-
-/// Fit the per-column normalisers and the training score quantiles on a
-/// random subset of the training rows.
-fn calibrate(
-    model: &mut Model,
-    kept: &[usize],
-    rows: &[Vec<Value<'static>>],
-    pool: &rayon::ThreadPool,
-    rng: &mut Rng,
-) {
-    let d = model.columns.len();
-    let mut idx: Vec<usize> = (0..rows.len()).collect();
-    rng.shuffle(&mut idx);
-    idx.truncate(CALIBRATION_ROWS);
-    let projected: Vec<Vec<Value<'static>>> = idx
-        .iter()
-        .map(|&r| kept.iter().map(|&c| rows[r][c].clone()).collect())
-        .collect();
-    let m: &Model = model;
-    let raw: Vec<(f64, f64)> = pool.install(|| {
-        projected
-            .par_chunks(256)
-            .flat_map_iter(|chunk| {
-                let mut s = m.scratch();
-                let mut out = vec![(0.0, 0.0); d];
-                let mut acc = Vec::with_capacity(chunk.len() * d);
-                for row in chunk {
-                    m.raw_column_terms(row, &mut s, &mut out);
-                    acc.extend_from_slice(&out);
-                }
-                acc
-            })
-            .collect()
-    });
-    let n = projected.len() as f64;
-    for j in 0..d {
-        let (se, sm) = raw
-            .iter()
-            .skip(j)
-            .step_by(d)
-            .fold((0.0, 0.0), |(a, b), &(e, mg)| (a + e, b + mg));
-        model.err_norm[j] = ((se / n) as f32).max(1e-3);
-        model.marg_norm[j] = ((sm / n) as f32).max(0.05);
-    }
-    let m: &Model = model;
-    let mut scores: Vec<f64> = raw
-        .chunks(d)
-        .map(|cols| {
-            (0..d)
-                .map(|j| {
-                    let (p, g) = m.normalise(j, cols[j].0, cols[j].1);
-                    m.combine(p, g)
-                })
-                .sum()
-        })
-        .collect();
-    scores.sort_by(f64::total_cmp);
-    model.score_quantiles = (0..QUANTILES)
-        .map(|q| {
-            let pos = q as f64 / (QUANTILES - 1) as f64 * (scores.len() - 1) as f64;
-            scores[pos.round() as usize]
-        })
-        .collect();
 }

@@ -1,0 +1,335 @@
+//! ssad-eval: accuracy of ssad-core's default configuration on the shared
+//! ADBench tables under protocol A (unsupervised) and B (one-class, 3 splits),
+//! next to the nine classical baselines.
+//!
+//! Usage: ssad-eval [DATA_DIR] [--tables a,b,..] [--threads N] [--protocol A|B|AB]
+//!                  [--csv OUT.csv] [--options JSON]
+
+mod baselines;
+mod data;
+mod run;
+mod sweep;
+
+use rayon::prelude::*;
+use run::{Outcome, Protocol};
+use ssad_core::TrainOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+struct Args {
+    dir: PathBuf,
+    tables: Option<Vec<String>>,
+    threads: usize,
+    protocols: String,
+    csv: Option<PathBuf>,
+    options: TrainOptions,
+    sweep: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        dir: PathBuf::from("../shared/datasets/adbench"),
+        tables: None,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        protocols: "AB".into(),
+        csv: None,
+        options: TrainOptions::default(),
+        sweep: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--tables" => {
+                a.tables = Some(val("--tables")?.split(',').map(str::to_string).collect())
+            }
+            "--threads" => {
+                a.threads = val("--threads")?
+                    .parse()
+                    .map_err(|e| format!("--threads: {e}"))?
+            }
+            "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
+            "--sweep" => a.sweep = true,
+            "--csv" => a.csv = Some(PathBuf::from(val("--csv")?)),
+            "--options" => {
+                a.options =
+                    TrainOptions::from_json(&val("--options")?).map_err(|e| e.to_string())?
+            }
+            "-h" | "--help" => {
+                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON]");
+                std::process::exit(0);
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            s => a.dir = PathBuf::from(s),
+        }
+    }
+    Ok(a)
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("ssad-eval: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<(), String> {
+    let args = parse_args()?;
+    let names: Vec<String> = data::manifest_names(&args.dir)?
+        .into_iter()
+        .filter(|n| {
+            args.tables
+                .as_ref()
+                .is_none_or(|f| f.iter().any(|x| x.eq_ignore_ascii_case(n)))
+        })
+        .collect();
+    if names.is_empty() {
+        return Err("no table selected".into());
+    }
+    let pool = ssad_core::thread_pool(args.threads).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let tables: Vec<data::Table> = pool.install(|| {
+        names
+            .par_iter()
+            .map(|n| data::load(&args.dir, n))
+            .collect::<Result<_, _>>()
+    })?;
+    eprintln!(
+        "loaded {} tables in {:.1}s",
+        tables.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let mut jobs: Vec<(usize, Protocol)> = Vec::new();
+    for t in 0..tables.len() {
+        if args.protocols.contains('A') {
+            jobs.push((t, Protocol::A));
+        }
+        if args.protocols.contains('B') {
+            jobs.extend((0..3).map(|s| (t, Protocol::B(s))));
+        }
+    }
+    // Largest first so the pool stays busy at the end.
+    jobs.sort_by_key(|&(t, _)| std::cmp::Reverse(tables[t].rows.len() * tables[t].n_features));
+    let outcomes = run_jobs(&jobs, &tables, &args.options, args.threads, args.sweep)?;
+    eprintln!("evaluated in {:.1}s", t0.elapsed().as_secs_f64());
+    let base = baselines::load(&args.dir)?;
+    let mut report = String::new();
+    for (proto, label) in [
+        ("A", "protocol A (unsupervised)"),
+        ("B", "protocol B (one-class, 3 splits)"),
+    ] {
+        if !args.protocols.contains(proto) {
+            continue;
+        }
+        report += &per_table(proto, label, &tables, &outcomes, &base);
+    }
+    if args.sweep {
+        report += &sweep_report(&tables, &outcomes);
+    }
+    print!("{report}");
+    if let Some(path) = &args.csv {
+        write_csv(path, &tables, &outcomes)?;
+    }
+    Ok(())
+}
+
+/// Run the jobs on plain threads, each training in its own one-thread pool:
+/// nesting rayon pools would let a waiting job steal another and skew timings.
+fn run_jobs(
+    jobs: &[(usize, Protocol)],
+    tables: &[data::Table],
+    opts: &TrainOptions,
+    threads: usize,
+    sweep: bool,
+) -> Result<Vec<Outcome>, String> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Vec<Result<Outcome, String>>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(t, p)) = jobs.get(i) else { break };
+                        done.push(run::run(&tables[t], t, p, opts, sweep));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("worker panicked".into())])
+            })
+            .collect()
+    });
+    results.into_iter().flatten().collect()
+}
+
+/// Mean AUROC/AUPRC of every sweep variant per protocol, and per-table AUROC.
+fn sweep_report(tables: &[data::Table], outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    for proto in ["A", "B"] {
+        let mine: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    (o.protocol, proto),
+                    (Protocol::A, "A") | (Protocol::B(_), "B")
+                )
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        out += &format!("\n== sweep {proto}\n{:<12}", "table");
+        for v in sweep::VARIANTS {
+            out += &format!(" {:>10}", v.0);
+        }
+        out += "\n";
+        let mut means = vec![(0.0, 0.0); sweep::VARIANTS.len()];
+        let mut n = 0.0;
+        for (ti, t) in tables.iter().enumerate() {
+            let rows: Vec<&&Outcome> = mine.iter().filter(|o| o.table == ti).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            n += 1.0;
+            out += &format!("{:<12}", t.name);
+            for (vi, m) in means.iter_mut().enumerate() {
+                let a = mean(rows.iter().map(|o| o.variants[vi].1));
+                let p = mean(rows.iter().map(|o| o.variants[vi].2));
+                m.0 += a;
+                m.1 += p;
+                out += &format!(" {:>10.4}", a);
+            }
+            out += "\n";
+        }
+        out += &format!("{:<12}", "MEAN AUROC");
+        for m in &means {
+            out += &format!(" {:>10.4}", m.0 / n);
+        }
+        out += &format!("\n{:<12}", "MEAN AUPRC");
+        for m in &means {
+            out += &format!(" {:>10.4}", m.1 / n);
+        }
+        out += "\n";
+    }
+    out
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    s / n.max(1) as f64
+}
+
+/// Per-table figures of one protocol (B: mean over the splits) and the leaderboard.
+fn per_table(
+    proto: &str,
+    label: &str,
+    tables: &[data::Table],
+    outcomes: &[Outcome],
+    base: &baselines::Baselines,
+) -> String {
+    let mut out = format!(
+        "\n== {label}\n{:<12} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}\n",
+        "table", "rows", "d", "AUROC", "AUPRC", "IF_AUROC", "best_bl", "train_s"
+    );
+    let mut ssad = baselines::Row {
+        name: "ssad".into(),
+        auroc: vec![],
+        auprc: vec![],
+    };
+    let mut others: Vec<baselines::Row> = base
+        .detectors
+        .iter()
+        .map(|d| baselines::Row {
+            name: d.clone(),
+            auroc: vec![],
+            auprc: vec![],
+        })
+        .collect();
+    for (ti, t) in tables.iter().enumerate() {
+        let mine: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| {
+                o.table == ti
+                    && matches!(
+                        (o.protocol, proto),
+                        (Protocol::A, "A") | (Protocol::B(_), "B")
+                    )
+            })
+            .collect();
+        let (a, p) = (
+            mean(mine.iter().map(|o| o.auroc)),
+            mean(mine.iter().map(|o| o.auprc)),
+        );
+        let train_s = mean(mine.iter().map(|o| o.train_s));
+        ssad.auroc.push(a);
+        ssad.auprc.push(p);
+        let mut best = f64::NAN;
+        for r in others.iter_mut() {
+            let key = (proto.to_string(), t.name.clone(), r.name.clone());
+            let (ba, bp) = base
+                .values
+                .get(&key)
+                .copied()
+                .unwrap_or((f64::NAN, f64::NAN));
+            r.auroc.push(ba);
+            r.auprc.push(bp);
+            if best.is_nan() || ba > best {
+                best = ba;
+            }
+        }
+        let iforest = base
+            .values
+            .get(&(proto.to_string(), t.name.clone(), "IForest".into()))
+            .map_or(f64::NAN, |v| v.0);
+        out += &format!(
+            "{:<12} {:>7} {:>7} {:>7.4} {:>7.4} {:>8.4} {:>8.4} {:>8.2}{}\n",
+            t.name,
+            t.rows.len(),
+            t.n_features,
+            a,
+            p,
+            iforest,
+            best,
+            train_s,
+            if a < iforest - 0.10 {
+                "  << >0.10 below IForest"
+            } else {
+                ""
+            }
+        );
+    }
+    others.push(ssad);
+    out + &baselines::leaderboard(&format!("leaderboard {proto}"), &others)
+}
+
+fn write_csv(path: &PathBuf, tables: &[data::Table], outcomes: &[Outcome]) -> Result<(), String> {
+    let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = String::from("protocol,split,dataset,n_rows,n_features,train_rows,scored_rows,auroc,auprc,train_s,score_s\n");
+    for o in outcomes {
+        let t = &tables[o.table];
+        let (p, s) = match o.protocol {
+            Protocol::A => ("A", String::new()),
+            Protocol::B(seed) => ("B", seed.to_string()),
+        };
+        text += &format!(
+            "{p},{s},{},{},{},{},{},{:.6},{:.6},{:.3},{:.3}\n",
+            t.name,
+            t.rows.len(),
+            t.n_features,
+            o.train_rows,
+            o.scored_rows,
+            o.auroc,
+            o.auprc,
+            o.train_s,
+            o.score_s
+        );
+    }
+    f.write_all(text.as_bytes()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,116 @@
+//! One evaluation job: train ssad-core with default options on a table (or a
+//! split of it) and score the evaluation rows. The label never reaches `train`.
+
+use crate::data::Table;
+use ssad_core::reservoir::Reservoir;
+use ssad_core::rng::Rng;
+use ssad_core::train::DEFAULT_SAMPLE_SIZE;
+use ssad_core::{metrics, thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Unsupervised: train on all rows, score all rows.
+    A,
+    /// One-class: train on half of the normal rows (split seed), test on the rest.
+    B(u64),
+}
+
+pub struct Outcome {
+    pub table: usize,
+    pub protocol: Protocol,
+    pub auroc: f64,
+    pub auprc: f64,
+    pub train_rows: usize,
+    pub scored_rows: usize,
+    pub train_s: f64,
+    pub score_s: f64,
+    /// `--sweep` only: (variant, auroc, auprc).
+    pub variants: Vec<(&'static str, f64, f64)>,
+}
+
+/// Train rows and evaluation rows (indices into the table) of a protocol.
+fn split(t: &Table, p: Protocol) -> (Vec<usize>, Vec<usize>) {
+    match p {
+        Protocol::A => ((0..t.rows.len()).collect(), (0..t.rows.len()).collect()),
+        Protocol::B(seed) => {
+            let mut normal: Vec<usize> = (0..t.rows.len()).filter(|&i| !t.labels[i]).collect();
+            Rng::new(seed).shuffle(&mut normal);
+            let half = normal.len() / 2;
+            let train_idx = normal[..half].to_vec();
+            let mut eval: Vec<usize> = normal[half..].to_vec();
+            eval.extend((0..t.rows.len()).filter(|&i| t.labels[i]));
+            eval.sort_unstable();
+            (train_idx, eval)
+        }
+    }
+}
+
+pub fn run(
+    t: &Table,
+    table: usize,
+    p: Protocol,
+    opts: &TrainOptions,
+    sweep: bool,
+) -> Result<Outcome, String> {
+    let (train_idx, eval_idx) = split(t, p);
+    // Sample as the extension does: a seeded reservoir over the rows in table order.
+    let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
+    let cap = opts.sample_size.unwrap_or(DEFAULT_SAMPLE_SIZE) as usize;
+    let mut res = Reservoir::new(cap, seed);
+    for &i in &train_idx {
+        res.offer(i);
+    }
+    let mut sample_idx = res.into_items();
+    sample_idx.sort_unstable();
+    let sample: Vec<Vec<Value<'static>>> = sample_idx.iter().map(|&i| t.rows[i].clone()).collect();
+    let specs: Vec<ColumnSpec> = (0..t.n_features)
+        .map(|j| ColumnSpec {
+            name: format!("f{j}"),
+            kind: ColumnKind::Numeric,
+        })
+        .collect();
+    let pool = thread_pool(1).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let (model, _report) = train(&specs, &sample, opts, &pool, &mut |_| true)
+        .map_err(|e| format!("{}: {e}", t.name))?;
+    let train_s = t0.elapsed().as_secs_f64();
+    // Score in the model's column order (constant columns were dropped).
+    let keep: Vec<usize> = model
+        .columns
+        .iter()
+        .filter_map(|c| specs.iter().position(|s| s.name == c.name))
+        .collect();
+    let t1 = Instant::now();
+    let mut s = model.scratch();
+    let mut row = Vec::with_capacity(keep.len());
+    let mut scores = Vec::with_capacity(eval_idx.len());
+    for &i in &eval_idx {
+        row.clear();
+        row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
+        scores.push(model.score(&row, &mut s).map_err(|e| e.to_string())?);
+    }
+    let score_s = t1.elapsed().as_secs_f64();
+    let labels: Vec<bool> = eval_idx.iter().map(|&i| t.labels[i]).collect();
+    let variants = if sweep {
+        let proj = |i: usize| -> Vec<Value<'static>> {
+            keep.iter().map(|&c| t.rows[i][c].clone()).collect()
+        };
+        let sample_p: Vec<_> = sample_idx.iter().map(|&i| proj(i)).collect();
+        let eval_p: Vec<_> = eval_idx.iter().map(|&i| proj(i)).collect();
+        crate::sweep::sweep(&model, &sample_p, &eval_p, &labels)
+    } else {
+        Vec::new()
+    };
+    Ok(Outcome {
+        variants,
+        table,
+        protocol: p,
+        auroc: metrics::auroc(&scores, &labels).unwrap_or(f64::NAN),
+        auprc: metrics::auprc(&scores, &labels).unwrap_or(f64::NAN),
+        train_rows: sample.len(),
+        scored_rows: eval_idx.len(),
+        train_s,
+        score_s,
+    })
+}
