@@ -3,7 +3,6 @@
 //! statement; across statements the backend cache avoids re-decoding.
 
 use crate::{cache, error, row};
-use pgrx::heap_tuple::PgHeapTuple;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use ssad_core::{Model, Scratch, Value};
@@ -41,14 +40,14 @@ impl CallSite {
                 Some("Call it as ssad_score('model', t) with t the table's alias."),
             );
         }
-        // SAFETY: the argument is a composite datum, checked just above.
-        let tuple = unsafe { PgHeapTuple::from_composite_datum(r.datum()) };
-        let rt = unsafe { row::row_type(r.datum()) };
-        if !self.binding.as_ref().is_some_and(|b| b.matches(rt)) {
-            self.binding = Some(row::bind(&self.model, &tuple, rt));
+        let datum = r.datum();
+        if !self.binding.as_ref().is_some_and(|b| b.matches(datum)) {
+            // SAFETY: the argument is a composite datum, checked just above.
+            self.binding = Some(unsafe { row::Binding::new(&self.model, datum) });
         }
-        if let Some(b) = &self.binding {
-            row::read(&self.model, &tuple, b, &mut self.values);
+        if let Some(b) = &mut self.binding {
+            // SAFETY: composite, and of the bound row type.
+            unsafe { b.read(datum, &mut self.values) };
         }
     }
 }

@@ -45,7 +45,7 @@ pub fn unsupported_type(column: &str, type_name: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
         format!("column \"{column}\" has type {type_name}, which ssad does not support"),
-        Some("Supported types: smallint, integer, bigint, real, double precision, numeric.".into()),
+        Some(format!("Supported types: {}.", crate::types::SUPPORTED)),
         Some("Leave the column out with exclude => ARRAY['...'], or cast it in a view."),
     )
 }

@@ -20,6 +20,7 @@ mod source;
 mod spi_read;
 #[cfg(any(test, feature = "pg_test"))]
 mod testutil;
+mod types;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -1,119 +1,290 @@
-//! Binding a row of any composite type to a model's columns, by name.
+//! Binding a row of any composite type to a model's columns, by name, and
+//! reading its values straight from the tuple's datums.
 
 use crate::error;
-use pgrx::heap_tuple::PgHeapTuple;
+use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
-use pgrx::AllocatedByRust;
-use ssad_core::{ColumnKind, Model, Value};
-use std::num::NonZeroUsize;
+use ssad_core::{time, ColumnKind, Model, Value};
+use std::borrow::Cow;
+use std::ffi::CStr;
+
+/// How one model column is read from an attribute.
+#[derive(Clone, Copy)]
+enum Reader {
+    Number,
+    Text { output_fn: pg_sys::Oid, trim: bool },
+    Boolean,
+    Epoch,
+    Hour,
+    Dow,
+}
 
 /// Where each model column sits in rows of one composite type.
 pub struct Binding {
-    pub type_id: pg_sys::Oid,
-    pub typmod: i32,
-    attrs: Vec<(NonZeroUsize, pg_sys::Oid)>,
+    type_id: pg_sys::Oid,
+    typmod: i32,
+    natts: usize,
+    /// (0-based attribute index, attribute type, reader) per model column.
+    attrs: Vec<(usize, pg_sys::Oid, Reader)>,
+    datums: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
 }
 
-/// The composite type identity (type oid, typmod) of a row datum.
-///
+/// A composite datum's type and its tuple header.
+struct RowDatum {
+    header: pg_sys::HeapTupleHeader,
+    type_id: pg_sys::Oid,
+    typmod: i32,
+}
+
 /// # Safety
-/// `datum` must be a composite (HeapTupleHeader) datum, as `anyelement` rows are
-/// once the caller has checked the argument type is composite.
-pub unsafe fn row_type(datum: pg_sys::Datum) -> (pg_sys::Oid, i32) {
-    // SAFETY: per the contract above; detoasting returns the same pointer when not toasted.
+/// `datum` must be a composite (HeapTupleHeader) datum.
+unsafe fn row_datum(datum: pg_sys::Datum) -> RowDatum {
+    // SAFETY: per the contract; detoasting returns the same pointer when not toasted.
     unsafe {
         let header = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as pg_sys::HeapTupleHeader;
-        (
-            pgrx::heap_tuple_header_get_type_id(header),
-            pgrx::heap_tuple_header_get_typmod(header),
-        )
+        RowDatum {
+            header,
+            type_id: pgrx::heap_tuple_header_get_type_id(header),
+            typmod: pgrx::heap_tuple_header_get_typmod(header),
+        }
     }
+}
+
+/// Run `f` with the row type's descriptor, releasing it afterwards.
+fn with_tupdesc<R>(type_id: pg_sys::Oid, typmod: i32, f: impl FnOnce(pg_sys::TupleDesc) -> R) -> R {
+    // SAFETY: the typcache returns a pinned descriptor for a composite type, released below.
+    unsafe {
+        let td = pg_sys::lookup_rowtype_tupdesc(type_id, typmod);
+        let r = f(td);
+        if (*td).tdrefcount >= 0 {
+            pg_sys::DecrTupleDescRefCount(td);
+        }
+        r
+    }
+}
+
+fn type_name(oid: pg_sys::Oid) -> String {
+    crate::spi_read::one::<String>("SELECT format_type($1, NULL)", &[crate::spi_read::arg(oid)])
+        .unwrap_or_else(|| format!("type {}", oid.to_u32()))
+}
+
+fn missing_column(model: &Model, name: &str) -> ! {
+    error::raise(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        format!("the row has no column \"{name}\", which the model needs"),
+        Some(format!(
+            "The model was trained on columns: {}.",
+            model.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+        Some("Score rows of the trained table, or a ROW(...) cast to a type with the same column names."),
+    )
+}
+
+fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Option<Reader> {
+    let read = types::read_as(oid)?;
+    Some(match (kind, derived, read) {
+        (ColumnKind::Numeric, None, ReadAs::Number) => Reader::Number,
+        (ColumnKind::Numeric, None, ReadAs::Timestamp | ReadAs::Date) => Reader::Epoch,
+        (ColumnKind::Categorical, None, ReadAs::Text) => {
+            let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
+            // SAFETY: a syscache lookup for a valid type oid.
+            unsafe { pg_sys::getTypeOutputInfo(oid, &mut output_fn, &mut varlena) };
+            // char(n)::text drops the padding; training read it that way.
+            Reader::Text {
+                output_fn,
+                trim: oid == pg_sys::BPCHAROID,
+            }
+        }
+        (ColumnKind::Categorical, None, ReadAs::Boolean) => Reader::Boolean,
+        (ColumnKind::Categorical, Some(types::HOUR), ReadAs::Timestamp) => Reader::Hour,
+        (ColumnKind::Categorical, Some(types::DOW), ReadAs::Timestamp | ReadAs::Date) => {
+            Reader::Dow
+        }
+        _ => return None,
+    })
 }
 
 impl Binding {
-    pub fn matches(&self, row_type: (pg_sys::Oid, i32)) -> bool {
-        (self.type_id, self.typmod) == row_type
+    pub fn matches(&self, datum: pg_sys::Datum) -> bool {
+        // SAFETY: the caller passes the composite datum it was bound with.
+        let r = unsafe { row_datum(datum) };
+        (self.type_id, self.typmod) == (r.type_id, r.typmod)
     }
-}
 
-pub fn bind(
-    model: &Model,
-    tuple: &PgHeapTuple<'_, AllocatedByRust>,
-    row_type: (pg_sys::Oid, i32),
-) -> Binding {
-    let (type_id, typmod) = row_type;
-    let mut attrs = Vec::with_capacity(model.columns.len());
-    for col in &model.columns {
-        let Some((attno, att)) = tuple.get_attribute_by_name(&col.name) else {
-            error::raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-                format!("the row has no column \"{}\", which the model needs", col.name),
-                Some(format!(
-                    "The model was trained on columns: {}.",
-                    model.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                )),
-                Some("Score rows of the trained table, or a ROW(...) cast to a type with the same column names."),
-            )
-        };
-        let oid = att.type_oid().value();
-        if crate::source::kind_of(oid) != Some(col.kind) {
-            let tname = crate::spi_read::one::<String>(
-                "SELECT format_type($1, NULL)",
-                &[crate::spi_read::arg(oid)],
-            )
-            .unwrap_or_else(|| format!("type {}", oid.to_u32()));
-            error::raise(
-                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-                format!(
-                    "column \"{}\" of the row has type {tname}, but the model expects {}",
-                    col.name,
-                    col.kind.as_str()
-                ),
-                None,
-                Some("Cast the column to a matching type."),
-            );
-        }
-        attrs.push((attno, oid));
-    }
-    Binding {
-        type_id,
-        typmod,
-        attrs,
-    }
-}
-
-fn numeric(
-    tuple: &PgHeapTuple<'_, AllocatedByRust>,
-    attno: NonZeroUsize,
-    oid: pg_sys::Oid,
-) -> Option<f64> {
-    let r = match oid {
-        pg_sys::INT2OID => tuple.get_by_index::<i16>(attno).map(|v| v.map(f64::from)),
-        pg_sys::INT4OID => tuple.get_by_index::<i32>(attno).map(|v| v.map(f64::from)),
-        pg_sys::INT8OID => tuple
-            .get_by_index::<i64>(attno)
-            .map(|v| v.map(|x| x as f64)),
-        pg_sys::FLOAT4OID => tuple.get_by_index::<f32>(attno).map(|v| v.map(f64::from)),
-        pg_sys::FLOAT8OID => tuple.get_by_index::<f64>(attno),
-        pg_sys::NUMERICOID => tuple
-            .get_by_index::<AnyNumeric>(attno)
-            .map(|v| v.and_then(|n| f64::try_from(n).ok())),
-        _ => Ok(None),
-    };
-    r.unwrap_or_else(|e| pgrx::error!("ssad: reading a row attribute failed: {e}"))
-}
-
-/// Read the bound attributes into `out`, in model column order.
-pub fn read(
-    model: &Model,
-    tuple: &PgHeapTuple<'_, AllocatedByRust>,
-    binding: &Binding,
-    out: &mut Vec<Value<'static>>,
-) {
-    out.clear();
-    for (col, &(attno, oid)) in model.columns.iter().zip(&binding.attrs) {
-        out.push(match col.kind {
-            ColumnKind::Numeric => numeric(tuple, attno, oid).map_or(Value::Null, Value::Num),
+    /// Bind a model's columns to the attributes of `datum`'s row type.
+    ///
+    /// # Safety
+    /// `datum` must be a composite datum.
+    pub unsafe fn new(model: &Model, datum: pg_sys::Datum) -> Binding {
+        // SAFETY: per the contract.
+        let r = unsafe { row_datum(datum) };
+        let atts: Vec<(String, pg_sys::Oid, bool)> = with_tupdesc(r.type_id, r.typmod, |td| {
+            // SAFETY: td is a valid descriptor for the lifetime of this closure.
+            unsafe {
+                (0..(*td).natts as usize)
+                    .map(|i| {
+                        let a = &*(*td).attrs.as_ptr().add(i);
+                        let name = CStr::from_ptr(a.attname.data.as_ptr())
+                            .to_string_lossy()
+                            .into_owned();
+                        (name, a.atttypid, a.attisdropped)
+                    })
+                    .collect()
+            }
         });
+        let find = |n: &str| {
+            atts.iter()
+                .position(|(name, _, dropped)| !dropped && name == n)
+        };
+        let mut attrs = Vec::with_capacity(model.columns.len());
+        for col in &model.columns {
+            // An exact name first; then a derived time part of an attribute.
+            let (idx, derived) = match find(&col.name) {
+                Some(i) => (i, None),
+                None => {
+                    let part = [types::HOUR, types::DOW].into_iter().find_map(|sfx| {
+                        col.name
+                            .strip_suffix(sfx)
+                            .and_then(|base| Some((find(base)?, sfx)))
+                    });
+                    match part {
+                        Some((i, sfx)) => (i, Some(sfx)),
+                        None => missing_column(model, &col.name),
+                    }
+                }
+            };
+            let oid = atts[idx].1;
+            let Some(reader) = reader_for(col.kind, derived, oid) else {
+                error::raise(
+                    PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                    format!(
+                        "column \"{}\" of the row has type {}, but the model expects {}",
+                        atts[idx].0,
+                        type_name(oid),
+                        match (col.kind, derived) {
+                            (_, Some(_)) => "a date or timestamp",
+                            (ColumnKind::Numeric, None) => "a number, date or timestamp",
+                            (ColumnKind::Categorical, None) => "text, an enum or a boolean",
+                        }
+                    ),
+                    None,
+                    Some("Cast the column to the type the model was trained on."),
+                );
+            };
+            attrs.push((idx, oid, reader));
+        }
+        let natts = atts.len();
+        Binding {
+            type_id: r.type_id,
+            typmod: r.typmod,
+            natts,
+            attrs,
+            datums: vec![pg_sys::Datum::from(0); natts],
+            nulls: vec![true; natts],
+        }
+    }
+
+    /// Read the bound attributes of `datum` into `out`, in model column order.
+    ///
+    /// # Safety
+    /// `datum` must be a composite datum of the bound row type (see `matches`).
+    pub unsafe fn read(&mut self, datum: pg_sys::Datum, out: &mut Vec<Value<'static>>) {
+        // SAFETY: per the contract.
+        let r = unsafe { row_datum(datum) };
+        let natts = self.natts;
+        let (datums, nulls) = (&mut self.datums, &mut self.nulls);
+        with_tupdesc(r.type_id, r.typmod, |td| {
+            // SAFETY: the tuple header and descriptor describe the same row; the
+            // output arrays hold natts entries.
+            unsafe {
+                let mut tuple = pg_sys::HeapTupleData {
+                    t_len: pgrx::heap_tuple_header_get_datum_length(r.header) as u32,
+                    t_data: r.header,
+                    ..Default::default()
+                };
+                debug_assert_eq!((*td).natts as usize, natts);
+                pg_sys::heap_deform_tuple(&mut tuple, td, datums.as_mut_ptr(), nulls.as_mut_ptr());
+            }
+        });
+        out.clear();
+        for &(idx, oid, reader) in &self.attrs {
+            let value = if self.nulls[idx] {
+                Value::Null
+            } else {
+                // SAFETY: a non-null datum of type `oid`, as the binding checked.
+                unsafe { convert(self.datums[idx], oid, reader) }
+            };
+            out.push(value);
+        }
+    }
+}
+
+/// Microseconds between the Unix and the Postgres (2000-01-01) epochs.
+const PG_EPOCH_SECONDS: f64 = 946_684_800.0;
+
+/// # Safety
+/// `d` must be a non-null datum of type `oid`.
+unsafe fn convert(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Value<'static> {
+    // SAFETY: per the contract, each arm reads the datum as its own type.
+    unsafe {
+        match reader {
+            Reader::Number => number(d, oid).map_or(Value::Null, Value::Num),
+            Reader::Boolean => {
+                Value::Text(Cow::Borrowed(if d.value() != 0 { "true" } else { "false" }))
+            }
+            Reader::Text { output_fn, trim } => {
+                let c = pg_sys::OidOutputFunctionCall(output_fn, d);
+                let mut s = CStr::from_ptr(c).to_string_lossy().into_owned();
+                pg_sys::pfree(c.cast());
+                if trim {
+                    s.truncate(s.trim_end_matches(' ').len());
+                }
+                Value::Text(Cow::Owned(s))
+            }
+            Reader::Epoch => Value::Num(epoch(d, oid)),
+            Reader::Hour => time::hour_value(Some(epoch(d, oid))),
+            Reader::Dow => time::day_value(Some(epoch(d, oid))),
+        }
+    }
+}
+
+/// # Safety
+/// `d` must be a non-null numeric-family datum of type `oid`.
+unsafe fn number(d: pg_sys::Datum, oid: pg_sys::Oid) -> Option<f64> {
+    // SAFETY: per the contract.
+    unsafe {
+        match oid {
+            pg_sys::INT2OID => i16::from_datum(d, false).map(f64::from),
+            pg_sys::INT4OID => i32::from_datum(d, false).map(f64::from),
+            pg_sys::INT8OID => i64::from_datum(d, false).map(|x| x as f64),
+            pg_sys::FLOAT4OID => f32::from_datum(d, false).map(f64::from),
+            pg_sys::FLOAT8OID => f64::from_datum(d, false),
+            pg_sys::NUMERICOID => {
+                AnyNumeric::from_datum(d, false).and_then(|n| f64::try_from(n).ok())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, as `extract(epoch FROM ...)` gives them;
+/// infinite dates and timestamps become infinities. `d` is a non-null date,
+/// timestamp or timestamptz (all passed by value).
+fn epoch(d: pg_sys::Datum, oid: pg_sys::Oid) -> f64 {
+    if oid == pg_sys::DATEOID {
+        let days = d.value() as i32;
+        match days {
+            i32::MAX => f64::INFINITY,
+            i32::MIN => f64::NEG_INFINITY,
+            _ => days as f64 * 86_400.0 + PG_EPOCH_SECONDS,
+        }
+    } else {
+        let micros = d.value() as i64;
+        match micros {
+            i64::MAX => f64::INFINITY,
+            i64::MIN => f64::NEG_INFINITY,
+            _ => micros as f64 / 1e6 + PG_EPOCH_SECONDS,
+        }
     }
 }

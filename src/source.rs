@@ -3,28 +3,17 @@
 //! single streaming pass that reservoir-samples the rows.
 
 use crate::error;
+use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
 use ssad_core::reservoir::Reservoir;
-use ssad_core::{ColumnKind, ColumnSpec, Value};
+use ssad_core::{time, ColumnSpec, Value};
+use std::borrow::Cow;
 
 /// A column of the source relation.
 pub struct SourceColumn {
     pub name: String,
     pub type_oid: pg_sys::Oid,
     pub type_name: String,
-}
-
-/// Map a SQL type to the model's column kind; None when unsupported.
-pub fn kind_of(type_oid: pg_sys::Oid) -> Option<ColumnKind> {
-    match type_oid {
-        pg_sys::INT2OID
-        | pg_sys::INT4OID
-        | pg_sys::INT8OID
-        | pg_sys::FLOAT4OID
-        | pg_sys::FLOAT8OID
-        | pg_sys::NUMERICOID => Some(ColumnKind::Numeric),
-        _ => None,
-    }
 }
 
 pub fn relation_name(relid: pg_sys::Oid) -> String {
@@ -61,8 +50,16 @@ pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
     res.unwrap_or_else(|e| pgrx::error!("ssad: reading the columns of the source failed: {e}"))
 }
 
-/// The columns a model is trained on, and the ones set aside with the reason.
+/// An attribute the model reads, and how.
+pub struct Feed {
+    pub attribute: String,
+    pub read: ReadAs,
+}
+
+/// The attributes a model is trained on, the model columns they become, and
+/// the attributes set aside with the reason.
 pub struct Selection {
+    pub feeds: Vec<Feed>,
     pub specs: Vec<ColumnSpec>,
     pub skipped: Vec<(String, String)>,
 }
@@ -81,35 +78,32 @@ pub fn select_columns(
             error::undefined_column(x, relation, "Check the names given in exclude.");
         }
     }
-    let mut specs = Vec::new();
+    let mut feeds: Vec<Feed> = Vec::new();
     let mut skipped = Vec::new();
     match columns {
         Some(names) => {
             for n in names {
-                if exclude.contains(n) {
+                if exclude.contains(n) || feeds.iter().any(|f| &f.attribute == n) {
                     continue;
                 }
                 let Some(c) = find(n) else {
                     error::undefined_column(n, relation, "Check the names given in columns.")
                 };
-                match kind_of(c.type_oid) {
-                    Some(kind) if !specs.iter().any(|s: &ColumnSpec| &s.name == n) => {
-                        specs.push(ColumnSpec {
-                            name: n.clone(),
-                            kind,
-                        })
-                    }
-                    Some(_) => {}
+                match types::read_as(c.type_oid) {
+                    Some(read) => feeds.push(Feed {
+                        attribute: n.clone(),
+                        read,
+                    }),
                     None => error::unsupported_type(n, &c.type_name),
                 }
             }
         }
         None => {
             for c in available.iter().filter(|c| !exclude.contains(&c.name)) {
-                match kind_of(c.type_oid) {
-                    Some(kind) => specs.push(ColumnSpec {
-                        name: c.name.clone(),
-                        kind,
+                match types::read_as(c.type_oid) {
+                    Some(read) => feeds.push(Feed {
+                        attribute: c.name.clone(),
+                        read,
                     }),
                     None => {
                         skipped.push((c.name.clone(), format!("unsupported type {}", c.type_name)))
@@ -118,28 +112,35 @@ pub fn select_columns(
             }
         }
     }
-    Selection { specs, skipped }
-}
-
-/// The SELECT list expression that reads a column as the core expects it.
-fn read_expr(spec: &ColumnSpec) -> String {
-    let q = spi::quote_identifier(&spec.name);
-    match spec.kind {
-        ColumnKind::Numeric => format!("{q}::float8"),
+    let specs = feeds
+        .iter()
+        .flat_map(|f| types::expand(&f.attribute, f.read))
+        .collect();
+    Selection {
+        feeds,
+        specs,
+        skipped,
     }
 }
 
-/// Stream every row of the relation once, keeping a uniform sample.
-/// Returns the sample and the number of rows scanned.
+/// Stream every row of the relation once, keeping a uniform sample of the
+/// model columns' values. Returns the sample and the number of rows scanned.
 pub fn sample_rows(
     relid: pg_sys::Oid,
-    specs: &[ColumnSpec],
+    feeds: &[Feed],
     sample_size: usize,
     seed: u64,
 ) -> (Vec<Vec<Value<'static>>>, u64) {
-    let list: Vec<String> = specs.iter().map(read_expr).collect();
+    let list: Vec<String> = feeds
+        .iter()
+        .map(|f| types::read_expr(&f.attribute, f.read))
+        .collect();
     // The relation is interpolated as its regclass text (quoted, qualified when needed).
     let query = format!("SELECT {} FROM {}", list.join(", "), relation_name(relid));
+    let width: usize = feeds
+        .iter()
+        .map(|f| types::expand(&f.attribute, f.read).len())
+        .sum();
     let mut reservoir = Reservoir::new(sample_size, seed);
     let res = Spi::connect(|c| {
         let mut cursor = c.open_cursor(query.as_str(), &[]);
@@ -150,13 +151,25 @@ pub fn sample_rows(
                 break;
             }
             for row in batch {
-                let mut values = Vec::with_capacity(specs.len());
-                for (i, spec) in specs.iter().enumerate() {
-                    values.push(match spec.kind {
-                        ColumnKind::Numeric => {
-                            row.get::<f64>(i + 1)?.map_or(Value::Null, Value::Num)
+                let mut values = Vec::with_capacity(width);
+                for (i, f) in feeds.iter().enumerate() {
+                    match f.read {
+                        ReadAs::Number => {
+                            values.push(row.get::<f64>(i + 1)?.map_or(Value::Null, Value::Num))
                         }
-                    });
+                        ReadAs::Text | ReadAs::Boolean => values.push(
+                            row.get::<String>(i + 1)?
+                                .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),
+                        ),
+                        ReadAs::Timestamp | ReadAs::Date => {
+                            let epoch = row.get::<f64>(i + 1)?;
+                            values.push(epoch.map_or(Value::Null, Value::Num));
+                            if f.read == ReadAs::Timestamp {
+                                values.push(time::hour_value(epoch));
+                            }
+                            values.push(time::day_value(epoch));
+                        }
+                    }
                 }
                 reservoir.offer(values);
             }

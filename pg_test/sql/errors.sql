@@ -9,12 +9,12 @@ EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
 CREATE TABLE empty (x float8);
-CREATE TABLE t AS SELECT i AS a, (i * 2.5)::float8 AS b, 'x' || i AS label FROM generate_series(1, 100) AS i;
+CREATE TABLE t AS SELECT i AS a, (i * 2.5)::float8 AS b, 'x' || i AS label, jsonb_build_object('i', i) AS doc FROM generate_series(1, 100) AS i;
 SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_score('missing', t) FROM t$$),
   ($$SELECT ssad_train('m', 't', columns => ARRAY['a', 'nope'])$$),
   ($$SELECT ssad_train('m', 't', exclude => ARRAY['nope'])$$),
-  ($$SELECT ssad_train('m', 't', columns => ARRAY['a', 'label'])$$),
+  ($$SELECT ssad_train('m', 't', columns => ARRAY['a', 'doc'])$$),
   ($$SELECT ssad_train('m', 'no_such_table')$$),
   ($$SELECT ssad_train('m', 't', options => '{"epochz": 1}')$$),
   ($$SELECT ssad_train('m', 't', options => '{"hidden": 1}')$$),
@@ -33,5 +33,5 @@ SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
 ) AS cases(q);
 -- The full report of one error: message, detail and hint.
 \set VERBOSITY default
-SELECT ssad_train('m', 't', columns => ARRAY['label']);
+SELECT ssad_train('m', 't', columns => ARRAY['doc']);
 ROLLBACK;

@@ -4,7 +4,17 @@ use crate::callsite::CallSite;
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
-use ssad_core::Value;
+use ssad_core::{Expected, Value};
+
+/// Numbers as people read them: at most 4 decimals, no trailing zeros.
+fn fmt_num(x: f64) -> String {
+    let s = format!("{x:.4}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
 
 /// Per-column contributions to a row's score, largest first; they sum to
 /// `ssad_score` of the same row.
@@ -20,10 +30,11 @@ fn ssad_explain(
         name!(rank, i32),
         name!(column_name, String),
         name!(contribution, f64),
-        name!(observed, Option<f64>),
-        name!(expected, Option<f64>),
+        name!(observed, Option<String>),
+        name!(expected, Option<String>),
         name!(prediction_term, f64),
         name!(marginal_term, f64),
+        name!(neighbour_term, f64),
     ),
 > {
     // Set-returning functions keep their own state in fn_extra, so no call-site
@@ -44,17 +55,22 @@ fn ssad_explain(
         .enumerate()
         .map(|(i, c)| {
             let observed = match &site.values[c.column] {
-                Value::Num(x) => Some(*x),
-                _ => None,
+                Value::Num(x) => Some(fmt_num(*x)),
+                Value::Text(t) => Some(t.to_string()),
+                Value::Null => None,
             };
             (
                 i as i32 + 1,
                 site.model.columns[c.column].name.clone(),
                 c.contribution,
                 observed,
-                c.expected,
+                match c.expected {
+                    Expected::Number(x) => Some(fmt_num(x)),
+                    other => other.to_text(),
+                },
                 c.prediction_term,
                 c.marginal_term,
+                c.knn_term,
             )
         })
         .collect();

@@ -5,8 +5,6 @@ use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 
-/// Anomaly score of a row under a model: higher is more anomalous; a typical
-/// training row scores about 1.
 #[pg_extern(stable, strict, parallel_safe)]
 fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let site = call_site(fcinfo, model_name);

@@ -69,7 +69,7 @@ fn ssad_train(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!("{relation} has no column ssad can train on"),
             Some(format!("Set aside: {:?}", selection.skipped)),
-            Some("Supported types: smallint, integer, bigint, real, double precision, numeric."),
+            Some(&format!("Supported types: {}.", crate::types::SUPPORTED)),
         );
     }
     for (col, why) in &selection.skipped {
@@ -77,7 +77,7 @@ fn ssad_train(
     }
     let sample_size = opts.sample_size.unwrap_or(20_000) as usize;
     let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
-    let (rows, scanned) = source::sample_rows(relid, &selection.specs, sample_size, seed);
+    let (rows, scanned) = source::sample_rows(relid, &selection.feeds, sample_size, seed);
 
     let pool = thread_pool(opts.threads.unwrap_or(1) as usize).unwrap_or_else(|e| error::core(e));
     let train_start = Instant::now();
@@ -183,8 +183,10 @@ mod tests {
     #[pg_test]
     fn summary_reports_rows_and_skipped_columns() {
         make_table("t_sum", 200);
-        Spi::run("ALTER TABLE t_sum ADD COLUMN k int DEFAULT 7, ADD COLUMN note text DEFAULT 'x'")
-            .ok();
+        Spi::run(
+            "ALTER TABLE t_sum ADD COLUMN k int DEFAULT 7, ADD COLUMN note jsonb DEFAULT '{}'",
+        )
+        .ok();
         let (rows, skipped) = Spi::get_two::<i64, Vec<String>>(
             "SELECT rows_used, skipped_columns FROM ssad_train('s', 't_sum', options => '{\"epochs\": 2}')",
         )
@@ -198,7 +200,7 @@ mod tests {
         assert!(
             skipped
                 .iter()
-                .any(|s| s.starts_with("note: unsupported type text")),
+                .any(|s| s.starts_with("note: unsupported type jsonb")),
             "{skipped:?}"
         );
     }
@@ -230,7 +232,7 @@ mod tests {
         for (sql, code) in cases {
             assert_eq!(sqlstate_of(sql), code, "{sql}");
         }
-        Spi::run("ALTER TABLE t_err ADD COLUMN label text").ok();
+        Spi::run("ALTER TABLE t_err ADD COLUMN label jsonb").ok();
         assert_eq!(
             sqlstate_of("SELECT ssad_train('e', 't_err', columns => ARRAY['a', 'label'])"),
             "42804"

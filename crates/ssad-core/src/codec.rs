@@ -2,6 +2,7 @@
 //! payload, CRC-32 of everything before it. Little-endian, no self-describing
 //! serialisation of Rust types, every length checked before it is trusted.
 
+use crate::categorical::CategoricalEncoder;
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
 use crate::knn::Reference;
@@ -136,6 +137,12 @@ pub fn encode(m: &Model) -> Vec<u8> {
                 w.u64(e.count);
                 w.f64s(&e.grid);
             }
+            ColumnEncoder::Categorical(e) => {
+                w.len(e.vocab.len());
+                e.vocab.iter().for_each(|v| w.str(v));
+                w.len(e.counts.len());
+                e.counts.iter().for_each(|&c| w.u64(c));
+            }
         }
     }
     w.len(m.net.layers.len());
@@ -221,6 +228,16 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                     return Err(corrupt("numeric encoder"));
                 }
                 ColumnEncoder::Numeric(e)
+            }
+            ColumnKind::Categorical => {
+                let n = r.len(4)?;
+                let vocab = (0..n).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
+                let m = r.len(8)?;
+                let counts = (0..m).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+                if counts.len() != vocab.len() + 2 || vocab.len() > crate::categorical::MAX_VOCAB {
+                    return Err(corrupt("categorical encoder"));
+                }
+                ColumnEncoder::Categorical(CategoricalEncoder { vocab, counts })
             }
         };
         columns.push(ColumnSpec { name, kind });

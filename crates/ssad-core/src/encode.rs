@@ -2,6 +2,7 @@
 //! network, an empirical CDF for the marginal ("surprising on its own") term.
 //! The statistics are stored with the model and serve drift checks too.
 
+use crate::categorical::CategoricalEncoder;
 use crate::schema::{ColumnKind, Value};
 use serde::Serialize;
 
@@ -153,18 +154,49 @@ impl NumericEncoder {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ColumnEncoder {
     Numeric(NumericEncoder),
+    Categorical(CategoricalEncoder),
+}
+
+/// Huber loss and its derivative: quadratic near the target, linear beyond
+/// `HUBER_DELTA`, so a few wild training values do not dominate the fit.
+pub const HUBER_DELTA: f32 = 1.0;
+
+fn huber(diff: f32) -> (f32, f32) {
+    if diff.abs() <= HUBER_DELTA {
+        (0.5 * diff * diff, diff)
+    } else {
+        (
+            HUBER_DELTA * (diff.abs() - 0.5 * HUBER_DELTA),
+            HUBER_DELTA * diff.signum(),
+        )
+    }
+}
+
+/// Log-sum-exp of logits, stable for large values.
+fn log_sum_exp(logits: &[f32]) -> f32 {
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m + logits.iter().map(|&l| (l - m).exp()).sum::<f32>().ln()
 }
 
 impl ColumnEncoder {
     pub fn fit(kind: ColumnKind, values: &[Value<'_>]) -> Result<Self, SkipReason> {
         match kind {
             ColumnKind::Numeric => NumericEncoder::fit(values).map(ColumnEncoder::Numeric),
+            ColumnKind::Categorical => {
+                if values.iter().all(|v| matches!(v, Value::Null)) {
+                    return Err(SkipReason::AllNull);
+                }
+                CategoricalEncoder::fit(values)
+                    .map(ColumnEncoder::Categorical)
+                    .ok_or(SkipReason::Constant)
+            }
         }
     }
 
     pub fn kind(&self) -> ColumnKind {
         match self {
             ColumnEncoder::Numeric(_) => ColumnKind::Numeric,
+            ColumnEncoder::Categorical(_) => ColumnKind::Categorical,
         }
     }
 
@@ -172,6 +204,7 @@ impl ColumnEncoder {
     pub fn in_width(&self) -> usize {
         match self {
             ColumnEncoder::Numeric(e) => 1 + usize::from(e.nullable()),
+            ColumnEncoder::Categorical(e) => e.n_categories(),
         }
     }
 
@@ -179,10 +212,11 @@ impl ColumnEncoder {
     pub fn out_width(&self) -> usize {
         match self {
             ColumnEncoder::Numeric(_) => 1,
+            ColumnEncoder::Categorical(e) => e.n_categories(),
         }
     }
 
-    /// Write the column's input slots; `None` from `target` marks a missing target.
+    /// Write the column's input slots (all of them: the caller's buffer is reused).
     pub fn encode_input(&self, v: &Value<'_>, out: &mut [f32]) {
         match self {
             ColumnEncoder::Numeric(e) => match e.scaled(v) {
@@ -199,33 +233,116 @@ impl ColumnEncoder {
                     }
                 }
             },
+            ColumnEncoder::Categorical(e) => {
+                out.fill(0.0);
+                out[e.index(v)] = 1.0;
+            }
         }
     }
 
-    /// The value the network should reconstruct; None when there is nothing to predict.
+    /// The value the network should reconstruct (a scaled number, or a class
+    /// index as f32); None when there is nothing to predict.
     pub fn target(&self, v: &Value<'_>) -> Option<f32> {
         match self {
             ColumnEncoder::Numeric(e) => e.scaled(v),
+            ColumnEncoder::Categorical(e) => Some(e.index(v) as f32),
+        }
+    }
+
+    /// Prediction error of the column's output slots against a target:
+    /// absolute error for numbers, cross-entropy (nats) for categories.
+    pub fn error(&self, out: &[f32], target: f32) -> f32 {
+        match self {
+            ColumnEncoder::Numeric(_) => (out[0] - target).abs(),
+            ColumnEncoder::Categorical(_) => log_sum_exp(out) - out[target as usize],
+        }
+    }
+
+    /// Training loss of the output slots and its gradient into `grad`, both scaled by `w`.
+    pub fn loss_grad(&self, out: &[f32], target: f32, w: f32, grad: &mut [f32]) -> f32 {
+        match self {
+            ColumnEncoder::Numeric(_) => {
+                let (l, g) = huber(out[0] - target);
+                grad[0] = g * w;
+                l * w
+            }
+            ColumnEncoder::Categorical(_) => {
+                let lse = log_sum_exp(out);
+                let t = target as usize;
+                for (k, (g, &o)) in grad.iter_mut().zip(out).enumerate() {
+                    let p = (o - lse).exp();
+                    *g = (p - if k == t { 1.0 } else { 0.0 }) * w;
+                }
+                (lse - out[t]) * w
+            }
         }
     }
 
     /// Coordinate of the value in the kNN term's space (NULL at the median).
+    /// Categories have no order: they take no part in the distance, their
+    /// prediction and marginal terms carry them.
     pub fn knn_coord(&self, v: &Value<'_>) -> f32 {
         match self {
             ColumnEncoder::Numeric(e) => e.soft_scaled(v).unwrap_or(0.0),
+            ColumnEncoder::Categorical(_) => 0.0,
         }
     }
 
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         match self {
             ColumnEncoder::Numeric(e) => e.marginal(v),
+            ColumnEncoder::Categorical(e) => e.marginal(v),
         }
     }
 
-    /// Decode a prediction back to the column's own units (for explanations).
-    pub fn decode_prediction(&self, pred: &[f32]) -> f64 {
+    /// The expected value from summed output slots, for explanations: a number
+    /// in the column's units, or the most likely category.
+    pub fn expectation(&self, summed: &[f32], hits: u32) -> Expected {
         match self {
-            ColumnEncoder::Numeric(e) => e.median + pred[0] as f64 * e.scale,
+            ColumnEncoder::Numeric(e) => {
+                Expected::Number(e.median + (summed[0] / hits.max(1) as f32) as f64 * e.scale)
+            }
+            ColumnEncoder::Categorical(e) => {
+                let best = summed
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i);
+                match e.label(best) {
+                    Some(l) => Expected::Category(l.to_string()),
+                    None if best == e.null_index() => Expected::Null,
+                    None => Expected::Other,
+                }
+            }
+        }
+    }
+}
+
+/// What the model expects for a column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    Number(f64),
+    Category(String),
+    /// A value outside the kept vocabulary.
+    Other,
+    Null,
+}
+
+impl Expected {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Expected::Number(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// Text form for explanations.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            Expected::Number(x) => Some(format!("{x}")),
+            Expected::Category(c) => Some(c.clone()),
+            Expected::Other => Some("(other)".into()),
+            Expected::Null => None,
         }
     }
 }
@@ -298,5 +415,69 @@ mod tests {
         enc.encode_input(&Value::Null, &mut out);
         assert_eq!(out, [0.0, 1.0]);
         assert_eq!(enc.target(&Value::Num(f64::NAN)), None);
+    }
+}
+
+#[cfg(test)]
+mod categorical_tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn t(s: &str) -> Value<'static> {
+        Value::Text(Cow::Owned(s.to_string()))
+    }
+
+    #[test]
+    fn one_hot_input_and_class_target() {
+        let vals = vec![t("a"), t("b"), t("a"), Value::Null];
+        let enc =
+            ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(enc.in_width(), 4); // a, b, other, NULL
+        let mut x = [9.0f32; 4];
+        enc.encode_input(&t("b"), &mut x);
+        assert_eq!(x, [0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(enc.target(&Value::Null), Some(3.0));
+        assert_eq!(enc.target(&t("zzz")), Some(2.0));
+    }
+
+    #[test]
+    fn cross_entropy_gradient_matches_finite_differences() {
+        let vals = vec![t("a"), t("b"), t("c")];
+        let enc =
+            ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
+        let out = [0.3f32, -1.2, 2.0, 0.1, -0.4];
+        let mut g = [0.0f32; 5];
+        let l = enc.loss_grad(&out, 1.0, 1.0, &mut g);
+        assert!((l - enc.error(&out, 1.0)).abs() < 1e-6);
+        for k in 0..5 {
+            let mut o2 = out;
+            o2[k] += 1e-3;
+            let num = (enc.error(&o2, 1.0) - l) / 1e-3;
+            assert!((num - g[k]).abs() < 1e-2, "{k}: {num} vs {}", g[k]);
+        }
+    }
+
+    #[test]
+    fn constant_and_null_categories_are_skipped() {
+        assert_eq!(
+            ColumnEncoder::fit(ColumnKind::Categorical, &[t("a"), t("a")]),
+            Err(SkipReason::Constant)
+        );
+        assert_eq!(
+            ColumnEncoder::fit(ColumnKind::Categorical, &[Value::Null]),
+            Err(SkipReason::AllNull)
+        );
+    }
+
+    #[test]
+    fn expectation_names_the_likely_category() {
+        let vals = vec![t("a"), t("b")];
+        let enc =
+            ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(
+            enc.expectation(&[0.1, 3.0, 0.0, 0.0], 1),
+            Expected::Category("b".into())
+        );
+        assert_eq!(enc.expectation(&[0.1, 0.0, 0.0, 5.0], 1), Expected::Null);
     }
 }

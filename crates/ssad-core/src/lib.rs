@@ -18,6 +18,7 @@ pub mod schema;
 pub mod time;
 pub mod train;
 
+pub use encode::Expected;
 pub use error::{CoreError, Result};
 pub use model::{Contribution, Model, Scratch};
 pub use options::{ResolvedOptions, TrainOptions};

@@ -3,7 +3,7 @@
 //! per-column marginal term. The score is a sum of per-column contributions,
 //! which is what explanations show.
 
-use crate::encode::ColumnEncoder;
+use crate::encode::{ColumnEncoder, Expected};
 use crate::error::{CoreError, Result};
 use crate::knn::{KnnScratch, Reference};
 use crate::nn::Mlp;
@@ -87,7 +87,7 @@ pub struct Contribution {
     /// This column's share of the normalised distance to the nearest reference rows.
     pub knn_term: f64,
     /// The model's expectation for this column, in the column's own units.
-    pub expected: Option<f64>,
+    pub expected: Expected,
 }
 
 /// Reusable buffers for one-row scoring, so the inline path allocates nothing per row.
@@ -98,6 +98,7 @@ pub struct Scratch {
     hidden: [Vec<f32>; 2],
     targets: Vec<Option<f32>>,
     err_sum: Vec<f32>,
+    /// Output slots summed over the masks that hid each column.
     pred_sum: Vec<f32>,
     hits: Vec<u32>,
     marg: Vec<f64>,
@@ -125,7 +126,7 @@ impl Model {
             hidden: [vec![0.0; w], vec![0.0; w]],
             targets: vec![None; d],
             err_sum: vec![0.0; d],
-            pred_sum: vec![0.0; d],
+            pred_sum: vec![0.0; l.n_out],
             hits: vec![0; d],
             marg: vec![0.0; d],
             z: vec![0.0; d],
@@ -172,11 +173,15 @@ impl Model {
             let out = self.net.forward_row(&s.x, &mut s.hidden);
             for &j in mask {
                 let j = j as usize;
-                let p = out[layout.out_off[j]];
-                s.pred_sum[j] += p;
+                let enc = &self.encoders[j];
+                let (o, w) = (layout.out_off[j], enc.out_width());
+                let ys = &out[o..o + w];
+                for (acc, &y) in s.pred_sum[o..o + w].iter_mut().zip(ys) {
+                    *acc += y;
+                }
                 s.hits[j] += 1;
                 if let Some(t) = s.targets[j] {
-                    s.err_sum[j] += (p - t).abs();
+                    s.err_sum[j] += enc.error(ys, t);
                 }
             }
         }
@@ -246,10 +251,13 @@ impl Model {
         Ok((0..self.columns.len())
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
-                let expected = (s.hits[j] > 0).then(|| {
-                    let mean = s.pred_sum[j] / s.hits[j] as f32;
-                    self.encoders[j].decode_prediction(&[mean])
-                });
+                let enc = &self.encoders[j];
+                let o = layout.out_off[j];
+                let expected = if s.hits[j] > 0 {
+                    enc.expectation(&s.pred_sum[o..o + enc.out_width()], s.hits[j])
+                } else {
+                    Expected::Null
+                };
                 Contribution {
                     column: j,
                     contribution: self.combine(p, m, k),

@@ -7,26 +7,31 @@ use std::borrow::Cow;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnKind {
-    /// Integers, floats, numeric: robust-scaled real values.
+    /// Integers, floats, numeric, epochs of time columns: robust-scaled real values.
     Numeric,
+    /// Text, enum, boolean, derived time parts: a capped vocabulary.
+    Categorical,
 }
 
 impl ColumnKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnKind::Numeric => "numeric",
+            ColumnKind::Categorical => "categorical",
         }
     }
 
     pub fn code(self) -> u8 {
         match self {
             ColumnKind::Numeric => 0,
+            ColumnKind::Categorical => 1,
         }
     }
 
     pub fn from_code(c: u8) -> Option<Self> {
         match c {
             0 => Some(ColumnKind::Numeric),
+            1 => Some(ColumnKind::Categorical),
             _ => None,
         }
     }

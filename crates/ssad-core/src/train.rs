@@ -31,7 +31,6 @@ const TARGET_STEPS: usize = 2000;
 const LR_MAX: f32 = 1e-3;
 const LR_MIN: f32 = 1e-4;
 const WEIGHT_DECAY: f32 = 1e-4;
-const HUBER_DELTA: f32 = 1.0;
 /// Fixed chunk count per batch: the same for any pool size, for determinism.
 const CHUNKS: usize = 4;
 /// Weight of the per-column marginal term next to the prediction term.
@@ -181,19 +180,13 @@ fn build_input(e: &Encoded, encoders: &[ColumnEncoder], c: &Chunk) -> Array2<f32
     x
 }
 
-fn huber(diff: f32) -> (f32, f32) {
-    if diff.abs() <= HUBER_DELTA {
-        (0.5 * diff * diff, diff)
-    } else {
-        (
-            HUBER_DELTA * (diff.abs() - 0.5 * HUBER_DELTA),
-            HUBER_DELTA * diff.signum(),
-        )
-    }
-}
-
 /// Per-row loss and its gradient w.r.t. the output (unscaled by batch size).
-fn row_losses(e: &Encoded, c: &Chunk, out: &Array2<f32>) -> (Vec<f32>, Array2<f32>) {
+fn row_losses(
+    e: &Encoded,
+    encoders: &[ColumnEncoder],
+    c: &Chunk,
+    out: &Array2<f32>,
+) -> (Vec<f32>, Array2<f32>) {
     let mut losses = vec![0.0f32; c.rows.len()];
     let mut grad = Array2::<f32>::zeros(out.raw_dim());
     for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
@@ -210,10 +203,18 @@ fn row_losses(e: &Encoded, c: &Chunk, out: &Array2<f32>) -> (Vec<f32>, Array2<f3
             if !e.valid[r * e.d + j] {
                 continue;
             }
-            let o = e.layout.out_off[j];
-            let (l, g) = huber(out[[i, o]] - e.targets[r * e.d + j]);
-            losses[i] += l * inv;
-            grad[[i, o]] = g * inv;
+            let (o, w) = (e.layout.out_off[j], encoders[j].out_width());
+            let out_row = out.row(i);
+            let mut grad_row = grad.row_mut(i);
+            let (Some(ys), Some(gs)) = (out_row.as_slice(), grad_row.as_slice_mut()) else {
+                unreachable!("batch matrices are standard layout")
+            };
+            losses[i] += encoders[j].loss_grad(
+                &ys[o..o + w],
+                e.targets[r * e.d + j],
+                inv,
+                &mut gs[o..o + w],
+            );
         }
     }
     (losses, grad)
@@ -308,7 +309,7 @@ pub fn train(
                     .par_iter()
                     .map(|c| {
                         let acts = net.forward_batch(build_input(&e, &encoders, c));
-                        let (l, g) = row_losses(&e, c, &acts[acts.len() - 1]);
+                        let (l, g) = row_losses(&e, &encoders, c, &acts[acts.len() - 1]);
                         (acts, l, g)
                     })
                     .collect()

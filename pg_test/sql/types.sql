@@ -1,0 +1,36 @@
+-- Every common column type: numbers, text, enum, boolean, dates and times
+-- (a time adds hour-of-day and day-of-week categories). NULLs are values.
+BEGIN;
+SET client_min_messages = warning;
+CREATE TYPE channel AS ENUM ('web', 'store', 'phone');
+CREATE TABLE orders AS
+SELECT i AS id,
+       (ARRAY['north', 'south', 'east', 'west'])[1 + i % 4] AS region,
+       (100 * (1 + i % 4) + i % 10)::numeric(8,2) AS amount,
+       (ARRAY['web', 'store', 'phone'])[1 + i % 3]::channel AS channel,
+       (i % 5 = 0) AS gift,
+       CASE WHEN i % 7 = 0 THEN NULL ELSE 'note' END AS note,
+       timestamp '2026-11-23 09:00' + (i % 5) * interval '1 day' + (i * 37 % 480) * interval '1 minute' AS placed_at,
+       date '2026-11-23' + i % 5 AS ship_on,
+       'constant' AS tag,
+       '{}'::jsonb AS extra
+  FROM generate_series(1, 600) AS i;
+SELECT columns, skipped_columns FROM ssad_train('orders_model', 'orders', exclude => ARRAY['id'], options => '{"seed": 2}');
+SELECT c->>'name' AS model_column, c->>'kind' AS kind FROM ssad.models, jsonb_array_elements(columns) c WHERE name = 'orders_model';
+-- Rows that break the data's habits rank high among the table's own rows.
+WITH odd(what, r) AS (
+  SELECT 'amount of another region', ROW(o.id, o.region, 400.00::numeric, o.channel, o.gift, o.note, o.placed_at, o.ship_on, o.tag, o.extra)::orders FROM orders o WHERE id = 4
+  UNION ALL
+  SELECT 'placed on Sunday at 3 a.m.', ROW(o.id, o.region, o.amount, o.channel, o.gift, o.note, timestamp '2026-11-29 03:00', o.ship_on, o.tag, o.extra)::orders FROM orders o WHERE id = 4
+  UNION ALL
+  SELECT 'a region never seen', ROW(o.id, 'atlantis', o.amount, o.channel, o.gift, o.note, o.placed_at, o.ship_on, o.tag, o.extra)::orders FROM orders o WHERE id = 4
+)
+SELECT what,
+       round((SELECT avg((ssad_score('orders_model', o) < ssad_score('orders_model', r))::int) FROM orders o), 2) AS share_of_rows_below
+  FROM odd ORDER BY what;
+-- The explanation points at the broken part, with what was expected.
+SELECT e.column_name, e.observed, e.expected
+  FROM (SELECT o.id, o.region, o.amount, o.channel, o.gift, o.note, timestamp '2026-11-29 03:00' AS placed_at, o.ship_on, o.tag, o.extra FROM orders o WHERE id = 4) r,
+       ssad_explain('orders_model', r) e
+ WHERE e.rank <= 3 ORDER BY e.rank;
+ROLLBACK;

@@ -1,0 +1,174 @@
+//! How SQL types feed the model: each supported attribute is read one way
+//! and becomes one to three model columns (a time becomes its epoch plus
+//! hour-of-day and day-of-week categories).
+
+use pgrx::prelude::*;
+use ssad_core::{ColumnKind, ColumnSpec};
+
+/// How an attribute is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadAs {
+    /// smallint, integer, bigint, real, double precision, numeric.
+    Number,
+    /// text, varchar, char(n), name, "char", enums: categories.
+    Text,
+    /// boolean: the categories 'true' and 'false'.
+    Boolean,
+    /// timestamp, timestamptz: epoch seconds, hour of day, day of week.
+    Timestamp,
+    /// date: epoch seconds, day of week.
+    Date,
+}
+
+pub const SUPPORTED: &str = "smallint, integer, bigint, real, double precision, numeric, boolean, \
+text, varchar, char(n), name, enum types, date, timestamp, timestamptz";
+
+/// Suffixes of the derived time columns.
+pub const HOUR: &str = "#hour";
+pub const DOW: &str = "#dow";
+
+pub fn read_as(type_oid: pg_sys::Oid) -> Option<ReadAs> {
+    match type_oid {
+        pg_sys::INT2OID
+        | pg_sys::INT4OID
+        | pg_sys::INT8OID
+        | pg_sys::FLOAT4OID
+        | pg_sys::FLOAT8OID
+        | pg_sys::NUMERICOID => Some(ReadAs::Number),
+        pg_sys::TEXTOID
+        | pg_sys::VARCHAROID
+        | pg_sys::BPCHAROID
+        | pg_sys::NAMEOID
+        | pg_sys::CHAROID => Some(ReadAs::Text),
+        pg_sys::BOOLOID => Some(ReadAs::Boolean),
+        pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => Some(ReadAs::Timestamp),
+        pg_sys::DATEOID => Some(ReadAs::Date),
+        // SAFETY: a syscache lookup on a type oid taken from the catalog.
+        oid if unsafe { pg_sys::type_is_enum(oid) } => Some(ReadAs::Text),
+        _ => None,
+    }
+}
+
+/// The model columns an attribute becomes.
+pub fn expand(attribute: &str, read: ReadAs) -> Vec<ColumnSpec> {
+    let spec = |name: String, kind| ColumnSpec { name, kind };
+    match read {
+        ReadAs::Number => vec![spec(attribute.into(), ColumnKind::Numeric)],
+        ReadAs::Text | ReadAs::Boolean => vec![spec(attribute.into(), ColumnKind::Categorical)],
+        ReadAs::Timestamp => vec![
+            spec(attribute.into(), ColumnKind::Numeric),
+            spec(format!("{attribute}{HOUR}"), ColumnKind::Categorical),
+            spec(format!("{attribute}{DOW}"), ColumnKind::Categorical),
+        ],
+        ReadAs::Date => vec![
+            spec(attribute.into(), ColumnKind::Numeric),
+            spec(format!("{attribute}{DOW}"), ColumnKind::Categorical),
+        ],
+    }
+}
+
+/// The SELECT-list expression that reads an attribute for training; scoring
+/// reads the same values from datums (see `row.rs`).
+pub fn read_expr(attribute: &str, read: ReadAs) -> String {
+    let q = pgrx::spi::quote_identifier(attribute);
+    match read {
+        ReadAs::Number => format!("{q}::float8"),
+        ReadAs::Text => format!("{q}::text"),
+        ReadAs::Boolean => format!("CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"),
+        ReadAs::Timestamp | ReadAs::Date => format!("extract(epoch FROM {q})::float8"),
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testutil::sqlstate_of;
+    use pgrx::prelude::*;
+
+    /// Payments of every supported kind: region sets the amount, business hours on weekdays.
+    fn payments() {
+        Spi::run(
+            "CREATE TYPE pay_kind AS ENUM ('card', 'wire', 'cash');
+             CREATE TABLE pay AS
+             SELECT i AS id,
+                    (ARRAY['north','south','east','west'])[1 + i % 4]::varchar(10) AS region,
+                    (100 * (1 + i % 4) + (i * 7919) % 10)::numeric(10,2) AS amount,
+                    (i % 3 = 0) AS refunded,
+                    (ARRAY['card','wire','cash'])[1 + i % 3]::pay_kind AS kind,
+                    timestamptz '2026-11-23 09:00+00' + ((i % 5) || ' days')::interval + ((i * 37) % 480 || ' minutes')::interval AS paid_at,
+                    date '2026-11-23' + (i % 5) AS booked_on,
+                    ('c' || (i % 4))::char(4) AS code
+               FROM generate_series(1, 800) AS i",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Spi::run("SELECT ssad_train('pay_m', 'pay', exclude => ARRAY['id'])")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[pg_test]
+    fn every_supported_type_trains_and_scores() {
+        payments();
+        let cols = Spi::get_one::<String>(
+            "SELECT string_agg(c->>'name' || ':' || (c->>'kind'), ',') FROM ssad.models, jsonb_array_elements(columns) c WHERE name = 'pay_m'",
+        );
+        assert_eq!(
+            cols,
+            Ok(Some(
+                "region:categorical,amount:numeric,refunded:categorical,kind:categorical,paid_at:numeric,paid_at#hour:categorical,paid_at#dow:categorical,booked_on:numeric,booked_on#dow:categorical,code:categorical"
+                    .into()
+            ))
+        );
+        let median = Spi::get_one::<f64>(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('pay_m', p)) FROM pay p",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(f64::NAN);
+        let one = |sql: &str| Spi::get_one::<f64>(sql).ok().flatten().unwrap_or(f64::NAN);
+        // A west amount in the north, a 3 a.m. Sunday payment, an unseen region.
+        let wrong_amount = one("SELECT ssad_score('pay_m', p) FROM (SELECT id, region, 400.0::numeric AS amount, refunded, kind, paid_at, booked_on, code FROM pay WHERE id = 4) p");
+        let night = one("SELECT ssad_score('pay_m', p) FROM (SELECT id, region, amount, refunded, kind, timestamptz '2026-11-29 03:00+00' AS paid_at, booked_on, code FROM pay WHERE id = 4) p");
+        let unseen = one("SELECT ssad_score('pay_m', p) FROM (SELECT id, 'atlantis'::text AS region, amount, refunded, kind, paid_at, booked_on, code FROM pay WHERE id = 4) p");
+        for (what, s) in [
+            ("amount", wrong_amount),
+            ("night", night),
+            ("unseen", unseen),
+        ] {
+            assert!(s > 2.0 * median, "{what}: {s} vs median {median}");
+        }
+        // Text types bind across text/varchar, char(n) padding is ignored like ::text does.
+        let same = Spi::get_one::<bool>(
+            "SELECT ssad_score('pay_m', p) = ssad_score('pay_m', q) FROM pay p,
+               LATERAL (SELECT p.id, p.region::text AS region, p.amount::float8 AS amount, p.refunded, p.kind,
+                               p.paid_at, p.booked_on, rtrim(p.code)::text AS code) q WHERE p.id = 7",
+        );
+        assert_eq!(same, Ok(Some(true)));
+        // NULLs everywhere are scored.
+        let nulls = one("SELECT ssad_score('pay_m', p) FROM (SELECT 1 AS id, NULL::text AS region, NULL::numeric AS amount, NULL::bool AS refunded, NULL::pay_kind AS kind, NULL::timestamptz AS paid_at, NULL::date AS booked_on, NULL::text AS code) p");
+        assert!(nulls.is_finite() && nulls > median, "{nulls}");
+    }
+
+    #[pg_test]
+    fn explain_names_categories_and_time_parts() {
+        payments();
+        let top = Spi::get_two::<String, String>(
+            "SELECT e.column_name, e.expected FROM (SELECT id, region, amount, refunded, kind, timestamptz '2026-11-29 03:00+00' AS paid_at, booked_on, code FROM pay WHERE id = 4) p,
+                    ssad_explain('pay_m', p) e WHERE e.observed IN ('03', 'sun') ORDER BY e.rank LIMIT 1",
+        );
+        let (col, _) = top.unwrap_or((None, None));
+        assert!(
+            matches!(col.as_deref(), Some("paid_at#hour" | "paid_at#dow")),
+            "{col:?}"
+        );
+    }
+
+    #[pg_test]
+    fn time_parts_need_a_time_column() {
+        payments();
+        // paid_at as text cannot feed the hour and weekday parts.
+        assert_eq!(
+            sqlstate_of("SELECT ssad_score('pay_m', p) FROM (SELECT id, region, amount, refunded, kind, paid_at::text AS paid_at, booked_on, code FROM pay) p"),
+            "42804"
+        );
+    }
+}
