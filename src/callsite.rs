@@ -1,28 +1,71 @@
 //! Per-call-site state for the row-taking functions: the model, the row
 //! binding and scratch buffers live in `fn_extra` for the rest of the
-//! statement; across statements the backend cache avoids re-decoding.
+//! statement; across statements the backend cache avoids re-decoding, and
+//! the per-statement catalog lookup sees retrains and activations as soon as
+//! they commit (never before: the lookup uses the statement's snapshot).
 
-use crate::{cache, error, row};
+use crate::{cache, catalog, error, row, source};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use ssad_core::{Model, Scratch, Value};
 use std::rc::Rc;
 
-/// Per-call-site state; lives in the call site's memory context.
+/// How a call names its model.
+#[derive(Clone, PartialEq)]
+pub enum Key {
+    /// `ssad_score('model', r)`.
+    Name(String),
+    /// `ssad_score(r)`: the active model trained on r's table.
+    RowType(pg_sys::Oid),
+}
+
 pub struct CallSite {
-    name: String,
+    key: Key,
     pub model: Rc<Model>,
     pub scratch: Scratch,
     binding: Option<row::Binding>,
     pub values: Vec<Value<'static>>,
 }
 
+fn require_composite(oid: pg_sys::Oid) {
+    // SAFETY: a syscache lookup on a type oid Postgres handed us.
+    let composite = oid == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(oid) };
+    if !composite {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            "ssad scoring takes a row (a table alias or ROW(...)), not a scalar".into(),
+            None,
+            Some("Call it as ssad_score('model', t) with t the table's alias."),
+        );
+    }
+}
+
+/// The model name for a key (one catalog lookup for row types).
+fn model_name(key: &Key) -> String {
+    match key {
+        Key::Name(n) => n.clone(),
+        Key::RowType(oid) => {
+            // SAFETY: a syscache lookup on a composite type oid.
+            let relid = unsafe { pg_sys::typeidTypeRelid(*oid) };
+            if relid == pg_sys::InvalidOid {
+                error::raise(
+                    PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                    "this row is not a row of a table, so no model can be chosen for it".into(),
+                    None,
+                    Some("Name the model: ssad_score('model', r)."),
+                );
+            }
+            catalog::active_for_source(&source::qualified_name(relid))
+        }
+    }
+}
+
 impl CallSite {
-    pub fn new(name: &str) -> Self {
-        let (_, _, model) = cache::active(name);
+    pub fn new(key: Key) -> Self {
+        let (_, _, model) = cache::active(&model_name(&key));
         let scratch = model.scratch();
         CallSite {
-            name: name.to_string(),
+            key,
             model,
             scratch,
             binding: None,
@@ -32,14 +75,7 @@ impl CallSite {
 
     /// Bind `r` (re-binding when the row type changes) and read its values.
     pub fn load_row(&mut self, r: &AnyElement) {
-        if !is_composite(r.oid()) {
-            error::raise(
-                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-                "ssad scoring takes a row (a table alias or ROW(...)), not a scalar".into(),
-                None,
-                Some("Call it as ssad_score('model', t) with t the table's alias."),
-            );
-        }
+        require_composite(r.oid());
         let datum = r.datum();
         if !self.binding.as_ref().is_some_and(|b| b.matches(datum)) {
             // SAFETY: the argument is a composite datum, checked just above.
@@ -50,22 +86,33 @@ impl CallSite {
             unsafe { b.read(datum, &mut self.values) };
         }
     }
+
+    /// Score the loaded row.
+    pub fn score(&mut self) -> f64 {
+        self.model
+            .score(&self.values, &mut self.scratch)
+            .unwrap_or_else(|e| error::core(e))
+    }
 }
 
-fn is_composite(oid: pg_sys::Oid) -> bool {
-    // SAFETY: a syscache lookup on a valid type oid.
-    oid == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(oid) }
-}
-
-/// The call site's state, created on first use and when the model name changes.
-pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> &'a mut CallSite {
+/// The call site's state, created on first use and when the key changes.
+pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, key: Key) -> &'a mut CallSite {
+    if let Key::RowType(oid) = key {
+        require_composite(oid);
+    }
     // SAFETY: fcinfo comes from Postgres for this call; the box lives in fn_mcxt.
     let mut slot = unsafe { pgrx::pg_func_extra(fcinfo, || None::<CallSite>) };
-    if (*slot).as_ref().is_none_or(|c| c.name != name) {
-        *slot = Some(CallSite::new(name));
+    if (*slot).as_ref().is_none_or(|c| c.key != key) {
+        *slot = Some(CallSite::new(key));
     }
     let ptr = slot.into_pg();
     // SAFETY: the allocation outlives this call (it is freed with fn_mcxt), and
     // Postgres calls a function's call site from one thread, one call at a time.
     unsafe { (*ptr).as_mut().unwrap_or_else(|| unreachable!()) }
+}
+
+/// A one-off call site for set-returning functions, which keep their own
+/// state in fn_extra.
+pub fn one_off(key: Key) -> CallSite {
+    CallSite::new(key)
 }

@@ -1,8 +1,13 @@
 //! The model catalog: schema `ssad`, one row per model version, kept by
-//! pg_dump (table and sequence are marked as extension configuration).
+//! pg_dump (tables and sequence are extension configuration). Row-level
+//! security makes a model an owned object: the role that trains it owns it,
+//! only its owner (or members of the owner role) may change it, and other
+//! roles see and score it only once the owner grants it with `ssad_grant`.
 
 use crate::error;
+use crate::spi_read::{arg, one};
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 
 pgrx::extension_sql!(
     r#"
@@ -10,32 +15,125 @@ CREATE SCHEMA IF NOT EXISTS ssad;
 COMMENT ON SCHEMA ssad IS 'ssad model catalog';
 
 CREATE TABLE ssad.models (
-    id             bigserial PRIMARY KEY,
-    name           text        NOT NULL CHECK (name <> '' AND length(name) <= 63),
-    version        integer     NOT NULL CHECK (version > 0),
-    source         text        NOT NULL,
-    columns        jsonb       NOT NULL,
-    options        jsonb       NOT NULL,
-    metrics        jsonb       NOT NULL,
-    format_version integer     NOT NULL CHECK (format_version > 0),
-    model          bytea       NOT NULL,
-    owner          name        NOT NULL DEFAULT current_user,
-    created_at     timestamptz NOT NULL DEFAULT now(),
-    active         boolean     NOT NULL DEFAULT false,
+    id              bigserial   PRIMARY KEY,
+    name            text        NOT NULL CHECK (name <> '' AND length(name) <= 63),
+    version         integer     NOT NULL CHECK (version > 0),
+    source          text        NOT NULL,
+    train_args      jsonb       NOT NULL,
+    columns         jsonb       NOT NULL,
+    options         jsonb       NOT NULL,
+    metrics         jsonb       NOT NULL,
+    score_quantiles float8[]    NOT NULL,
+    format_version  integer     NOT NULL CHECK (format_version > 0),
+    model           bytea       NOT NULL,
+    owner           name        NOT NULL DEFAULT current_user,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    active          boolean     NOT NULL DEFAULT false,
     UNIQUE (name, version)
 );
 CREATE UNIQUE INDEX models_one_active ON ssad.models (name) WHERE active;
 COMMENT ON TABLE ssad.models IS 'ssad models: one row per trained version; the active row is the one scoring uses';
+COMMENT ON COLUMN ssad.models.source IS 'the relation trained on, schema-qualified';
+COMMENT ON COLUMN ssad.models.train_args IS 'columns, exclude and options as given: what ssad_retrain replays';
+COMMENT ON COLUMN ssad.models.columns IS 'model columns with their kinds and encoding statistics';
+COMMENT ON COLUMN ssad.models.options IS 'training options with every automatic choice made concrete';
+COMMENT ON COLUMN ssad.models.score_quantiles IS 'scores of training rows at probabilities 0, 0.01, ..., 1';
+COMMENT ON COLUMN ssad.models.model IS 'model bytes: magic, format version, payload, CRC-32';
 
+CREATE TABLE ssad.model_grants (
+    name    text NOT NULL,
+    grantee name NOT NULL,
+    PRIMARY KEY (name, grantee)
+);
+COMMENT ON TABLE ssad.model_grants IS 'roles allowed to score a model (grantee public: every role)';
+
+COMMENT ON SEQUENCE ssad.models_id_seq IS 'ids of ssad model versions';
 SELECT pg_catalog.pg_extension_config_dump('ssad.models', '');
 SELECT pg_catalog.pg_extension_config_dump('ssad.models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ssad.model_grants', '');
+
+-- The owner of a model name, whoever may see its rows: policies need it
+-- without recursing into the models table's own policies.
+CREATE FUNCTION ssad.model_owner(model_name text) RETURNS name
+LANGUAGE sql STABLE STRICT SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT owner FROM ssad.models WHERE name = model_name ORDER BY version DESC LIMIT 1 $$;
+COMMENT ON FUNCTION ssad.model_owner(text) IS 'Owner role of an ssad model, NULL when no such model exists';
+
+ALTER TABLE ssad.models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY models_read ON ssad.models FOR SELECT USING (
+    pg_catalog.pg_has_role(owner, 'MEMBER')
+    OR EXISTS (SELECT 1 FROM ssad.model_grants g
+                WHERE g.name = models.name
+                  AND (g.grantee = 'public' OR pg_catalog.pg_has_role(g.grantee, 'MEMBER'))));
+CREATE POLICY models_insert ON ssad.models FOR INSERT WITH CHECK (
+    pg_catalog.pg_has_role(owner, 'MEMBER')
+    AND pg_catalog.pg_has_role(coalesce(ssad.model_owner(name), owner), 'MEMBER'));
+CREATE POLICY models_update ON ssad.models FOR UPDATE
+    USING (pg_catalog.pg_has_role(owner, 'MEMBER')) WITH CHECK (pg_catalog.pg_has_role(owner, 'MEMBER'));
+CREATE POLICY models_delete ON ssad.models FOR DELETE USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+
+ALTER TABLE ssad.model_grants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY grants_read ON ssad.model_grants FOR SELECT USING (true);
+CREATE POLICY grants_write ON ssad.model_grants FOR ALL
+    USING (pg_catalog.pg_has_role(ssad.model_owner(name), 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(ssad.model_owner(name), 'MEMBER'));
 
 GRANT USAGE ON SCHEMA ssad TO PUBLIC;
-GRANT SELECT ON ssad.models TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ssad.models, ssad.model_grants TO PUBLIC;
+GRANT USAGE ON SEQUENCE ssad.models_id_seq TO PUBLIC;
+
+CREATE VIEW ssad.model_versions WITH (security_barrier, security_invoker) AS
+SELECT name, version, active, source, owner, created_at,
+       jsonb_array_length(columns) AS n_columns,
+       (metrics->>'rows_used')::bigint AS rows_used,
+       round((metrics->>'train_seconds')::numeric, 2) AS train_seconds,
+       pg_catalog.pg_size_pretty(pg_catalog.octet_length(model)::bigint) AS size
+  FROM ssad.models;
+COMMENT ON VIEW ssad.model_versions IS 'ssad models for humans: one row per version';
+GRANT SELECT ON ssad.model_versions TO PUBLIC;
 "#,
     name = "catalog",
     bootstrap
 );
+
+/// The owner role of a model name, if the model exists (visible or not).
+pub fn owner(name: &str) -> Option<String> {
+    one::<String>("SELECT ssad.model_owner($1)::text", &[arg(name)])
+}
+
+/// Error unless the model exists and the current role may change it.
+pub fn require_owner(name: &str) {
+    let Some(owner) = owner(name) else {
+        error::undefined_model(name)
+    };
+    if one::<bool>(
+        "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
+        &[arg(owner.as_str())],
+    ) != Some(true)
+    {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of ssad model \"{name}\""),
+            Some(format!("The model is owned by role \"{owner}\".")),
+            Some("Ask its owner, or a member of the owner role."),
+        );
+    }
+}
+
+/// Raise "does not exist" or "permission denied", whichever is true, for a
+/// model the current role cannot see.
+pub fn not_visible(name: &str) -> ! {
+    match owner(name) {
+        None => error::undefined_model(name),
+        Some(owner) => error::raise(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for ssad model \"{name}\""),
+            Some(format!("The model is owned by role \"{owner}\".")),
+            Some("Its owner can allow scoring with SELECT ssad_grant('model', 'role')."),
+        ),
+    }
+}
 
 /// The active version of a model, as scoring needs it.
 pub struct ActiveModel {
@@ -43,68 +141,125 @@ pub struct ActiveModel {
     pub version: i32,
 }
 
+fn parse_id_version(s: &str) -> Option<ActiveModel> {
+    let (id, version) = s.split_once(':')?;
+    Some(ActiveModel {
+        id: id.parse().ok()?,
+        version: version.parse().ok()?,
+    })
+}
+
 pub fn active(name: &str) -> ActiveModel {
     // One read-only query returning both fields as text keeps this on the
     // parallel-safe path (see spi_read).
-    let found = crate::spi_read::one::<String>(
+    one::<String>(
         "SELECT id::text || ':' || version::text FROM ssad.models WHERE name = $1 AND active",
-        &[crate::spi_read::arg(name)],
-    );
-    let parsed = found.as_deref().and_then(|s| {
-        let (id, version) = s.split_once(':')?;
-        Some(ActiveModel {
-            id: id.parse().ok()?,
-            version: version.parse().ok()?,
-        })
-    });
-    parsed.unwrap_or_else(|| error::undefined_model(name))
+        &[arg(name)],
+    )
+    .as_deref()
+    .and_then(parse_id_version)
+    .unwrap_or_else(|| not_visible(name))
+}
+
+/// The single active model trained on a relation (for `ssad_score(r)`).
+pub fn active_for_source(source: &str) -> String {
+    let names = one::<Vec<String>>(
+        "SELECT array_agg(name ORDER BY name) FROM ssad.models WHERE source = $1 AND active",
+        &[arg(source)],
+    )
+    .unwrap_or_default();
+    match names.as_slice() {
+        [one] => one.clone(),
+        [] => error::raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("no active ssad model was trained on {source}"),
+            None,
+            Some("Train one with ssad_train(), or name the model: ssad_score('model', t)."),
+        ),
+        many => error::raise(
+            PgSqlErrorCode::ERRCODE_AMBIGUOUS_FUNCTION,
+            format!("{} active ssad models were trained on {source}", many.len()),
+            Some(format!("Candidates: {}.", many.join(", "))),
+            Some("Name the model: ssad_score('model', t)."),
+        ),
+    }
 }
 
 pub fn model_bytes(id: i64) -> Vec<u8> {
-    crate::spi_read::one::<Vec<u8>>(
-        "SELECT model FROM ssad.models WHERE id = $1",
-        &[crate::spi_read::arg(id)],
-    )
-    .unwrap_or_else(|| pgrx::error!("ssad: model row {id} vanished from the catalog"))
+    one::<Vec<u8>>("SELECT model FROM ssad.models WHERE id = $1", &[arg(id)])
+        .unwrap_or_else(|| pgrx::error!("ssad: model row {id} vanished from the catalog"))
+}
+
+/// Serialise trainings (and retrains) of one model name for this transaction.
+/// Returns false when `wait` is false and another session holds the lock.
+pub fn lock_name(name: &str, wait: bool) -> bool {
+    let key = format!("ssad.models:{name}");
+    let sql = if wait {
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1)) IS NOT NULL"
+    } else {
+        "SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1))"
+    };
+    Spi::get_one_with_args::<bool>(sql, &[key.as_str().into()])
+        .ok()
+        .flatten()
+        == Some(true)
 }
 
 /// What a new version row holds.
 pub struct NewVersion<'a> {
     pub name: &'a str,
     pub source: &'a str,
+    pub train_args: pgrx::JsonB,
     pub columns: pgrx::JsonB,
     pub options: pgrx::JsonB,
     pub metrics: pgrx::JsonB,
+    pub score_quantiles: Vec<f64>,
     pub format_version: i32,
     pub model: Vec<u8>,
 }
 
 /// Insert a new version and make it the active one; returns the version number.
-/// An advisory transaction lock per name serialises concurrent trainings.
+/// The caller holds the name's advisory lock (`lock_name`).
 pub fn insert_version(v: NewVersion<'_>) -> i32 {
+    if let Some(owner) = owner(v.name) {
+        if one::<bool>(
+            "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
+            &[arg(owner.as_str())],
+        ) != Some(true)
+        {
+            error::raise(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "must be owner of ssad model \"{}\" to train a new version",
+                    v.name
+                ),
+                Some(format!("The model is owned by role \"{owner}\".")),
+                Some("Choose another model name."),
+            );
+        }
+    }
     let res = Spi::connect_mut(|c| {
-        c.update(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('ssad.models:' || $1))",
-            None,
-            &[v.name.into()],
-        )?;
         c.update(
             "UPDATE ssad.models SET active = false WHERE name = $1 AND active",
             None,
             &[v.name.into()],
         )?;
         let t = c.update(
-            "INSERT INTO ssad.models (name, version, source, columns, options, metrics, format_version, model, active)
-             SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, true
+            "INSERT INTO ssad.models (name, version, source, train_args, columns, options, metrics,
+                                      score_quantiles, format_version, model, owner, active)
+             SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
+                    coalesce(ssad.model_owner($1), current_user), true
                FROM ssad.models WHERE name = $1
              RETURNING version",
             None,
             &[
                 v.name.into(),
                 v.source.into(),
+                v.train_args.into(),
                 v.columns.into(),
                 v.options.into(),
                 v.metrics.into(),
+                v.score_quantiles.into(),
                 v.format_version.into(),
                 v.model.into(),
             ],
@@ -116,4 +271,60 @@ pub fn insert_version(v: NewVersion<'_>) -> i32 {
         Ok(None) => pgrx::error!("ssad: inserting the model returned no version"),
         Err(e) => pgrx::error!("ssad: writing the model catalog failed: {e}"),
     }
+}
+
+/// The arguments a model's latest version was trained with.
+pub struct StoredArgs {
+    pub source: String,
+    pub columns: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    pub options: serde_json::Value,
+}
+
+pub fn train_args(name: &str) -> StoredArgs {
+    let found = one::<pgrx::JsonB>(
+        "SELECT jsonb_build_object('source', source, 'args', train_args) FROM ssad.models
+          WHERE name = $1 ORDER BY active DESC, version DESC LIMIT 1",
+        &[arg(name)],
+    );
+    let Some(pgrx::JsonB(v)) = found else {
+        not_visible(name)
+    };
+    let strings = |x: &serde_json::Value| -> Option<Vec<String>> {
+        x.as_array().map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+    };
+    StoredArgs {
+        source: v["source"].as_str().unwrap_or_default().to_string(),
+        columns: strings(&v["args"]["columns"]),
+        exclude: strings(&v["args"]["exclude"]).unwrap_or_default(),
+        options: v["args"]["options"].clone(),
+    }
+}
+
+/// Keep the `keep` newest versions of a model (and always the active one);
+/// 0 keeps every version.
+pub fn prune_versions(name: &str, keep: i32) {
+    if keep <= 0 {
+        return;
+    }
+    Spi::run_with_args(
+        "DELETE FROM ssad.models WHERE name = $1 AND NOT active
+            AND version NOT IN (SELECT version FROM ssad.models WHERE name = $1 ORDER BY version DESC LIMIT $2)",
+        &[name.into(), i64::from(keep).into()],
+    )
+    .unwrap_or_else(|e| pgrx::error!("ssad: pruning old versions failed: {e}"));
+}
+
+/// The catalog's readable description of a model's columns and encodings.
+pub fn columns_json(model: &ssad_core::Model) -> serde_json::Value {
+    serde_json::json!(model
+        .columns
+        .iter()
+        .zip(&model.encoders)
+        .map(|(c, e)| serde_json::json!({"name": c.name, "kind": c.kind.as_str(), "encoding": e}))
+        .collect::<Vec<_>>())
 }

@@ -96,3 +96,15 @@ pub fn core(e: CoreError) -> ! {
         ),
     }
 }
+
+/// A required argument of a non-strict function (one with defaults).
+pub fn required<T>(value: Option<T>, argument: &str) -> T {
+    value.unwrap_or_else(|| {
+        raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{argument} must not be NULL"),
+            None,
+            None,
+        )
+    })
+}

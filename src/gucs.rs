@@ -10,6 +10,9 @@ pub static SAMPLE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 /// Decoded models kept per backend.
 pub static MODEL_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 
+/// Versions of a model kept after a training (0: keep all).
+pub static VERSIONS_KEPT: GucSetting<i32> = GucSetting::<i32>::new(10);
+
 pub fn init() {
     GucRegistry::define_int_guc(
         c"ssad.threads",
@@ -38,6 +41,16 @@ pub fn init() {
         &MODEL_CACHE_SIZE,
         1,
         1024,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ssad.versions_kept",
+        c"Versions of a model kept after each training (0 keeps all).",
+        c"After ssad_train or ssad_retrain stores a new version, older inactive versions beyond this count are deleted.",
+        &VERSIONS_KEPT,
+        0,
+        100_000,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -21,6 +21,32 @@ pub fn relation_name(relid: pg_sys::Oid) -> String {
         .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
 }
 
+/// Schema-qualified, quoted name: what the catalog stores, independent of search_path.
+pub fn qualified_name(relid: pg_sys::Oid) -> String {
+    crate::spi_read::one::<String>(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+        &[crate::spi_read::arg(relid)],
+    )
+    .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
+}
+
+/// The relation a stored name refers to now.
+pub fn resolve(name: &str) -> pg_sys::Oid {
+    crate::spi_read::one::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::oid",
+        &[crate::spi_read::arg(name)],
+    )
+    .unwrap_or_else(|| {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("the source relation {name} of the model no longer exists"),
+            None,
+            Some("Train the model again with ssad_train() on the relation's new name."),
+        )
+    })
+}
+
 pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
     let res = Spi::connect(|c| {
         let t = c.select(
@@ -123,6 +149,86 @@ pub fn select_columns(
     }
 }
 
+/// Append the model values an SPI row holds for `feeds`, reading columns
+/// from ordinal `first` on (as written by `types::read_expr`).
+fn push_values(
+    row: &pgrx::spi::SpiHeapTupleData<'_>,
+    feeds: &[Feed],
+    first: usize,
+    values: &mut Vec<Value<'static>>,
+) -> Result<(), pgrx::spi::Error> {
+    for (i, f) in feeds.iter().enumerate() {
+        let ord = first + i;
+        match f.read {
+            ReadAs::Number => values.push(row.get::<f64>(ord)?.map_or(Value::Null, Value::Num)),
+            ReadAs::Text | ReadAs::Boolean => values.push(
+                row.get::<String>(ord)?
+                    .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),
+            ),
+            ReadAs::Timestamp | ReadAs::Date => {
+                let epoch = row.get::<f64>(ord)?;
+                values.push(epoch.map_or(Value::Null, Value::Num));
+                if f.read == ReadAs::Timestamp {
+                    values.push(time::hour_value(epoch));
+                }
+                values.push(time::day_value(epoch));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stream the whole relation in fetches of `fetch` rows. Each row yields
+/// `extract(row)` from the `extra` select expressions (ordinals 1..) and the
+/// model values of `feeds`; `on_batch` gets each fetch. Checks for
+/// interrupts between fetches.
+pub fn scan<E>(
+    relid: pg_sys::Oid,
+    feeds: &[Feed],
+    extra: &[&str],
+    fetch: i64,
+    mut extract: impl FnMut(&pgrx::spi::SpiHeapTupleData<'_>) -> Result<E, pgrx::spi::Error>,
+    mut on_batch: impl FnMut(Vec<E>, Vec<Vec<Value<'static>>>),
+) {
+    let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
+    list.extend(feeds.iter().map(|f| types::read_expr(&f.attribute, f.read)));
+    // The relation is interpolated as its regclass text (quoted, qualified when needed).
+    let query = format!(
+        "SELECT {} FROM {} AS t",
+        list.join(", "),
+        relation_name(relid)
+    );
+    let width: usize = feeds
+        .iter()
+        .map(|f| types::expand(&f.attribute, f.read).len())
+        .sum();
+    let res = Spi::connect(|c| {
+        let mut cursor = c.open_cursor(query.as_str(), &[]);
+        loop {
+            pg_sys::check_for_interrupts!();
+            let batch = cursor.fetch(fetch)?;
+            if batch.is_empty() {
+                break;
+            }
+            let (mut extras, mut rows) = (
+                Vec::with_capacity(batch.len()),
+                Vec::with_capacity(batch.len()),
+            );
+            for row in batch {
+                extras.push(extract(&row)?);
+                let mut values = Vec::with_capacity(width);
+                push_values(&row, feeds, extra.len() + 1, &mut values)?;
+                rows.push(values);
+            }
+            on_batch(extras, rows);
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    });
+    if let Err(e) = res {
+        pgrx::error!("ssad: reading the source failed: {e}");
+    }
+}
+
 /// Stream every row of the relation once, keeping a uniform sample of the
 /// model columns' values. Returns the sample and the number of rows scanned.
 pub fn sample_rows(
@@ -131,54 +237,103 @@ pub fn sample_rows(
     sample_size: usize,
     seed: u64,
 ) -> (Vec<Vec<Value<'static>>>, u64) {
-    let list: Vec<String> = feeds
-        .iter()
-        .map(|f| types::read_expr(&f.attribute, f.read))
-        .collect();
-    // The relation is interpolated as its regclass text (quoted, qualified when needed).
-    let query = format!("SELECT {} FROM {}", list.join(", "), relation_name(relid));
-    let width: usize = feeds
-        .iter()
-        .map(|f| types::expand(&f.attribute, f.read).len())
-        .sum();
     let mut reservoir = Reservoir::new(sample_size, seed);
-    let res = Spi::connect(|c| {
-        let mut cursor = c.open_cursor(query.as_str(), &[]);
-        loop {
-            pg_sys::check_for_interrupts!();
-            let batch = cursor.fetch(10_000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for row in batch {
-                let mut values = Vec::with_capacity(width);
-                for (i, f) in feeds.iter().enumerate() {
-                    match f.read {
-                        ReadAs::Number => {
-                            values.push(row.get::<f64>(i + 1)?.map_or(Value::Null, Value::Num))
-                        }
-                        ReadAs::Text | ReadAs::Boolean => values.push(
-                            row.get::<String>(i + 1)?
-                                .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),
-                        ),
-                        ReadAs::Timestamp | ReadAs::Date => {
-                            let epoch = row.get::<f64>(i + 1)?;
-                            values.push(epoch.map_or(Value::Null, Value::Num));
-                            if f.read == ReadAs::Timestamp {
-                                values.push(time::hour_value(epoch));
-                            }
-                            values.push(time::day_value(epoch));
-                        }
-                    }
-                }
-                reservoir.offer(values);
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(())
-    });
-    if let Err(e) = res {
-        pgrx::error!("ssad: reading the source failed: {e}");
-    }
+    scan(
+        relid,
+        feeds,
+        &[],
+        10_000,
+        |_| Ok(()),
+        |_, rows| rows.into_iter().for_each(|r| reservoir.offer(r)),
+    );
     let seen = reservoir.seen();
     (reservoir.into_items(), seen)
+}
+
+/// The attributes of a relation that feed a trained model, and where each
+/// model column sits among the values they expand to.
+pub struct ModelFeeds {
+    pub feeds: Vec<Feed>,
+    projection: Vec<usize>,
+}
+
+impl ModelFeeds {
+    /// Keep the values of the model's columns, in model column order (time
+    /// parts the model left out as constant are dropped).
+    pub fn project(&self, expanded: Vec<Value<'static>>) -> Vec<Value<'static>> {
+        if self.projection.len() == expanded.len() {
+            return expanded;
+        }
+        self.projection
+            .iter()
+            .map(|&i| expanded[i].clone())
+            .collect()
+    }
+}
+
+/// The attributes of `relid` that feed a trained model's columns (a time
+/// attribute feeds its epoch, hour and weekday columns).
+pub fn feeds_for_model(model: &ssad_core::Model, relid: pg_sys::Oid) -> ModelFeeds {
+    let relation = relation_name(relid);
+    let available = columns_of(relid);
+    let has = |n: &str| available.iter().any(|c| c.name == n);
+    let mut feeds: Vec<Feed> = Vec::new();
+    for col in &model.columns {
+        let base = if has(&col.name) {
+            col.name.as_str()
+        } else {
+            [types::HOUR, types::DOW]
+                .into_iter()
+                .find_map(|sfx| col.name.strip_suffix(sfx))
+                .filter(|b| has(b))
+                .unwrap_or(&col.name)
+        };
+        if feeds.iter().any(|f| f.attribute == base) {
+            continue;
+        }
+        let Some(c) = available.iter().find(|c| c.name == base) else {
+            error::undefined_column(
+                base,
+                &relation,
+                "The model needs this column; score a relation that has it.",
+            )
+        };
+        let Some(read) = types::read_as(c.type_oid) else {
+            error::unsupported_type(base, &c.type_name)
+        };
+        feeds.push(Feed {
+            attribute: base.to_string(),
+            read,
+        });
+    }
+    let expanded: Vec<ColumnSpec> = feeds
+        .iter()
+        .flat_map(|f| types::expand(&f.attribute, f.read))
+        .collect();
+    let projection: Option<Vec<usize>> = model
+        .columns
+        .iter()
+        .map(|c| {
+            expanded
+                .iter()
+                .position(|e| e.name == c.name && e.kind == c.kind)
+        })
+        .collect();
+    let Some(projection) = projection else {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("the columns of {relation} do not have the types the model was trained on"),
+            Some(format!(
+                "The model expects columns {}.",
+                model
+                    .columns
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name, c.kind.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some("Score a relation shaped like the one the model was trained on."),
+        )
+    };
+    ModelFeeds { feeds, projection }
 }

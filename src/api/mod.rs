@@ -1,4 +1,8 @@
 //! One module per SQL family.
+pub mod embed;
+pub mod evaluate;
 pub mod explain;
+pub mod models;
 pub mod score;
+pub mod topk;
 pub mod train;

@@ -1,17 +1,59 @@
 //! `ssad_score`: inline scoring of one row in any query.
 
-use crate::callsite::call_site;
+use crate::callsite::{call_site, Key};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 
-#[pg_extern(stable, strict, parallel_safe)]
+/// Anomaly score of a row under the active version of a model: higher is
+/// more anomalous.
+#[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
 fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let site = call_site(fcinfo, model_name);
+    let site = call_site(fcinfo, Key::Name(model_name.to_string()));
     site.load_row(&r);
-    site.model
-        .score(&site.values, &mut site.scratch)
-        .unwrap_or_else(|e| error::core(e))
+    site.score()
+}
+
+/// Anomaly score of a row under the one active model trained on its table.
+#[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
+fn ssad_score_auto(r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+    let site = call_site(fcinfo, Key::RowType(r.oid()));
+    site.load_row(&r);
+    site.score()
+}
+
+/// The row's score as a quantile of the training rows' scores, in [0, 1].
+#[pg_extern(stable, strict, parallel_safe)]
+fn ssad_quantile(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+    let site = call_site(fcinfo, Key::Name(model_name.to_string()));
+    site.load_row(&r);
+    let s = site.score();
+    site.model.quantile(s)
+}
+
+/// Whether the row is among the `contamination` share of most anomalous
+/// training rows (default: the model's `contamination` option).
+#[pg_extern(stable, parallel_safe)]
+fn ssad_is_anomaly(
+    model_name: Option<&str>,
+    r: Option<AnyElement>,
+    contamination: default!(Option<f64>, "NULL"),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<bool> {
+    let (name, r) = (model_name?, r?);
+    if let Some(c) = contamination {
+        if !(c > 0.0 && c < 1.0) {
+            error::invalid_parameter(
+                format!("contamination must be strictly between 0 and 1, got {c}"),
+                "Pass the expected share of anomalies, e.g. 0.01.",
+            );
+        }
+    }
+    let site = call_site(fcinfo, Key::Name(name.to_string()));
+    site.load_row(&r);
+    let s = site.score();
+    let c = contamination.unwrap_or(site.model.options.contamination);
+    Some(site.model.quantile(s) > 1.0 - c)
 }
 
 #[cfg(any(test, feature = "pg_test"))]

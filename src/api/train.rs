@@ -1,5 +1,6 @@
-//! `ssad_train`: sample a relation, pretrain a masked-column model, store it
-//! as the new active version in the catalog.
+//! Training: `ssad_train` samples a relation, pretrains a masked-column model
+//! and stores it as the new active version; `ssad_retrain` replays the stored
+//! arguments of a model (for pg_cron), skipping when a run is already going.
 
 use crate::{catalog, error, gucs, source};
 use pgrx::prelude::*;
@@ -8,30 +9,19 @@ use serde_json::json;
 use ssad_core::{codec, thread_pool, Event, TrainOptions};
 use std::time::Instant;
 
-/// Train a model on `source` and make it the active version of `model_name`.
-#[pg_extern(volatile, parallel_unsafe)]
-// pgrx reads the SQL result columns from the literal TableIterator type, so no alias.
-#[allow(clippy::type_complexity)]
-fn ssad_train(
-    model_name: Option<&str>,
-    source: Option<PgRelation>,
-    columns: default!(Option<Vec<String>>, "NULL"),
-    exclude: default!(Option<Vec<String>>, "NULL"),
-    options: default!(Option<JsonB>, "'{}'"),
-) -> TableIterator<
-    'static,
-    (
-        name!(model_name, String),
-        name!(version, i32),
-        name!(rows_used, i64),
-        name!(rows_scanned, i64),
-        name!(columns, Vec<String>),
-        name!(skipped_columns, Vec<String>),
-        name!(final_loss, f64),
-        name!(seconds, f64),
-    ),
-> {
-    let started = Instant::now();
+/// One row of a training summary.
+type Summary = (String, i32, i64, i64, Vec<String>, Vec<String>, f64, f64);
+
+/// What to train: the same for a first training and a replayed one.
+struct Request<'a> {
+    name: &'a str,
+    relid: pg_sys::Oid,
+    columns: Option<Vec<String>>,
+    exclude: Vec<String>,
+    options: serde_json::Value,
+}
+
+fn valid_name(model_name: Option<&str>) -> &str {
     let Some(name) = model_name.map(str::trim).filter(|n| !n.is_empty()) else {
         error::invalid_parameter(
             "model_name must be a non-empty name".into(),
@@ -44,26 +34,22 @@ fn ssad_train(
             "Use a shorter name.",
         );
     }
-    let Some(source) = source else {
-        error::raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "source must not be NULL".into(),
-            None,
-            Some("Pass the table or view to train on, e.g. 'public.payments'."),
-        )
-    };
-    let options_text = options.map_or_else(|| "{}".to_string(), |j| j.0.to_string());
-    let mut opts = TrainOptions::from_json(&options_text).unwrap_or_else(|e| error::core(e));
+    name
+}
+
+/// Train and store a new active version. The caller holds the name's lock.
+fn run(req: Request<'_>) -> Summary {
+    let started = Instant::now();
+    let mut opts =
+        TrainOptions::from_json(&req.options.to_string()).unwrap_or_else(|e| error::core(e));
     opts.sample_size
         .get_or_insert(gucs::SAMPLE_SIZE.get() as u64);
     opts.threads.get_or_insert(gucs::THREADS.get() as u32);
 
-    let relid = source.oid();
-    let relation = source::relation_name(relid);
-    drop(source);
-    let available = source::columns_of(relid);
-    let exclude = exclude.unwrap_or_default();
-    let selection = source::select_columns(&relation, &available, columns.as_deref(), &exclude);
+    let relation = source::relation_name(req.relid);
+    let available = source::columns_of(req.relid);
+    let selection =
+        source::select_columns(&relation, &available, req.columns.as_deref(), &req.exclude);
     if selection.specs.is_empty() {
         error::raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
@@ -77,7 +63,7 @@ fn ssad_train(
     }
     let sample_size = opts.sample_size.unwrap_or(20_000) as usize;
     let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
-    let (rows, scanned) = source::sample_rows(relid, &selection.feeds, sample_size, seed);
+    let (rows, scanned) = source::sample_rows(req.relid, &selection.feeds, sample_size, seed);
 
     let pool = thread_pool(opts.threads.unwrap_or(1) as usize).unwrap_or_else(|e| error::core(e));
     let train_start = Instant::now();
@@ -112,12 +98,6 @@ fn ssad_train(
         pgrx::notice!("ssad: column \"{col}\" left out ({why})");
     }
     let seconds = started.elapsed().as_secs_f64();
-    let columns_json = json!(model
-        .columns
-        .iter()
-        .zip(&model.encoders)
-        .map(|(c, e)| json!({"name": c.name, "kind": c.kind.as_str(), "encoding": e}))
-        .collect::<Vec<_>>());
     let metrics = json!({
         "rows_used": report.rows_used,
         "rows_scanned": scanned,
@@ -125,17 +105,23 @@ fn ssad_train(
         "train_seconds": seconds,
         "skipped_columns": skipped.iter().map(|(c, w)| json!({"column": c, "reason": w})).collect::<Vec<_>>(),
     });
+    let source = source::qualified_name(req.relid);
     let version = catalog::insert_version(catalog::NewVersion {
-        name,
-        source: &relation,
-        columns: JsonB(columns_json),
+        name: req.name,
+        source: &source,
+        train_args: JsonB(
+            json!({"columns": req.columns, "exclude": req.exclude, "options": req.options}),
+        ),
+        columns: JsonB(catalog::columns_json(&model)),
         options: JsonB(json!(report.options)),
         metrics: JsonB(metrics),
+        score_quantiles: model.score_quantiles.clone(),
         format_version: codec::FORMAT_VERSION as i32,
         model: codec::encode(&model),
     });
-    TableIterator::once((
-        name.to_string(),
+    catalog::prune_versions(req.name, gucs::VERSIONS_KEPT.get());
+    (
+        req.name.to_string(),
         version,
         report.rows_used as i64,
         scanned as i64,
@@ -146,7 +132,88 @@ fn ssad_train(
             .collect(),
         report.final_loss,
         seconds,
-    ))
+    )
+}
+
+/// Train a model on `source` and make it the active version of `model_name`.
+#[pg_extern(volatile, parallel_unsafe)]
+// pgrx reads the SQL result columns from the literal TableIterator type, so no alias.
+#[allow(clippy::type_complexity)]
+fn ssad_train(
+    model_name: Option<&str>,
+    source: Option<PgRelation>,
+    columns: default!(Option<Vec<String>>, "NULL"),
+    exclude: default!(Option<Vec<String>>, "NULL"),
+    options: default!(Option<JsonB>, "'{}'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(model_name, String),
+        name!(version, i32),
+        name!(rows_used, i64),
+        name!(rows_scanned, i64),
+        name!(columns, Vec<String>),
+        name!(skipped_columns, Vec<String>),
+        name!(final_loss, f64),
+        name!(seconds, f64),
+    ),
+> {
+    let name = valid_name(model_name);
+    let Some(source) = source else {
+        error::raise(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "source must not be NULL".into(),
+            None,
+            Some("Pass the table or view to train on, e.g. 'public.payments'."),
+        )
+    };
+    let relid = source.oid();
+    drop(source);
+    // A second training of the same name waits for the first to commit.
+    catalog::lock_name(name, true);
+    TableIterator::once(run(Request {
+        name,
+        relid,
+        columns,
+        exclude: exclude.unwrap_or_default(),
+        options: options.map_or_else(|| json!({}), |j| j.0),
+    }))
+}
+
+/// Train a new version of a model from its stored source, columns and
+/// options; the new version becomes active only if training succeeds. When
+/// another retrain of the same model is running, skip with a NOTICE.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)]
+fn ssad_retrain(
+    model_name: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(model_name, String),
+        name!(version, i32),
+        name!(rows_used, i64),
+        name!(rows_scanned, i64),
+        name!(columns, Vec<String>),
+        name!(skipped_columns, Vec<String>),
+        name!(final_loss, f64),
+        name!(seconds, f64),
+    ),
+> {
+    catalog::require_owner(model_name);
+    if !catalog::lock_name(model_name, false) {
+        pgrx::notice!("ssad: a training of model \"{model_name}\" is already running; this retrain is skipped");
+        return TableIterator::new(Vec::new());
+    }
+    let stored = catalog::train_args(model_name);
+    let relid = source::resolve(&stored.source);
+    TableIterator::once(run(Request {
+        name: model_name,
+        relid,
+        columns: stored.columns,
+        exclude: stored.exclude,
+        options: stored.options,
+    }))
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -2,9 +2,11 @@
 //! masked-column model, training, scoring, explanations, the model codec and
 //! evaluation metrics. The pgrx crate at the repository root is thin glue.
 
+pub mod batch;
 pub mod calibrate;
 pub mod categorical;
 pub mod codec;
+pub mod embed;
 pub mod encode;
 pub mod error;
 pub mod knn;

@@ -20,10 +20,13 @@ pub struct TrainOptions {
     pub sample_size: Option<u64>,
     /// Worker threads for training (1..=256).
     pub threads: Option<u32>,
+    /// Expected share of anomalies: the default threshold of `ssad_is_anomaly` (0 < c < 0.5).
+    pub contamination: Option<f64>,
 }
 
 pub const DEFAULT_MASK_RATE: f64 = 0.4;
 pub const DEFAULT_SEED: u64 = 42;
+pub const DEFAULT_CONTAMINATION: f64 = 0.01;
 
 impl TrainOptions {
     /// Parse and validate the jsonb text given to `ssad_train`.
@@ -59,6 +62,13 @@ impl TrainOptions {
         range("hidden", self.hidden, 4, 1024)?;
         range("sample_size", self.sample_size, 100, 10_000_000)?;
         range("threads", self.threads, 1, 256)?;
+        if let Some(c) = self.contamination {
+            if !(c > 0.0 && c < 0.5) {
+                return Err(CoreError::InvalidOption(format!(
+                    "\"contamination\" must be strictly between 0 and 0.5, got {c}"
+                )));
+            }
+        }
         if let Some(r) = self.mask_rate {
             if !(r > 0.0 && r < 1.0) {
                 return Err(CoreError::InvalidOption(format!(
@@ -80,6 +90,12 @@ pub struct ResolvedOptions {
     pub sample_size: u64,
     pub threads: u32,
     pub batch_size: u32,
+    #[serde(default = "default_contamination")]
+    pub contamination: f64,
+}
+
+fn default_contamination() -> f64 {
+    DEFAULT_CONTAMINATION
 }
 
 #[cfg(test)]
@@ -120,6 +136,7 @@ mod tests {
             r#"{"mask_rate": 0}"#,
             r#"{"sample_size": 5}"#,
             r#"{"threads": 0}"#,
+            r#"{"contamination": 0.5}"#,
             r#"{"seed": -1}"#,
             r#"{"epochs": "many"}"#,
             r#"[1]"#,

@@ -13,7 +13,9 @@ use crate::error::{CoreError, Result};
 use crate::knn::Reference;
 use crate::model::{Layout, Model};
 use crate::nn::{Adam, Grads, Mlp};
-use crate::options::{ResolvedOptions, TrainOptions, DEFAULT_MASK_RATE, DEFAULT_SEED};
+use crate::options::{
+    ResolvedOptions, TrainOptions, DEFAULT_CONTAMINATION, DEFAULT_MASK_RATE, DEFAULT_SEED,
+};
 use crate::rng::Rng;
 use crate::schema::{ColumnSpec, Value};
 use ndarray::Array2;
@@ -80,6 +82,7 @@ pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
         sample_size: opts.sample_size.unwrap_or(DEFAULT_SAMPLE_SIZE),
         threads: opts.threads.unwrap_or(1),
         batch_size: batch as u32,
+        contamination: opts.contamination.unwrap_or(DEFAULT_CONTAMINATION),
     }
 }
 

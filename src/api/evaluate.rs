@@ -1,0 +1,92 @@
+//! `ssad_evaluate`: score a labelled relation and measure the model against
+//! the labels (the labels are read here only, never in training).
+
+use crate::{cache, error, gucs, source};
+use pgrx::prelude::*;
+use pgrx::{PgRelation, PgSqlErrorCode};
+use ssad_core::{metrics, thread_pool, Value};
+
+/// AUROC, AUPRC and precision at the true anomaly count of a model on a
+/// relation with a boolean (or 0/1) label column; rows with a NULL label are
+/// left out.
+#[pg_extern(stable, parallel_restricted)]
+#[allow(clippy::type_complexity)]
+fn ssad_evaluate(
+    model_name: &str,
+    source: PgRelation,
+    label_column: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(auroc, Option<f64>),
+        name!(auprc, Option<f64>),
+        name!(precision_at_k, Option<f64>),
+        name!(rows, i64),
+        name!(anomalies, i64),
+    ),
+> {
+    let (_, _, model) = cache::active(model_name);
+    let relid = source.oid();
+    drop(source);
+    let relation = source::relation_name(relid);
+    let Some(label) = source::columns_of(relid)
+        .into_iter()
+        .find(|c| c.name == label_column)
+    else {
+        error::undefined_column(
+            label_column,
+            &relation,
+            "Name the column that holds the labels.",
+        )
+    };
+    let q = pgrx::spi::quote_identifier(label_column);
+    let label_expr = match label.type_oid {
+        pg_sys::BOOLOID => format!("t.{q}"),
+        pg_sys::INT2OID
+        | pg_sys::INT4OID
+        | pg_sys::INT8OID
+        | pg_sys::NUMERICOID
+        | pg_sys::FLOAT4OID
+        | pg_sys::FLOAT8OID => format!("(t.{q} <> 0)"),
+        _ => error::raise(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "label column \"{label_column}\" has type {}, not boolean or a number",
+                label.type_name
+            ),
+            None,
+            Some("Use a boolean column (true = anomaly), or 0/1."),
+        ),
+    };
+    let feeds = source::feeds_for_model(&model, relid);
+    let pool = thread_pool(gucs::THREADS.get() as usize).unwrap_or_else(|e| error::core(e));
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    source::scan(
+        relid,
+        &feeds.feeds,
+        &[label_expr.as_str()],
+        10_000,
+        |row| row.get::<bool>(1),
+        |ls, rows| {
+            let rows: Vec<Vec<Value<'static>>> =
+                rows.into_iter().map(|r| feeds.project(r)).collect();
+            let s = model
+                .score_batch(&rows, &pool)
+                .unwrap_or_else(|e| error::core(e));
+            for (score, l) in s.into_iter().zip(ls) {
+                if let Some(l) = l {
+                    scores.push(score);
+                    labels.push(l);
+                }
+            }
+        },
+    );
+    let anomalies = labels.iter().filter(|&&l| l).count();
+    TableIterator::once((
+        metrics::auroc(&scores, &labels),
+        metrics::auprc(&scores, &labels),
+        metrics::precision_at(&scores, &labels, anomalies),
+        labels.len() as i64,
+        anomalies as i64,
+    ))
+}

@@ -1,0 +1,160 @@
+//! `ssad_top_anomalies`: scan a whole relation in fetches, score each fetch
+//! in the rayon pool (sized by `ssad.threads`), keep a bounded heap of the k
+//! most anomalous rows, return them with their explanation.
+
+use crate::{cache, catalog, error, gucs, source};
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgRelation};
+use ssad_core::{thread_pool, Value};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Rows per SPI fetch, scored as one parallel batch.
+const FETCH: i64 = 10_000;
+
+/// A heap entry ordered so that the heap's top is the *least* anomalous kept row.
+struct Kept {
+    score: f64,
+    seq: u64,
+    ctid: Option<pg_sys::ItemPointerData>,
+    row: Option<JsonB>,
+    values: Vec<Value<'static>>,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Kept {}
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Kept {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Higher score = "smaller", so BinaryHeap (a max-heap) pops the lowest score;
+        // on ties the later row goes first, keeping the scan order stable.
+        o.score.total_cmp(&self.score).then(self.seq.cmp(&o.seq))
+    }
+}
+
+fn relkind(relid: pg_sys::Oid) -> String {
+    crate::spi_read::one::<String>(
+        "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1",
+        &[crate::spi_read::arg(relid)],
+    )
+    .unwrap_or_default()
+}
+
+/// The k most anomalous rows of `source` (default: the relation the model
+/// was trained on), most anomalous first.
+#[pg_extern(stable, parallel_restricted)]
+#[allow(clippy::type_complexity)]
+fn ssad_top_anomalies(
+    model_name: Option<&str>,
+    source: default!(Option<PgRelation>, "NULL"),
+    k: default!(Option<i32>, 10),
+) -> TableIterator<
+    'static,
+    (
+        name!(ctid, Option<pg_sys::ItemPointerData>),
+        name!(score, f64),
+        name!(quantile, f64),
+        name!(top_column, String),
+        name!(row_data, Option<JsonB>),
+    ),
+> {
+    let model_name = error::required(model_name, "model_name");
+    let k = error::required(k, "k");
+    if !(1..=100_000).contains(&k) {
+        error::invalid_parameter(
+            format!("k must be between 1 and 100000, got {k}"),
+            "Ask for fewer rows.",
+        );
+    }
+    let (_, _, model) = cache::active(model_name);
+    let relid = match source {
+        Some(r) => r.oid(),
+        None => source::resolve(&catalog::train_args(model_name).source),
+    };
+    let feeds = source::feeds_for_model(&model, relid);
+    // Views have no ctid: carry the row itself through the scan instead.
+    let has_ctid = relkind(relid) != "v";
+    let extra: &[&str] = if has_ctid {
+        &["t.ctid"]
+    } else {
+        &["to_jsonb(t)"]
+    };
+    let pool = thread_pool(gucs::THREADS.get() as usize).unwrap_or_else(|e| error::core(e));
+    let k = k as usize;
+    let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
+    let mut seq = 0u64;
+    source::scan(
+        relid,
+        &feeds.feeds,
+        extra,
+        FETCH,
+        |row| {
+            Ok(if has_ctid {
+                (row.get::<pg_sys::ItemPointerData>(1)?, None)
+            } else {
+                (None, row.get::<JsonB>(1)?)
+            })
+        },
+        |extras, rows| {
+            let rows: Vec<Vec<Value<'static>>> =
+                rows.into_iter().map(|r| feeds.project(r)).collect();
+            let scores = model
+                .score_batch(&rows, &pool)
+                .unwrap_or_else(|e| error::core(e));
+            for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
+                seq += 1;
+                if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
+                    heap.push(Kept {
+                        score,
+                        seq,
+                        ctid,
+                        row,
+                        values,
+                    });
+                    if heap.len() > k {
+                        heap.pop();
+                    }
+                }
+            }
+        },
+    );
+    let mut kept = heap.into_sorted_vec();
+    kept.truncate(k);
+    let relation = source::relation_name(relid);
+    let mut scratch = model.scratch();
+    let rows: Vec<_> = kept
+        .into_iter()
+        .map(|w| {
+            let parts = model
+                .explain(&w.values, &mut scratch)
+                .unwrap_or_else(|e| error::core(e));
+            let top = parts
+                .iter()
+                .max_by(|a, b| {
+                    a.contribution
+                        .total_cmp(&b.contribution)
+                        .then(b.column.cmp(&a.column))
+                })
+                .map(|c| model.columns[c.column].name.clone())
+                .unwrap_or_default();
+            let row = match (w.row, w.ctid) {
+                (Some(r), _) => Some(r),
+                (None, Some(ctid)) => crate::spi_read::one::<JsonB>(
+                    &format!("SELECT to_jsonb(t) FROM {relation} AS t WHERE t.ctid = $1"),
+                    &[crate::spi_read::arg(ctid)],
+                ),
+                (None, None) => None,
+            };
+            (w.ctid, w.score, model.quantile(w.score), top, row)
+        })
+        .collect();
+    TableIterator::new(rows)
+}
