@@ -1,0 +1,34 @@
+-- Whole-table functions and thresholds: top-k with explanations, evaluation
+-- against labels, quantiles, the anomaly flag, embeddings.
+BEGIN;
+SET client_min_messages = warning;
+CREATE TABLE sensor AS
+SELECT i AS id,
+       (i % 40)::float8 AS load,
+       CASE WHEN i % 250 = 0 THEN 500.0 ELSE 3 * (i % 40) + 10 + (i * 7919 % 11) / 10.0 END::float8 AS power,
+       (i % 250 = 0) AS broken
+  FROM generate_series(1, 5000) AS i;
+SELECT version FROM ssad_train('sensor_model', 'sensor', exclude => ARRAY['id', 'broken'], options => '{"seed": 4}');
+-- The 5 most anomalous rows of the training table (the default source).
+SELECT ctid, row_data->>'id' AS id, top_column, round(quantile::numeric, 2) AS quantile, score > 0 AS positive
+  FROM ssad_top_anomalies('sensor_model', k => 5)
+ ORDER BY score DESC;
+-- Same answer through a view (no ctid there: the row comes with the result).
+CREATE VIEW sensor_view AS SELECT * FROM sensor WHERE id > 4000;
+SELECT ctid IS NULL AS no_ctid, row_data->>'id' AS id FROM ssad_top_anomalies('sensor_model', 'sensor_view', 3) ORDER BY score DESC;
+-- Evaluation against the labels, which training never saw.
+SELECT round(auroc::numeric, 3) AS auroc, round(auprc::numeric, 3) AS auprc, round(precision_at_k::numeric, 3) AS precision_at_k, rows, anomalies
+  FROM ssad_evaluate('sensor_model', 'sensor', 'broken');
+-- Quantiles are in [0, 1]; the flag follows the model's contamination (1%) or the one given.
+SELECT min(ssad_quantile('sensor_model', t)) >= 0 AND max(ssad_quantile('sensor_model', t)) <= 1 AS in_range,
+       count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t) AND broken) AS flagged_broken,
+       count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t)) BETWEEN 20 AND 120 AS about_one_percent_flagged,
+       count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t, 0.2)) > count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t)) AS wider_with_higher_contamination
+  FROM sensor t;
+-- Embeddings: one fixed width, alike rows closer than unlike ones.
+SELECT array_length(ssad_embed('sensor_model', t), 1) = (SELECT (options->>'hidden')::int FROM ssad.models WHERE name = 'sensor_model') AS hidden_width
+  FROM sensor t WHERE id = 1;
+WITH e AS (SELECT id, ssad_embed('sensor_model', t) AS v FROM sensor t WHERE id IN (1, 41, 250))
+SELECT (SELECT sum((a - b) ^ 2) FROM unnest((SELECT v FROM e WHERE id = 1), (SELECT v FROM e WHERE id = 41)) AS u(a, b))
+     < (SELECT sum((a - b) ^ 2) FROM unnest((SELECT v FROM e WHERE id = 1), (SELECT v FROM e WHERE id = 250)) AS u(a, b)) AS alike_rows_closer;
+ROLLBACK;
