@@ -9,6 +9,7 @@ pub mod codec;
 pub mod embed;
 pub mod encode;
 pub mod error;
+pub mod kernels;
 pub mod knn;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,42 @@
+//! Portable reference kernels; the SIMD variants must agree with these.
+
+/// # Safety
+/// None needed beyond equal lengths (checked by the caller); `unsafe` only to
+/// share the function-pointer type of the SIMD variants.
+pub unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// # Safety
+/// As for `axpy`.
+pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four partial sums: the same association as the SIMD lanes, roughly.
+    let mut acc = [0.0f32; 4];
+    let chunks = a.len() / 4;
+    for c in 0..chunks {
+        for l in 0..4 {
+            acc[l] += a[c * 4 + l] * b[c * 4 + l];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for i in chunks * 4..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// Peak of scalar multiply-adds (8 independent chains), in GFLOP/s.
+pub fn fma_peak(iterations: u64) -> f64 {
+    let mut acc = [1.0f32; 8];
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(0.999_999, 1e-7);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(acc);
+    (iterations * 8 * 2) as f64 / secs / 1e9
+}
