@@ -106,6 +106,25 @@ impl Kernels {
     }
 }
 
+/// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
+/// independent accumulator chains of the widest available FMA: the yardstick
+/// the kernel benchmarks report against.
+pub fn fma_peak_gflops(iterations: u64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present.
+            return unsafe { x86::fma_peak_avx512(iterations) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: AVX2 and FMA are present.
+            return unsafe { x86::fma_peak_avx2(iterations) };
+        }
+    }
+    scalar::fma_peak(iterations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,23 +194,4 @@ mod tests {
     fn mismatched_lengths_never_reach_unsafe_code() {
         selected().dot(&[1.0, 2.0], &[1.0]);
     }
-}
-
-/// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
-/// independent accumulator chains of the widest available FMA: the yardstick
-/// the kernel benchmarks report against.
-pub fn fma_peak_gflops(iterations: u64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is present.
-            return unsafe { x86::fma_peak_avx512(iterations) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { x86::fma_peak_avx2(iterations) };
-        }
-    }
-    scalar::fma_peak(iterations)
 }
