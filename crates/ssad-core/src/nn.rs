@@ -38,15 +38,7 @@ impl Dense {
     /// y = x W + b for one row, accumulating input rows (skips zero inputs: masked slots).
     #[inline]
     pub fn forward_row(&self, x: &[f32], y: &mut [f32]) {
-        y.copy_from_slice(&self.b);
-        for (i, &xi) in x.iter().enumerate() {
-            if xi != 0.0 {
-                let row = &self.w[i * self.n_out..(i + 1) * self.n_out];
-                for (yo, &wo) in y.iter_mut().zip(row) {
-                    *yo += xi * wo;
-                }
-            }
-        }
+        crate::kernels::selected().gemv(y, &self.b, &self.w, x);
     }
 }
 

@@ -40,3 +40,17 @@ pub fn fma_peak(iterations: u64) -> f64 {
     std::hint::black_box(acc);
     (iterations * 8 * 2) as f64 / secs / 1e9
 }
+
+/// # Safety
+/// As for `axpy`; shapes are checked by the caller.
+pub unsafe fn gemv(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
+    let n = y.len();
+    y.copy_from_slice(b);
+    for (i, &xi) in x.iter().enumerate() {
+        if xi != 0.0 {
+            for (yo, &wo) in y.iter_mut().zip(&w[i * n..(i + 1) * n]) {
+                *yo += xi * wo;
+            }
+        }
+    }
+}

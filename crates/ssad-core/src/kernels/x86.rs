@@ -180,3 +180,108 @@ fma_peak!(
     _mm512_fmadd_ps,
     16
 );
+
+/// `y = b + x W` (W row-major, `x.len()` rows of `y.len()`), output held in
+/// registers 64 lanes at a time so each weight is loaded once and never `y`.
+///
+/// # Safety
+/// AVX-512F must be present; `b.len() == y.len()`, `w.len() == x.len() * y.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
+    let n = y.len();
+    let mut o = 0;
+    // Full 64-wide blocks: four named accumulators stay in registers.
+    while o + 64 <= n {
+        // SAFETY: o + 64 <= n; each row of w is n long.
+        unsafe {
+            let bp = b.as_ptr().add(o);
+            let (mut a0, mut a1, mut a2, mut a3) = (
+                _mm512_loadu_ps(bp),
+                _mm512_loadu_ps(bp.add(16)),
+                _mm512_loadu_ps(bp.add(32)),
+                _mm512_loadu_ps(bp.add(48)),
+            );
+            for (i, &xi) in x.iter().enumerate() {
+                if xi == 0.0 {
+                    continue;
+                }
+                let vx = _mm512_set1_ps(xi);
+                let row = w.as_ptr().add(i * n + o);
+                a0 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row), a0);
+                a1 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16)), a1);
+                a2 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(32)), a2);
+                a3 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(48)), a3);
+            }
+            let yp = y.as_mut_ptr().add(o);
+            _mm512_storeu_ps(yp, a0);
+            _mm512_storeu_ps(yp.add(16), a1);
+            _mm512_storeu_ps(yp.add(32), a2);
+            _mm512_storeu_ps(yp.add(48), a3);
+        }
+        o += 64;
+    }
+    // The rest, 16 lanes at a time, the last block masked.
+    while o < n {
+        let rem = (n - o).min(16);
+        let m: __mmask16 = if rem == 16 {
+            0xFFFF
+        } else {
+            ((1u32 << rem) - 1) as __mmask16
+        };
+        // SAFETY: only the first `rem` lanes past o are read or written; o + rem <= n.
+        unsafe {
+            let mut a = _mm512_maskz_loadu_ps(m, b.as_ptr().add(o));
+            for (i, &xi) in x.iter().enumerate() {
+                if xi != 0.0 {
+                    let row = w.as_ptr().add(i * n + o);
+                    a = _mm512_fmadd_ps(_mm512_set1_ps(xi), _mm512_maskz_loadu_ps(m, row), a);
+                }
+            }
+            _mm512_mask_storeu_ps(y.as_mut_ptr().add(o), m, a);
+        }
+        o += rem;
+    }
+}
+
+/// AVX2+FMA version of `gemv_avx512`: 32 outputs in registers at a time,
+/// scalar tail for the last `n % 8` outputs.
+///
+/// # Safety
+/// AVX2 and FMA must be present; shapes as for `gemv_avx512`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemv_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
+    let n = y.len();
+    let vec_end = n - n % 8;
+    let mut o = 0;
+    while o < vec_end {
+        let blocks = ((vec_end - o) / 8).min(4);
+        // SAFETY: o + 8 * blocks <= vec_end <= n, rows are n long.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (k, a) in acc.iter_mut().enumerate().take(blocks) {
+                *a = _mm256_loadu_ps(b.as_ptr().add(o + 8 * k));
+            }
+            for (i, &xi) in x.iter().enumerate() {
+                if xi == 0.0 {
+                    continue;
+                }
+                let vx = _mm256_set1_ps(xi);
+                let row = w.as_ptr().add(i * n + o);
+                for (k, a) in acc.iter_mut().enumerate().take(blocks) {
+                    *a = _mm256_fmadd_ps(vx, _mm256_loadu_ps(row.add(8 * k)), *a);
+                }
+            }
+            for (k, a) in acc.iter().enumerate().take(blocks) {
+                _mm256_storeu_ps(y.as_mut_ptr().add(o + 8 * k), *a);
+            }
+        }
+        o += 8 * blocks;
+    }
+    for j in vec_end..n {
+        let mut s = b[j];
+        for (i, &xi) in x.iter().enumerate() {
+            s += xi * w[i * n + j];
+        }
+        y[j] = s;
+    }
+}
