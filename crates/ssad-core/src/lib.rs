@@ -5,6 +5,7 @@
 pub mod calibrate;
 pub mod categorical;
 pub mod codec;
+pub mod density;
 pub mod encode;
 pub mod error;
 pub mod knn;
