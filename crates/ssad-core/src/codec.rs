@@ -3,6 +3,7 @@
 //! serialisation of Rust types, every length checked before it is trusted.
 
 use crate::categorical::CategoricalEncoder;
+use crate::density::Density;
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
 use crate::knn::Reference;
@@ -136,6 +137,11 @@ pub fn encode(m: &Model) -> Vec<u8> {
                 w.f64(e.null_rate);
                 w.u64(e.count);
                 w.f64s(&e.grid);
+                w.f64s(&e.density.values);
+                w.len(e.density.counts.len());
+                e.density.counts.iter().for_each(|&c| w.u64(c));
+                w.f64(e.density.lo);
+                w.f64(e.density.hi);
             }
             ColumnEncoder::Categorical(e) => {
                 w.len(e.vocab.len());
@@ -217,16 +223,26 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
         let enc = match kind {
             ColumnKind::Numeric => {
-                let e = NumericEncoder {
-                    median: r.f64()?,
-                    scale: r.f64()?,
-                    null_rate: r.f64()?,
-                    count: r.u64()?,
-                    grid: r.f64s()?,
-                };
-                if e.grid.len() < 2 || !(e.scale > 0.0 && e.scale.is_finite()) {
+                let (median, scale, null_rate, count, grid) =
+                    (r.f64()?, r.f64()?, r.f64()?, r.u64()?, r.f64s()?);
+                let values = r.f64s()?;
+                let n = r.len(8)?;
+                let counts = (0..n).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+                let (lo, hi) = (r.f64()?, r.f64()?);
+                let density_ok = !counts.is_empty()
+                    && (values.is_empty() || values.len() == counts.len())
+                    && lo <= hi;
+                if grid.len() < 2 || !(scale > 0.0 && scale.is_finite()) || !density_ok {
                     return Err(corrupt("numeric encoder"));
                 }
+                let e = NumericEncoder {
+                    median,
+                    scale,
+                    null_rate,
+                    count,
+                    grid,
+                    density: Density::from_parts(values, counts, lo, hi, scale),
+                };
                 ColumnEncoder::Numeric(e)
             }
             ColumnKind::Categorical => {

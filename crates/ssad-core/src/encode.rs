@@ -3,6 +3,7 @@
 //! The statistics are stored with the model and serve drift checks too.
 
 use crate::categorical::CategoricalEncoder;
+use crate::density::Density;
 use crate::schema::{ColumnKind, Value};
 use serde::Serialize;
 
@@ -23,6 +24,8 @@ pub struct NumericEncoder {
     pub count: u64,
     /// Quantiles at probabilities k / (GRID_POINTS - 1).
     pub grid: Vec<f64>,
+    /// Density of the values for the marginal term.
+    pub density: Density,
 }
 
 /// Why a column was left out of the model.
@@ -81,6 +84,7 @@ impl NumericEncoder {
             null_rate: nulls as f64 / values.len() as f64,
             count: xs.len() as u64,
             grid,
+            density: Density::fit(&xs, scale),
         })
     }
 
@@ -111,35 +115,11 @@ impl NumericEncoder {
         })
     }
 
-    /// Two-sided empirical tail probability of x, floored at the sample's resolution
-    /// inside the training range and decaying exponentially (in robust units) outside it.
-    fn tail(&self, x: f64) -> f64 {
-        let g = &self.grid;
-        let k = (g.len() - 1) as f64;
-        let floor = 0.5 / (self.count as f64 + 1.0);
-        if x < g[0] {
-            return floor * (-(g[0] - x) / self.scale).exp();
-        }
-        if x > g[g.len() - 1] {
-            return floor * (-(x - g[g.len() - 1]) / self.scale).exp();
-        }
-        let lo = g.partition_point(|&q| q < x);
-        let hi = g.partition_point(|&q| q <= x);
-        let u = if lo == hi {
-            // Strictly between g[lo-1] and g[lo]: interpolate.
-            let (a, b) = (g[lo - 1], g[lo]);
-            (lo as f64 - 1.0 + (x - a) / (b - a)) / k
-        } else {
-            // Ties: mid-rank of the grid points equal to x.
-            (lo + hi - 1) as f64 / 2.0 / k
-        };
-        u.min(1.0 - u).max(floor)
-    }
-
-    /// How surprising the value is on its own: -ln(two-sided tail probability).
+    /// How surprising the value is on its own: -ln of the level-set tail
+    /// probability of its density (see `density`), -ln p for NULL.
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         match v.as_f64() {
-            Some(x) => (-(2.0 * self.tail(x)).ln()).max(0.0),
+            Some(x) => self.density.surprise(x),
             None => {
                 let n = self.count as f64 / (1.0 - self.null_rate).max(1e-12);
                 let p_null = (self.null_rate * n + 0.5) / (n + 1.0);
@@ -381,18 +361,22 @@ mod tests {
 
     #[test]
     fn marginal_grows_towards_tails_and_beyond() {
-        let xs: Vec<f64> = (0..1001).map(|i| i as f64).collect();
+        // A bell-shaped column: the bulk is ordinary, the tails and beyond are not.
+        let xs: Vec<f64> = (0..2000)
+            .map(|i| {
+                let u = (i as f64 + 0.5) / 2000.0;
+                (u / (1.0 - u)).ln()
+            })
+            .collect();
         let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
         let m = |x: f64| e.marginal(&Value::Num(x));
-        assert!(m(500.0) < 0.05);
-        assert!(m(500.0) < m(800.0));
-        assert!(m(800.0) < m(990.0));
-        assert!(m(990.0) < m(1000.0) + 1e-9);
-        assert!(m(1000.0) < m(2000.0));
-        assert!(m(2000.0) < m(5000.0));
-        assert!(m(5000.0).is_finite());
-        // Symmetric-ish.
-        assert!((m(100.0) - m(900.0)).abs() < 0.1);
+        assert!(m(0.0) < 0.05);
+        assert!(m(0.0) < m(5.0));
+        assert!(m(5.0) < m(7.0));
+        assert!(m(7.6) < m(20.0));
+        assert!(m(20.0) < m(50.0));
+        assert!(m(50.0).is_finite());
+        assert!((m(-5.0) - m(5.0)).abs() < 0.5);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod calibrate;
 pub mod categorical;
 pub mod codec;
+pub mod density;
 pub mod embed;
 pub mod encode;
 pub mod error;

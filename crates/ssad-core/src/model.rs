@@ -10,9 +10,10 @@ use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
 
-/// Values rarer than this on either side earn a marginal term; ordinary values
-/// earn none, so the term adds extreme-value evidence without adding noise.
-pub const MARGINAL_TAIL: f64 = 0.01;
+/// Values among the rarest `MARGINAL_RARE` share of their column (by density
+/// level; for a bell-shaped column, the outer 1% on either side) earn a marginal
+/// term; ordinary values earn none, so the term adds evidence without noise.
+pub const MARGINAL_RARE: f64 = 0.02;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
@@ -82,7 +83,8 @@ pub struct Contribution {
     pub contribution: f64,
     /// Normalised prediction error (1.0 is a typical training row).
     pub prediction_term: f64,
-    /// Marginal surprise beyond the outer 1% tails, in nats (0.0 for ordinary values).
+    /// Marginal surprise beyond the rarest 2% of the column's values (by density
+    /// level: far tails, gaps inside the range, rare levels), in nats; 0.0 for ordinary values.
     pub marginal_term: f64,
     /// This column's share of the normalised distance to the nearest reference rows.
     pub knn_term: f64,
@@ -214,10 +216,10 @@ impl Model {
     }
 
     /// Raw error of column j divided by its training mean; the raw marginal
-    /// hinged at the outer `MARGINAL_TAIL` two-sided tail (0 for ordinary values),
+    /// hinged at the rarest `MARGINAL_RARE` share (0 for ordinary values),
     /// divided by `marg_norm`.
     pub(crate) fn normalise(&self, j: usize, err: f64, marg: f64) -> (f64, f64) {
-        let floor = -(2.0 * MARGINAL_TAIL).ln();
+        let floor = -MARGINAL_RARE.ln();
         (
             err / self.err_norm[j] as f64,
             (marg - floor).max(0.0) / self.marg_norm[j] as f64,

@@ -38,7 +38,7 @@ const CHUNKS: usize = 4;
 /// Weight of the per-column marginal term next to the prediction term.
 pub const MARGINAL_WEIGHT: f32 = 2.0;
 /// Weight of the kNN term next to the prediction term.
-pub const KNN_WEIGHT: f32 = 1.0;
+pub const KNN_WEIGHT: f32 = 1.25;
 
 /// Progress reported to the caller; returning `false` cancels training.
 #[derive(Clone, Debug, PartialEq)]
