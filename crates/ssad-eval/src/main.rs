@@ -51,13 +51,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
             "--sweep" => a.sweep = true,
+            "--f16" => run::F16_WEIGHTS.store(true, std::sync::atomic::Ordering::Relaxed),
             "--csv" => a.csv = Some(PathBuf::from(val("--csv")?)),
             "--options" => {
                 a.options =
                     TrainOptions::from_json(&val("--options")?).map_err(|e| e.to_string())?
             }
             "-h" | "--help" => {
-                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON]");
+                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16]");
                 std::process::exit(0);
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),

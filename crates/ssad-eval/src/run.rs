@@ -1,5 +1,6 @@
 //! One evaluation job: train ssad-core with default options on a table (or a
 //! split of it) and score the evaluation rows. The label never reaches `train`.
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::data::Table;
 use ssad_core::reservoir::Reservoir;
@@ -75,6 +76,11 @@ pub fn run(
     let (model, _report) = train(&specs, &sample, opts, &pool, &mut |_| true)
         .map_err(|e| format!("{}: {e}", t.name))?;
     let train_s = t0.elapsed().as_secs_f64();
+    let model = if F16_WEIGHTS.load(Ordering::Relaxed) {
+        to_f16_and_back(model)
+    } else {
+        model
+    };
     // Score in the model's column order (constant columns were dropped).
     let keep: Vec<usize> = model
         .columns
@@ -113,4 +119,17 @@ pub fn run(
         train_s,
         score_s,
     })
+}
+
+/// `--f16`: score with the network's weights rounded through IEEE half
+/// precision, to measure whether storing them as f16 holds accuracy.
+pub static F16_WEIGHTS: AtomicBool = AtomicBool::new(false);
+
+fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
+    for l in &mut m.net.layers {
+        for v in l.w.iter_mut().chain(l.b.iter_mut()) {
+            *v = half::f16::from_f32(*v).to_f32();
+        }
+    }
+    m
 }
