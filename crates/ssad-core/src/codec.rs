@@ -15,6 +15,9 @@ use crate::schema::{ColumnKind, ColumnSpec};
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
 pub const FORMAT_VERSION: u16 = 1;
 const HEADER: usize = 8 + 2 + 4;
+/// Weight encodings of a layer.
+const WEIGHTS_F32: u8 = 0;
+const WEIGHTS_F16: u8 = 1;
 
 struct Writer(Vec<u8>);
 
@@ -155,7 +158,12 @@ pub fn encode(m: &Model) -> Vec<u8> {
     for l in &m.net.layers {
         w.len(l.n_in);
         w.len(l.n_out);
-        w.f32s(&l.w);
+        // Weights as IEEE half precision (training rounds them so, see
+        // `Mlp::round_weights_to_f16`): half the bytes, the same scores.
+        w.u8(WEIGHTS_F16);
+        w.len(l.w.len());
+        l.w.iter()
+            .for_each(|&x| w.u16(half::f16::from_f32(x).to_bits()));
         w.f32s(&l.b);
     }
     w.len(m.masks.len());
@@ -264,7 +272,19 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     for _ in 0..n_layers {
         let n_in = r.u32()? as usize;
         let n_out = r.u32()? as usize;
-        let w = r.f32s()?;
+        let w = match r.u8()? {
+            WEIGHTS_F32 => r.f32s()?,
+            WEIGHTS_F16 => {
+                let n = r.len(2)?;
+                (0..n)
+                    .map(|_| r.u16().map(|b| half::f16::from_bits(b).to_f32()))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            _ => return Err(corrupt("unknown weight encoding")),
+        };
+        if w.iter().any(|v| !v.is_finite()) {
+            return Err(corrupt("non-finite weight"));
+        }
         let b = r.f32s()?;
         if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
             return Err(corrupt("layer shape"));

@@ -385,6 +385,7 @@ pub fn train(
         options: resolved.clone(),
     };
     let mut cal_rng = rng.fork(4);
+    model.net.round_weights_to_f16();
     calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng);
     let report = TrainReport {
         rows_used: rows.len(),
