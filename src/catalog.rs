@@ -102,16 +102,20 @@ pub fn owner(name: &str) -> Option<String> {
     one::<String>("SELECT ssad.model_owner($1)::text", &[arg(name)])
 }
 
+/// Whether the current role is the owner role or a member of it.
+fn acts_as(owner: &str) -> bool {
+    one::<bool>(
+        "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
+        &[arg(owner)],
+    ) == Some(true)
+}
+
 /// Error unless the model exists and the current role may change it.
 pub fn require_owner(name: &str) {
     let Some(owner) = owner(name) else {
         error::undefined_model(name)
     };
-    if one::<bool>(
-        "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
-        &[arg(owner.as_str())],
-    ) != Some(true)
-    {
+    if !acts_as(&owner) {
         error::raise(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!("must be owner of ssad model \"{name}\""),
@@ -222,11 +226,7 @@ pub struct NewVersion<'a> {
 /// The caller holds the name's advisory lock (`lock_name`).
 pub fn insert_version(v: NewVersion<'_>) -> i32 {
     if let Some(owner) = owner(v.name) {
-        if one::<bool>(
-            "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
-            &[arg(owner.as_str())],
-        ) != Some(true)
-        {
+        if !acts_as(&owner) {
             error::raise(
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
                 format!(
