@@ -157,6 +157,12 @@ impl Model {
 
     /// Raw per-column prediction errors and marginals into the scratch.
     fn raw_terms(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch) {
+        self.prepare_row(layout, row, s);
+        self.masked_errors(layout, s);
+    }
+
+    /// The per-row inputs of scoring: encoded input, targets, marginals, kNN terms.
+    fn prepare_row(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch) {
         s.base.fill(0.0);
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
             let off = layout.in_off[j];
@@ -170,6 +176,10 @@ impl Model {
         } else {
             s.knn_cols.fill(0.0);
         }
+    }
+
+    /// Prediction errors of the hidden columns under every stored mask.
+    fn masked_errors(&self, layout: &Layout, s: &mut Scratch) {
         s.err_sum.fill(0.0);
         s.pred_sum.fill(0.0);
         s.hits.fill(0);
@@ -263,12 +273,17 @@ impl Model {
         self.check_arity(row)?;
         let layout = self.layout();
         self.raw_terms(&layout, row, s);
-        let mut total = 0.0;
-        for j in 0..self.columns.len() {
-            let (p, m, k) = self.term(s, j);
-            total += self.combine(p, m, k);
-        }
-        Ok(total)
+        Ok(self.total(s))
+    }
+
+    /// The score from the raw terms in the scratch.
+    fn total(&self, s: &Scratch) -> f64 {
+        (0..self.columns.len())
+            .map(|j| {
+                let (p, m, k) = self.term(s, j);
+                self.combine(p, m, k)
+            })
+            .sum()
     }
 
     /// Per-column contributions, in column order; they sum to the score.
@@ -315,6 +330,65 @@ impl Model {
         let (a, b) = (q[i - 1], q[i]);
         let f = if b > a { (score - a) / (b - a) } else { 0.5 };
         ((i - 1) as f64 + f) / k
+    }
+}
+
+/// Batched scoring: the network runs as matrix-matrix products over a chunk
+/// of rows (one product per layer and mask), the per-row terms as in `score`.
+impl Model {
+    pub(crate) fn score_chunk(&self, rows: &[Vec<Value<'_>>], s: &mut Scratch) -> Result<Vec<f64>> {
+        use ndarray::Array2;
+        let layout = self.layout();
+        let (d, n, n_in) = (self.columns.len(), rows.len(), layout.n_in);
+        let mut base = Array2::<f32>::zeros((n, n_in));
+        let mut targets: Vec<Option<f32>> = Vec::with_capacity(n * d);
+        let mut marg: Vec<f64> = Vec::with_capacity(n * d);
+        let mut knn: Vec<f64> = Vec::with_capacity(n * d);
+        for (r, row) in rows.iter().enumerate() {
+            self.check_arity(row)?;
+            self.prepare_row(&layout, row, s);
+            base.row_mut(r)
+                .iter_mut()
+                .zip(&s.base)
+                .for_each(|(b, &v)| *b = v);
+            targets.extend_from_slice(&s.targets);
+            marg.extend_from_slice(&s.marg);
+            knn.extend_from_slice(&s.knn_cols);
+        }
+        let mut err = vec![0.0f32; n * d];
+        let mut hits = vec![0u32; d];
+        for mask in &self.masks {
+            let mut x = base.clone();
+            for mut xr in x.rows_mut() {
+                if let Some(xs) = xr.as_slice_mut() {
+                    for &j in mask {
+                        layout.hide(&self.encoders[j as usize], j as usize, xs);
+                    }
+                }
+            }
+            let acts = self.net.forward_batch(x);
+            let out = &acts[acts.len() - 1];
+            for &j in mask {
+                let j = j as usize;
+                hits[j] += 1;
+                let enc = &self.encoders[j];
+                let (o, w) = (layout.out_off[j], enc.out_width());
+                for r in 0..n {
+                    if let (Some(t), Some(ys)) = (targets[r * d + j], out.row(r).as_slice()) {
+                        err[r * d + j] += enc.error(&ys[o..o + w], t);
+                    }
+                }
+            }
+        }
+        let mut scores = Vec::with_capacity(n);
+        for r in 0..n {
+            s.err_sum.copy_from_slice(&err[r * d..(r + 1) * d]);
+            s.hits.copy_from_slice(&hits);
+            s.marg.copy_from_slice(&marg[r * d..(r + 1) * d]);
+            s.knn_cols.copy_from_slice(&knn[r * d..(r + 1) * d]);
+            scores.push(self.total(s));
+        }
+        Ok(scores)
     }
 }
 
