@@ -32,7 +32,7 @@ fn payments(n: usize, seed: u64) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>, 
     ];
     let mut rng = Rng::new(seed);
     let (mut rows, mut labels) = (Vec::new(), Vec::new());
-    let monday = 1_795_132_800.0; // 2026-11-23 00:00 UTC, a Monday
+    let monday = 1_795_392_000.0; // 2026-11-23 00:00 UTC, a Monday
     for i in 0..n {
         let r = rng.below(4) as usize;
         let mut amount = 100.0 * (r as f64 + 1.0) + 5.0 * rng.normal();
