@@ -1,0 +1,35 @@
+-- COMMENT ON every ssad function, so \df+ and \dd explain them. Installed last (finalize).
+COMMENT ON FUNCTION ssad_train(text, regclass, text[], text[], jsonb) IS
+  'Train a masked-column anomaly model on a table or view and make it the active version of model_name. Options (jsonb): epochs, hidden, mask_rate, seed, sample_size, threads, contamination.';
+COMMENT ON FUNCTION ssad_retrain(text) IS
+  'Train a new version of a model from its stored source, columns and options (for pg_cron); skips with a NOTICE when a training of the model is already running.';
+COMMENT ON FUNCTION ssad_score(text, anyelement) IS
+  'Anomaly score of a row under the active version of a model: higher is more anomalous. Columns are bound by name.';
+COMMENT ON FUNCTION ssad_score(anyelement) IS
+  'Anomaly score of a row under the one active model trained on the row''s table.';
+COMMENT ON FUNCTION ssad_quantile(text, anyelement) IS
+  'The row''s score as a quantile of the training rows'' scores, in [0, 1].';
+COMMENT ON FUNCTION ssad_is_anomaly(text, anyelement, double precision) IS
+  'Whether the row is among the contamination share of most anomalous rows (default: the model''s contamination option).';
+COMMENT ON FUNCTION ssad_explain(text, anyelement) IS
+  'Per-column contributions to a row''s anomaly score, largest first, with observed and expected values; they sum to ssad_score.';
+COMMENT ON FUNCTION ssad_embed(text, anyelement) IS
+  'The encoder''s representation of a row (castable to a pgvector vector).';
+COMMENT ON FUNCTION ssad_top_anomalies(text, regclass, integer) IS
+  'The k most anomalous rows of a relation (default: the one the model was trained on), scored in parallel, with the column that contributes most.';
+COMMENT ON FUNCTION ssad_evaluate(text, regclass, text) IS
+  'AUROC, AUPRC and precision at the true anomaly count of a model on a relation with a boolean or 0/1 label column.';
+COMMENT ON FUNCTION ssad_drop(text, integer) IS
+  'Drop a model (every version and grant), or one inactive version of it. Returns the number of versions dropped.';
+COMMENT ON FUNCTION ssad_activate(text, integer) IS
+  'Make an existing version of a model the active one (rollback).';
+COMMENT ON FUNCTION ssad_rename(text, text) IS
+  'Rename a model, with all its versions and grants.';
+COMMENT ON FUNCTION ssad_grant(text, text) IS
+  'Allow a role (or public) to see and score a model. Only its owner may grant.';
+COMMENT ON FUNCTION ssad_revoke(text, text) IS
+  'Take back a role''s permission to score a model.';
+COMMENT ON FUNCTION ssad_export(text) IS
+  'The active version of a model as a self-contained bytea for ssad_import in another database.';
+COMMENT ON FUNCTION ssad_import(text, bytea) IS
+  'Store a model exported with ssad_export as the new active version of model_name.';
