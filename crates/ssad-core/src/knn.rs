@@ -45,9 +45,14 @@ impl Reference {
 
     /// Build from scaled rows and fit the normaliser.
     pub fn new(d: usize, rows: Vec<f32>) -> Self {
+        Self::with_k(d, rows, K)
+    }
+
+    /// Same as `new`, averaging over `k` neighbours.
+    pub fn with_k(d: usize, rows: Vec<f32>, k: usize) -> Self {
         let mut r = Reference {
             d,
-            k: K,
+            k: k.max(1),
             rows,
             norm: 1.0,
         };

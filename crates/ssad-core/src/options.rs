@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct TrainOptions {
     /// Passes over the training sample (1..=1000).
     pub epochs: Option<u32>,
-    /// Width of the encoder's hidden layers (4..=1024).
+    /// Width of the first hidden layer (4..=1024); the second is at most 64 wide.
     pub hidden: Option<u32>,
     /// Share of columns hidden per training row (0 < rate < 1).
     pub mask_rate: Option<f64>,

@@ -239,6 +239,7 @@ fn per_table(
         "\n== {label}\n{:<12} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}\n",
         "table", "rows", "d", "AUROC", "AUPRC", "IF_AUROC", "best_bl", "train_s"
     );
+    let mut flops = Vec::new();
     let mut ssad = baselines::Row {
         name: "ssad".into(),
         auroc: vec![],
@@ -269,6 +270,7 @@ fn per_table(
             mean(mine.iter().map(|o| o.auprc)),
         );
         let train_s = mean(mine.iter().map(|o| o.train_s));
+        flops.push(mean(mine.iter().map(|o| o.flops)));
         ssad.auroc.push(a);
         ssad.auprc.push(p);
         let mut best = f64::NAN;
@@ -307,6 +309,12 @@ fn per_table(
         );
     }
     others.push(ssad);
+    out += &format!(
+        "scoring cost: mean {:.3} MFLOP/row (min {:.3}, max {:.3})\n",
+        mean(flops.iter().copied()) / 1e6,
+        flops.iter().copied().fold(f64::INFINITY, f64::min) / 1e6,
+        flops.iter().copied().fold(0.0, f64::max) / 1e6
+    );
     out + &baselines::leaderboard(&format!("leaderboard {proto}"), &others)
 }
 

@@ -26,6 +26,8 @@ pub struct Outcome {
     pub scored_rows: usize,
     pub train_s: f64,
     pub score_s: f64,
+    /// Scoring cost of one row (see `flops_per_row`).
+    pub flops: f64,
     /// `--sweep` only: (variant, auroc, auprc).
     pub variants: Vec<(&'static str, f64, f64)>,
 }
@@ -109,6 +111,7 @@ pub fn run(
         Vec::new()
     };
     Ok(Outcome {
+        flops: flops_per_row(&model),
         variants,
         table,
         protocol: p,
@@ -132,4 +135,27 @@ fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
         }
     }
     m
+}
+
+/// Floating-point operations to score one row: the first layer once per row
+/// (2 n_values h1) plus each column's hiding correction (2 n_values h1 + d h1),
+/// then per mask the k correction additions and the dense upper layers, plus
+/// the kNN scan (3 d per reference row). Lookups and activations not counted.
+pub fn flops_per_row(m: &ssad_core::Model) -> f64 {
+    let l = m.layout();
+    let d = m.n_columns() as f64;
+    let layers = &m.net.layers;
+    let h1 = layers[0].n_out as f64;
+    let mut f = 4.0 * l.n_values as f64 * h1 + d * h1;
+    let upper: f64 = layers[1..]
+        .iter()
+        .map(|x| 2.0 * (x.n_in * x.n_out) as f64)
+        .sum();
+    for mask in &m.masks {
+        f += mask.len() as f64 * h1 + upper;
+    }
+    if m.knn_weight > 0.0 {
+        f += 3.0 * d * m.reference.n_rows() as f64;
+    }
+    f
 }

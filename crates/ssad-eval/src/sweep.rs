@@ -19,17 +19,22 @@ const F_MMAX: usize = 6; // max_j m_j
 const F_LMAX: usize = 7; // mean level-set surprise hinged at 1%
 const F_CMAX: usize = 8; // max_j (p_j + 2 m_j + k_j)
 const F_PMAX: usize = 9; // mean level-set surprise hinged at 5%
-const NF: usize = 10;
+const F_K30: usize = 10; // mean k_j with 30 neighbours
+const NF: usize = 11;
 /// Offset of the standardised (u) features.
 const U: usize = NF;
 
 /// name, sparse weights over features (raw 0..NF, u NF..2NF).
 pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
     ("cur", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25)]),
-    ("p+2m+k", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.0)]),
+    ("p", &[(F_P, 1.0)]),
+    ("m", &[(F_M, 1.0)]),
+    ("k", &[(F_K, 1.0)]),
+    ("k30", &[(F_K30, 1.0)]),
+    ("p+2m+1.25k30", &[(F_P, 1.0), (F_M, 2.0), (F_K30, 1.25)]),
     (
-        "cur+.5H",
-        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_H, 0.5)],
+        "cur+.6k30",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 0.625), (F_K30, 0.625)],
     ),
     (
         "uP+uM+uK",
@@ -152,14 +157,18 @@ impl Density {
 
 fn features(
     model: &Model,
+    m30: &Model,
     dens: &[Density],
     means: &[f64],
     row: &[Value<'static>],
     s: &mut ssad_core::Scratch,
 ) -> [f64; NF] {
     let d = model.columns.len() as f64;
-    let parts = model.explain(row, s).unwrap_or_default();
     let mut f = [0.0; NF];
+    for c in m30.explain(row, s).unwrap_or_default() {
+        f[F_K30] += c.knn_term / d;
+    }
+    let parts = model.explain(row, s).unwrap_or_default();
     for c in &parts {
         let j = c.column;
         let x = row[j].as_f64().unwrap_or(f64::NAN);
@@ -235,12 +244,15 @@ pub fn sweep(
         .iter()
         .map(|de| de.level.iter().sum::<f64>() / de.level.len().max(1) as f64)
         .collect();
+    let mut m30 = model.clone();
+    m30.reference = ssad_core::knn::Reference::with_k(d, model.reference.rows.clone(), 30);
+    let m30 = &m30;
     let mut s = model.scratch();
     let step = (sample.len() / 2000).max(1);
     let train_f: Vec<[f64; NF]> = sample
         .iter()
         .step_by(step)
-        .map(|r| features(model, &dens, &means, r, &mut s))
+        .map(|r| features(model, m30, &dens, &means, r, &mut s))
         .collect();
     let tails: Vec<Tail> = (0..NF)
         .map(|i| Tail::fit(train_f.iter().map(|f| f[i]).collect()))
@@ -260,7 +272,7 @@ pub fn sweep(
     let feats: Vec<Vec<f64>> = eval
         .iter()
         .map(|r| {
-            let f = features(model, &dens, &means, r, &mut s);
+            let f = features(model, m30, &dens, &means, r, &mut s);
             let mut all = f.to_vec();
             all.extend((0..NF).map(|i| tails[i].u(f[i])));
             let uc = cur_u.u(f[F_P] + 2.0 * f[F_M] + 1.25 * f[F_K]);
