@@ -25,8 +25,8 @@ SELECT min(ssad_quantile('sensor_model', t)) >= 0 AND max(ssad_quantile('sensor_
        count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t)) BETWEEN 20 AND 120 AS about_one_percent_flagged,
        count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t, 0.2)) > count(*) FILTER (WHERE ssad_is_anomaly('sensor_model', t)) AS wider_with_higher_contamination
   FROM sensor t;
--- Embeddings: one fixed width, alike rows closer than unlike ones.
-SELECT array_length(ssad_embed('sensor_model', t), 1) = (SELECT (options->>'hidden')::int FROM ssad.models WHERE name = 'sensor_model') AS hidden_width
+-- Embeddings: the width of the last hidden layer (at most 64), alike rows closer than unlike ones.
+SELECT array_length(ssad_embed('sensor_model', t), 1) = (SELECT least((options->>'hidden')::int, 64) FROM ssad.models WHERE name = 'sensor_model') AS hidden_width
   FROM sensor t WHERE id = 1;
 WITH e AS (SELECT id, ssad_embed('sensor_model', t) AS v FROM sensor t WHERE id IN (1, 41, 250))
 SELECT (SELECT sum((a - b) ^ 2) FROM unnest((SELECT v FROM e WHERE id = 1), (SELECT v FROM e WHERE id = 41)) AS u(a, b))
