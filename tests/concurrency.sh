@@ -6,11 +6,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/ssad-it-conc PORT=5492 DB=conc
-pg_start "$DIR" "$PORT"
-trap 'pg_stop "$DIR"' EXIT
-q() { pg_psql "$DIR" "$PORT" "$DB" -At -c "SET client_min_messages = warning; SET extra_float_digits = 3; $1" | grep -v '^SET$' || true; }
-pg_psql "$DIR" "$PORT" postgres -c "CREATE DATABASE $DB"
-q "CREATE EXTENSION ssad" >/dev/null
+it_cluster "$DIR" "$PORT" "$DB"
 q "CREATE TABLE t AS SELECT i AS id, (i % 30)::float8 AS x, (i % 30 * 2 + (i % 7) / 10.0)::float8 AS y FROM generate_series(1, 3000) i" >/dev/null
 q "SELECT version FROM ssad_train('m', 't', exclude => ARRAY['id'], options => '{\"epochs\": 2}')" >/dev/null
 score_sql="SELECT ssad_score('m', t)::text FROM t WHERE id = 17"

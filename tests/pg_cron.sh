@@ -5,11 +5,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/ssad-it-cron PORT=5497 DB=ssad_it OTHER=ssad_other
-pg_start "$DIR" "$PORT" "shared_preload_libraries = 'pg_cron'" "cron.database_name = '$DB'" "cron.host = '$DIR'"
-trap 'pg_stop "$DIR"' EXIT
-qd() { local db=$1; shift; pg_psql "$DIR" "$PORT" "$db" -At -c "SET client_min_messages = warning; $1" | grep -v '^SET$' || true; }
-q() { qd "$DB" "$1"; }
-pg_psql "$DIR" "$PORT" postgres -c "CREATE DATABASE $DB" -c "CREATE DATABASE $OTHER"
+it_cluster "$DIR" "$PORT" "$DB" "shared_preload_libraries = 'pg_cron'" "cron.database_name = '$DB'" "cron.host = '$DIR'"
+pg_psql "$DIR" "$PORT" postgres -c "CREATE DATABASE $OTHER"
 
 # The launcher exits once while the database is missing, then restarts by itself.
 for _ in $(seq 1 60); do
@@ -19,10 +16,10 @@ done
 check "pg_cron launcher running" 1 "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'")"
 
 q "CREATE EXTENSION pg_cron" >/dev/null
+qdb "$OTHER" "CREATE EXTENSION ssad" >/dev/null
 for db in "$DB" "$OTHER"; do
-    qd "$db" "CREATE EXTENSION ssad" >/dev/null
-    qd "$db" "CREATE TABLE metrics AS SELECT i AS id, (i % 30)::float8 AS cpu, (2 * (i % 30) + (i % 7) / 10.0)::float8 AS load FROM generate_series(1, 500) i" >/dev/null
-    qd "$db" "SELECT version FROM ssad_train('cron_model', 'metrics', exclude => ARRAY['id'], options => '{\"epochs\": 3}')" >/dev/null
+    qdb "$db" "CREATE TABLE metrics AS SELECT i AS id, (i % 30)::float8 AS cpu, (2 * (i % 30) + (i % 7) / 10.0)::float8 AS load FROM generate_series(1, 500) i" >/dev/null
+    qdb "$db" "SELECT version FROM ssad_train('cron_model', 'metrics', exclude => ARRAY['id'], options => '{\"epochs\": 3}')" >/dev/null
 done
 job=$(q "SELECT cron.schedule('ssad-retrain', '* * * * *', \$\$SELECT ssad_retrain('cron_model')\$\$)")
 job2=$(q "SELECT cron.schedule_in_database('ssad-retrain-other', '* * * * *', \$\$SELECT ssad_retrain('cron_model')\$\$, '$OTHER')")
@@ -42,8 +39,8 @@ done
 q "SELECT cron.unschedule($job)" >/dev/null
 q "SELECT cron.unschedule($job2)" >/dev/null
 for db in "$DB" "$OTHER"; do
-    check "$db: retrained version 2 is active" "2|t" "$(qd "$db" "SELECT version, active FROM ssad.models WHERE name = 'cron_model' AND active")"
-    check "$db: version 1 kept" 2 "$(qd "$db" "SELECT count(*) FROM ssad.models WHERE name = 'cron_model'")"
-    check "$db: scores with the new version" t "$(qd "$db" "SELECT bool_and(ssad_score('cron_model', m) > 0) FROM metrics m")"
+    check "$db: retrained version 2 is active" "2|t" "$(qdb "$db" "SELECT version, active FROM ssad.models WHERE name = 'cron_model' AND active")"
+    check "$db: version 1 kept" 2 "$(qdb "$db" "SELECT count(*) FROM ssad.models WHERE name = 'cron_model'")"
+    check "$db: scores with the new version" t "$(qdb "$db" "SELECT bool_and(ssad_score('cron_model', m) > 0) FROM metrics m")"
 done
 finish
