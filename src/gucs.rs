@@ -30,7 +30,7 @@ pub fn init() {
         c"Used when ssad_train's options do not set sample_size.",
         &SAMPLE_SIZE,
         100,
-        10_000_000,
+        1_000_000,
         GucContext::Userset,
         GucFlags::default(),
     );

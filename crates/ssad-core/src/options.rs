@@ -16,7 +16,8 @@ pub struct TrainOptions {
     pub mask_rate: Option<f64>,
     /// Seed for sampling, initialisation and masks: the same seed gives the same model.
     pub seed: Option<u64>,
-    /// Rows drawn uniformly from the table for training (100..=10,000,000).
+    /// Rows drawn uniformly from the table for training (100..=1,000,000): the
+    /// sample is held in memory, so the cap bounds a training's footprint.
     pub sample_size: Option<u64>,
     /// Worker threads for training (1..=256).
     pub threads: Option<u32>,
@@ -60,7 +61,7 @@ impl TrainOptions {
         }
         range("epochs", self.epochs, 1, 1000)?;
         range("hidden", self.hidden, 4, 1024)?;
-        range("sample_size", self.sample_size, 100, 10_000_000)?;
+        range("sample_size", self.sample_size, 100, 1_000_000)?;
         range("threads", self.threads, 1, 256)?;
         if let Some(c) = self.contamination {
             if !(c > 0.0 && c < 0.5) {
@@ -136,6 +137,7 @@ mod tests {
             r#"{"mask_rate": 0}"#,
             r#"{"sample_size": 5}"#,
             r#"{"threads": 0}"#,
+            r#"{"sample_size": 1000001}"#,
             r#"{"contamination": 0.5}"#,
             r#"{"seed": -1}"#,
             r#"{"epochs": "many"}"#,
