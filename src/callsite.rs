@@ -76,14 +76,13 @@ impl CallSite {
     /// Bind `r` (re-binding when the row type changes) and read its values.
     pub fn load_row(&mut self, r: &AnyElement) {
         require_composite(r.oid());
-        let datum = r.datum();
-        if !self.binding.as_ref().is_some_and(|b| b.matches(datum)) {
-            // SAFETY: the argument is a composite datum, checked just above.
-            self.binding = Some(unsafe { row::Binding::new(&self.model, datum) });
+        // SAFETY: the argument is a composite datum, checked just above.
+        let row = unsafe { row::row_datum(r.datum()) };
+        if !self.binding.as_ref().is_some_and(|b| b.matches(&row)) {
+            self.binding = Some(row::Binding::new(&self.model, &row));
         }
         if let Some(b) = &mut self.binding {
-            // SAFETY: composite, and of the bound row type.
-            unsafe { b.read(datum, &mut self.values) };
+            b.read(&row, &mut self.values);
         }
     }
 
@@ -109,10 +108,4 @@ pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, key: Key) -> &'a mut Call
     // SAFETY: the allocation outlives this call (it is freed with fn_mcxt), and
     // Postgres calls a function's call site from one thread, one call at a time.
     unsafe { (*ptr).as_mut().unwrap_or_else(|| unreachable!()) }
-}
-
-/// A one-off call site for set-returning functions, which keep their own
-/// state in fn_extra.
-pub fn one_off(key: Key) -> CallSite {
-    CallSite::new(key)
 }

@@ -30,8 +30,8 @@ pub struct Binding {
     nulls: Vec<bool>,
 }
 
-/// A composite datum's type and its tuple header.
-struct RowDatum {
+/// A composite datum's type and its (detoasted) tuple header, read once per row.
+pub struct RowDatum {
     header: pg_sys::HeapTupleHeader,
     type_id: pg_sys::Oid,
     typmod: i32,
@@ -39,7 +39,7 @@ struct RowDatum {
 
 /// # Safety
 /// `datum` must be a composite (HeapTupleHeader) datum.
-unsafe fn row_datum(datum: pg_sys::Datum) -> RowDatum {
+pub unsafe fn row_datum(datum: pg_sys::Datum) -> RowDatum {
     // SAFETY: per the contract; detoasting returns the same pointer when not toasted.
     unsafe {
         let header = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as pg_sys::HeapTupleHeader;
@@ -106,19 +106,12 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
 }
 
 impl Binding {
-    pub fn matches(&self, datum: pg_sys::Datum) -> bool {
-        // SAFETY: the caller passes the composite datum it was bound with.
-        let r = unsafe { row_datum(datum) };
+    pub fn matches(&self, r: &RowDatum) -> bool {
         (self.type_id, self.typmod) == (r.type_id, r.typmod)
     }
 
-    /// Bind a model's columns to the attributes of `datum`'s row type.
-    ///
-    /// # Safety
-    /// `datum` must be a composite datum.
-    pub unsafe fn new(model: &Model, datum: pg_sys::Datum) -> Binding {
-        // SAFETY: per the contract.
-        let r = unsafe { row_datum(datum) };
+    /// Bind a model's columns to the attributes of the row's type.
+    pub fn new(model: &Model, r: &RowDatum) -> Binding {
         let atts: Vec<(String, pg_sys::Oid, bool)> = with_tupdesc(r.type_id, r.typmod, |td| {
             // SAFETY: td is a valid descriptor for the lifetime of this closure.
             unsafe {
@@ -185,13 +178,13 @@ impl Binding {
         }
     }
 
-    /// Read the bound attributes of `datum` into `out`, in model column order.
-    ///
-    /// # Safety
-    /// `datum` must be a composite datum of the bound row type (see `matches`).
-    pub unsafe fn read(&mut self, datum: pg_sys::Datum, out: &mut Vec<Value<'static>>) {
-        // SAFETY: per the contract.
-        let r = unsafe { row_datum(datum) };
+    /// Read the bound attributes of the row into `out`, in model column order.
+    /// The row must be of the bound type (see `matches`).
+    pub fn read(&mut self, r: &RowDatum, out: &mut Vec<Value<'static>>) {
+        if !self.matches(r) {
+            // The buffers are sized for the bound type: never deform another into them.
+            pgrx::error!("ssad: internal error: row type changed without rebinding");
+        }
         let natts = self.natts;
         let (datums, nulls) = (&mut self.datums, &mut self.nulls);
         with_tupdesc(r.type_id, r.typmod, |td| {

@@ -1,16 +1,9 @@
 -- Every user error has a SQLSTATE, a message, and leaves the catalog untouched.
 BEGIN;
 SET client_min_messages = warning;
-CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 CREATE TABLE empty (x float8);
 CREATE TABLE t AS SELECT i AS a, (i * 2.5)::float8 AS b, 'x' || i AS label, jsonb_build_object('i', i) AS doc FROM generate_series(1, 100) AS i;
-SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
+SELECT q, sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_score('missing', t) FROM t$$),
   ($$SELECT ssad_train('m', 't', columns => ARRAY['a', 'nope'])$$),
   ($$SELECT ssad_train('m', 't', exclude => ARRAY['nope'])$$),
@@ -26,7 +19,7 @@ SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
 SELECT count(*) AS models_stored FROM ssad.models;
 -- A model exists; a row missing one of its columns, or of the wrong type, is an error.
 SELECT version FROM ssad_train('m', 't', columns => ARRAY['a', 'b'], options => '{"epochs": 2}');
-SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
+SELECT q, sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_score('m', r) FROM (SELECT 1 AS a) r$$),
   ($$SELECT ssad_score('m', r) FROM (SELECT 1 AS a, 'x'::text AS b) r$$),
   ($$SELECT ssad_score('m', 42)$$)

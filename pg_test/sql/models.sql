@@ -2,13 +2,6 @@
 -- drop, grants, export/import, and privileges between roles.
 BEGIN;
 SET client_min_messages = warning;
-CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 CREATE TABLE m AS SELECT i AS id, (i % 20)::float8 AS x, (3 * (i % 20) + (i % 3) / 10.0)::float8 AS y FROM generate_series(1, 300) AS i;
 SELECT version FROM ssad_train('mm', 'm', exclude => ARRAY['id'], options => '{"epochs": 2, "seed": 1}');
 SELECT version FROM ssad_train('mm', 'm', exclude => ARRAY['id'], options => '{"epochs": 2, "seed": 2}');
@@ -18,7 +11,7 @@ SELECT round(ssad_score('mm', t)::numeric, 6) AS v2_score FROM m t WHERE id = 7 
 SELECT ssad_activate('mm', 1);
 SELECT round(ssad_score('mm', t)::numeric, 6) <> :v2_score AS changed_with_version FROM m t WHERE id = 7;
 SELECT version, active FROM ssad.models WHERE name = 'mm' ORDER BY version;
-SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
+SELECT q, sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_activate('mm', 9)$$),
   ($$SELECT ssad_drop('mm', 1)$$),
   ($$SELECT ssad_drop('nope')$$),
@@ -34,7 +27,7 @@ SELECT model_name, version, columns FROM ssad_retrain('mm');
 -- Rename keeps every version; the old name is gone.
 SELECT ssad_rename('mm', 'mm2');
 SELECT name, version, active FROM ssad.models ORDER BY version;
-SELECT pg_temp.sqlstate_of($$SELECT ssad_score('mm', t) FROM m t$$);
+SELECT sqlstate_of($$SELECT ssad_score('mm', t) FROM m t$$);
 -- Export, then import under another name: identical scores.
 SELECT ssad_import('mm_copy', ssad_export('mm2')) AS imported_version;
 SELECT bool_and(ssad_score('mm2', t) = ssad_score('mm_copy', t)) AS identical FROM m t;
@@ -44,13 +37,13 @@ SELECT ssad_drop('mm_copy');
 SELECT ssad_score(t) = ssad_score('mm2', t) AS same FROM m t WHERE id = 1;
 -- ...and names the candidates when there are several.
 SELECT version FROM ssad_train('other', 'm', options => '{"epochs": 1}');
-SELECT pg_temp.sqlstate_of($$SELECT ssad_score(t) FROM m t$$);
+SELECT sqlstate_of($$SELECT ssad_score(t) FROM m t$$);
 -- Privileges: another role can neither see nor change the model until granted.
 CREATE ROLE ssad_regress_bob;
 GRANT SELECT ON m TO ssad_regress_bob;
 SET ROLE ssad_regress_bob;
 SELECT count(*) AS visible_versions FROM ssad.models;
-SELECT q, pg_temp.sqlstate_of(q) FROM (VALUES
+SELECT q, sqlstate_of(q) FROM (VALUES
   ($$SELECT ssad_score('mm2', t) FROM m t$$),
   ($$SELECT ssad_drop('mm2')$$),
   ($$SELECT ssad_activate('mm2', 1)$$),
@@ -66,7 +59,7 @@ SELECT count(*) AS versions_still_there FROM ssad.models WHERE name = 'mm2';
 SELECT ssad_grant('mm2', 'ssad_regress_bob');
 SET ROLE ssad_regress_bob;
 SELECT ssad_score('mm2', t) > 0 AS granted_scores FROM m t WHERE id = 1;
-SELECT pg_temp.sqlstate_of($$SELECT ssad_drop('mm2')$$) AS still_not_owner;
+SELECT sqlstate_of($$SELECT ssad_drop('mm2')$$) AS still_not_owner;
 -- Bob trains his own model: he owns it.
 SELECT version FROM ssad_train('bobs', 'm', options => '{"epochs": 1}');
 SELECT name, owner FROM ssad.models WHERE name = 'bobs';
@@ -79,10 +72,10 @@ SELECT rows_used, rows_scanned FROM ssad_train('bobs', 'm', options => '{"epochs
 RESET ROLE;
 REVOKE SELECT ON m FROM ssad_regress_bob;
 SET ROLE ssad_regress_bob;
-SELECT pg_temp.sqlstate_of($$SELECT ssad_retrain('bobs')$$) AS without_select_privilege;
+SELECT sqlstate_of($$SELECT ssad_retrain('bobs')$$) AS without_select_privilege;
 RESET ROLE;
 SELECT ssad_revoke('mm2', 'ssad_regress_bob');
 SET ROLE ssad_regress_bob;
-SELECT pg_temp.sqlstate_of($$SELECT ssad_score('mm2', t) FROM m t$$) AS after_revoke;
+SELECT sqlstate_of($$SELECT ssad_score('mm2', t) FROM m t$$) AS after_revoke;
 RESET ROLE;
 ROLLBACK;

@@ -1,5 +1,14 @@
 -- The extension every other test uses; its objects are listed in surface.sql.
 CREATE EXTENSION ssad;
+-- For the other tests (not part of the extension): run a statement and
+-- return its SQLSTATE and message, or 'ok'.
+CREATE FUNCTION sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE q;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'ssad';
 -- The public surface, snapshotted: every object the extension owns, and
 -- whether it carries a comment. A change here is a deliberate change.

@@ -1,6 +1,6 @@
 //! `ssad_explain`: why a row scores as it does, one row per model column.
 
-use crate::callsite::{one_off, Key};
+use crate::callsite::{CallSite, Key};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -39,7 +39,7 @@ fn ssad_explain(
 > {
     // Set-returning functions keep their own state in fn_extra, so no call-site
     // cache here: explanations are not on the per-row hot path.
-    let site = &mut one_off(Key::Name(model_name.to_string()));
+    let site = &mut CallSite::new(Key::Name(model_name.to_string()));
     site.load_row(&r);
     let mut parts = site
         .model

@@ -7,7 +7,7 @@ use crate::density::Density;
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
 use crate::knn::Reference;
-use crate::model::Model;
+use crate::model::{Layout, Model};
 use crate::nn::{Dense, Mlp};
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnKind, ColumnSpec};
@@ -316,6 +316,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
     }
+    let layout = Layout::new(&encoders);
     let model = Model {
         columns,
         encoders,
@@ -328,6 +329,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         knn_weight,
         score_quantiles,
         options,
+        layout,
     };
     validate(&model)?;
     Ok(model)

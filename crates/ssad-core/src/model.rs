@@ -35,6 +35,8 @@ pub struct Model {
     /// Training-sample scores at probabilities k / (len - 1).
     pub score_quantiles: Vec<f64>,
     pub options: ResolvedOptions,
+    /// Derived from `encoders` when the model is built or decoded.
+    pub layout: Layout,
 }
 
 /// Where each column's slots sit in the network's input and output.
@@ -114,8 +116,10 @@ pub struct Scratch {
 }
 
 impl Model {
-    pub fn layout(&self) -> Layout {
-        Layout::new(&self.encoders)
+    /// Where each column sits in the network's input and output; kept with
+    /// the model so per-row scoring never rebuilds it.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     pub fn n_columns(&self) -> usize {
@@ -228,7 +232,7 @@ impl Model {
     /// Unnormalised (mean prediction error, marginal) per column: used to fit the normalisers.
     pub fn raw_column_terms(&self, row: &[Value<'_>], s: &mut Scratch, out: &mut [(f64, f64)]) {
         let layout = self.layout();
-        self.raw_terms(&layout, row, s);
+        self.raw_terms(layout, row, s);
         for (j, o) in out.iter_mut().enumerate().take(self.columns.len()) {
             let e = if s.hits[j] > 0 {
                 s.err_sum[j] / s.hits[j] as f32
@@ -272,7 +276,7 @@ impl Model {
     pub fn score(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<f64> {
         self.check_arity(row)?;
         let layout = self.layout();
-        self.raw_terms(&layout, row, s);
+        self.raw_terms(layout, row, s);
         Ok(self.total(s))
     }
 
@@ -290,7 +294,7 @@ impl Model {
     pub fn explain(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<Vec<Contribution>> {
         self.check_arity(row)?;
         let layout = self.layout();
-        self.raw_terms(&layout, row, s);
+        self.raw_terms(layout, row, s);
         Ok((0..self.columns.len())
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
@@ -346,7 +350,7 @@ impl Model {
         let mut knn: Vec<f64> = Vec::with_capacity(n * d);
         for (r, row) in rows.iter().enumerate() {
             self.check_arity(row)?;
-            self.prepare_row(&layout, row, s);
+            self.prepare_row(layout, row, s);
             base.row_mut(r)
                 .iter_mut()
                 .zip(&s.base)
@@ -446,7 +450,7 @@ mod tests {
         let layout = m.layout();
         let mut s = m.scratch();
         for row in rows.iter().take(20) {
-            m.raw_terms(&layout, row, &mut s);
+            m.raw_terms(layout, row, &mut s);
             let h = m.net.layers[0].n_out;
             for mask in &m.masks {
                 // Direct: build the masked input, full forward.

@@ -387,6 +387,7 @@ pub fn train(
         knn_weight: KNN_WEIGHT,
         score_quantiles: Vec::new(),
         options: resolved.clone(),
+        layout: e.layout.clone(),
     };
     let mut cal_rng = rng.fork(4);
     model.net.round_weights_to_f16();
