@@ -39,6 +39,38 @@ fn bench(c: &mut Criterion) {
             );
         }
         g.finish();
+        // The scoring masks of one row through the second layer (16 x h1 x h2),
+        // and batches of rows through a layer.
+        let mut g = c.benchmark_group(format!("gemm/{}", k.name));
+        for (m, n_in, n_out) in [
+            (16usize, 128usize, 64usize),
+            (16, 64, 16),
+            (64, 128, 64),
+            (256, 128, 128),
+        ] {
+            let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
+            let mut y = vec![0.0; m * n_out];
+            g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("{m}x{n_in}x{n_out}")),
+                &m,
+                |bch, _| bch.iter(|| k.gemm(black_box(&mut y), &b, &w, black_box(&x), m)),
+            );
+        }
+        g.finish();
+        // The kNN scan: 1024 reference rows of d columns.
+        let mut g = c.benchmark_group(format!("sq_dists/{}", k.name));
+        for d in [3usize, 16, 39] {
+            let (cols, x) = (data(1024 * d), data(d));
+            let mut out = vec![0.0; 1024];
+            g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("1024x{d}")),
+                &d,
+                |bch, _| bch.iter(|| k.sq_dists(black_box(&mut out), &cols, black_box(&x))),
+            );
+        }
+        g.finish();
     }
     println!("(throughput elements are FLOPs: GElem/s = GFLOP/s; compare with the peak above)");
 }

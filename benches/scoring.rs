@@ -1,6 +1,7 @@
 //! Criterion benches of scoring a trained model: one row at a time (the
-//! inline SQL path) against chunked matrix-matrix batches (the top-k and
-//! evaluation path), same rows, same model, one thread. Compare the two.
+//! inline SQL path; each row's 16 masks run as one matrix-matrix product)
+//! against `score_batch` in a one-thread pool (the top-k and evaluation
+//! path), same rows, same model. The two should cost the same per row.
 //!
 //! Run: `cargo bench -p ssad-core --bench scoring`
 
@@ -56,7 +57,7 @@ fn bench(c: &mut Criterion) {
                 .sum::<f64>()
         })
     });
-    g.bench_function("batched (matrix-matrix)", |b| {
+    g.bench_function("score_batch, one-thread pool", |b| {
         b.iter(|| {
             model
                 .score_batch(&rows, &pool)

@@ -306,12 +306,8 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     let marg_norm = r.f32s()?;
     let marg_weight = r.f32()?;
     let knn_weight = r.f32()?;
-    let reference = Reference {
-        d: r.u32()? as usize,
-        k: r.u32()? as usize,
-        norm: r.f32()?,
-        rows: r.f32s()?,
-    };
+    let (ref_d, ref_k, ref_norm) = (r.u32()? as usize, r.u32()? as usize, r.f32()?);
+    let reference = Reference::from_parts(ref_d, ref_k, r.f32s()?, ref_norm);
     let score_quantiles = r.f64s()?;
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));

@@ -6,6 +6,8 @@
 //! The reference is the training sample minus its highest-scoring share, so
 //! clustered anomalies inside a contaminated table cannot vouch for each other.
 
+use crate::kernels::{self, SQ_DIST_BLOCK};
+
 /// Reference rows kept in the model (at most).
 pub const REFERENCE_ROWS: usize = 1024;
 /// Neighbours averaged.
@@ -20,12 +22,20 @@ pub struct Reference {
     pub rows: Vec<f32>,
     /// Mean leave-one-out kNN distance of the reference rows (>0).
     pub norm: f32,
+    /// Derived from `rows`: column-major, each column padded to a multiple of
+    /// `SQ_DIST_BLOCK` rows, so the scan runs as one SIMD kernel.
+    cols: Vec<f32>,
+    n_pad: usize,
 }
 
-/// Scratch for one query: the k best (squared distance, reference row).
+/// Scratch for one query: the k best (squared distance, reference row), and
+/// the squared distances to every reference row (sized on first use).
 #[derive(Clone, Debug, Default)]
 pub struct KnnScratch {
     best: Vec<(f32, u32)>,
+    dist: Vec<f32>,
+    /// (smallest distance, block index) per block of `SQ_DIST_BLOCK` rows.
+    blocks: Vec<(f32, u32)>,
 }
 
 impl Reference {
@@ -35,11 +45,28 @@ impl Reference {
 
     /// An empty reference: the kNN term is then 0.
     pub fn empty(d: usize) -> Self {
+        Self::from_parts(d, K, Vec::new(), 1.0)
+    }
+
+    /// A reference from its stored parts (as decoded), building the scan layout.
+    pub fn from_parts(d: usize, k: usize, rows: Vec<f32>, norm: f32) -> Self {
+        let n = rows.len().checked_div(d).unwrap_or(0);
+        let n_pad = n.div_ceil(SQ_DIST_BLOCK) * SQ_DIST_BLOCK;
+        let mut cols = vec![0.0f32; n_pad * d];
+        if d > 0 {
+            for (i, r) in rows.chunks_exact(d).enumerate() {
+                for (j, &v) in r.iter().enumerate() {
+                    cols[j * n_pad + i] = v;
+                }
+            }
+        }
         Reference {
             d,
-            k: K,
-            rows: Vec::new(),
-            norm: 1.0,
+            k,
+            rows,
+            norm,
+            cols,
+            n_pad,
         }
     }
 
@@ -50,18 +77,14 @@ impl Reference {
 
     /// Same as `new`, averaging over `k` neighbours.
     pub fn with_k(d: usize, rows: Vec<f32>, k: usize) -> Self {
-        let mut r = Reference {
-            d,
-            k: k.max(1),
-            rows,
-            norm: 1.0,
-        };
+        let mut r = Self::from_parts(d, k.max(1), rows, 1.0);
         let n = r.n_rows();
         if n > r.k {
             let mut s = KnnScratch::default();
+            let mut x = vec![0.0f32; d];
             let total: f64 = (0..n)
                 .map(|i| {
-                    let x = r.rows[i * d..(i + 1) * d].to_vec();
+                    x.copy_from_slice(&r.rows[i * d..(i + 1) * d]);
                     r.nearest(&x, Some(i), &mut s);
                     mean_dist(&s.best)
                 })
@@ -74,26 +97,86 @@ impl Reference {
     /// Fill `s.best` with the k nearest reference rows of `x`, skipping row `skip`.
     fn nearest(&self, x: &[f32], skip: Option<usize>, s: &mut KnnScratch) {
         s.best.clear();
-        let d = self.d;
-        for (i, r) in self.rows.chunks_exact(d.max(1)).enumerate() {
-            if Some(i) == skip {
-                continue;
-            }
-            let mut acc = 0.0f32;
-            for (a, b) in r.iter().zip(x) {
-                let t = a - b;
-                acc += t * t;
-            }
-            if s.best.len() < self.k {
-                s.best.push((acc, i as u32));
-                s.best.sort_by(|a, b| a.0.total_cmp(&b.0));
-            } else if acc < s.best[self.k - 1].0 {
-                let mut p = self.k - 1;
-                while p > 0 && s.best[p - 1].0 > acc {
-                    s.best[p] = s.best[p - 1];
-                    p -= 1;
+        let n = self.n_rows();
+        if s.dist.len() != self.n_pad {
+            s.dist.resize(self.n_pad, 0.0);
+        }
+        kernels::selected().sq_dists(&mut s.dist, &self.cols, x);
+        // Padding rows and the skipped row never qualify.
+        s.dist[n..].fill(f32::INFINITY);
+        if let Some(i) = skip.filter(|&i| i < n) {
+            s.dist[i] = f32::INFINITY;
+        }
+        let k = self.k.min(n);
+        if k == 0 {
+            return;
+        }
+        // Per block of 16 rows its smallest distance; blocks are visited in
+        // two passes, first the k blocks with the smallest minima (which hold
+        // the k nearest rows or rows close to them), so the k-th best distance
+        // is tight early and the second pass skips almost every block.
+        s.blocks.clear();
+        for (c, block) in s.dist.chunks_exact(SQ_DIST_BLOCK).enumerate() {
+            let mut low = [f32::INFINITY; 4];
+            for q in block.chunks_exact(4) {
+                for (l, &v) in low.iter_mut().zip(q) {
+                    *l = if v < *l { v } else { *l };
                 }
-                s.best[p] = (acc, i as u32);
+            }
+            let low = low
+                .iter()
+                .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+            s.blocks.push((low, c as u32));
+        }
+        let first = k.min(s.blocks.len());
+        if first < s.blocks.len() {
+            s.blocks
+                .select_nth_unstable_by(first - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        let mut worst = f32::INFINITY;
+        for pass in 0..2 {
+            let range = if pass == 0 {
+                0..first
+            } else {
+                first..s.blocks.len()
+            };
+            for bi in range {
+                let (low, c) = s.blocks[bi];
+                if low >= worst && s.best.len() == k {
+                    continue;
+                }
+                let c = c as usize;
+                for (o, &acc) in s.dist[c * SQ_DIST_BLOCK..(c + 1) * SQ_DIST_BLOCK]
+                    .iter()
+                    .enumerate()
+                {
+                    let i = c * SQ_DIST_BLOCK + o;
+                    if s.best.len() < k {
+                        if i >= n || Some(i) == skip {
+                            continue;
+                        }
+                        s.best.push((acc, i as u32));
+                        s.best
+                            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    } else if acc < worst || (acc == worst && (i as u32) < s.best[k - 1].1) {
+                        // Ties go to the lower row index: the result does not
+                        // depend on the visiting order.
+                        let mut p = k - 1;
+                        while p > 0
+                            && (s.best[p - 1].0 > acc
+                                || (s.best[p - 1].0 == acc && s.best[p - 1].1 > i as u32))
+                        {
+                            s.best[p] = s.best[p - 1];
+                            p -= 1;
+                        }
+                        s.best[p] = (acc, i as u32);
+                    } else {
+                        continue;
+                    }
+                    if s.best.len() == k {
+                        worst = s.best[k - 1].0;
+                    }
+                }
             }
         }
     }

@@ -102,7 +102,9 @@ pub struct Scratch {
     z_base: Vec<f32>,
     /// Per column: how hiding it changes the first-layer pre-activation.
     corr: Vec<f32>,
+    /// First-layer pre-activations, one row per mask.
     pre: Vec<f32>,
+    /// Upper-layer activations, one row per mask.
     hidden: [Vec<f32>; 2],
     targets: Vec<Option<f32>>,
     err_sum: Vec<f32>,
@@ -135,8 +137,11 @@ impl Model {
             base: vec![0.0; l.n_in],
             z_base: vec![0.0; h1],
             corr: vec![0.0; d * h1],
-            pre: vec![0.0; h1],
-            hidden: [vec![0.0; w], vec![0.0; w]],
+            pre: vec![0.0; self.masks.len() * h1],
+            hidden: [
+                vec![0.0; self.masks.len() * w],
+                vec![0.0; self.masks.len() * w],
+            ],
             targets: vec![None; d],
             err_sum: vec![0.0; d],
             pred_sum: vec![0.0; l.n_out],
@@ -206,13 +211,18 @@ impl Model {
                 }
             }
         }
-        for mask in &self.masks {
-            s.pre.copy_from_slice(&s.z_base);
-            for &j in mask {
-                let j = j as usize;
-                k.axpy(&mut s.pre, 1.0, &s.corr[j * h..(j + 1) * h]);
-            }
-            let out = self.net.forward_from_first(&s.pre, &mut s.hidden);
+        // Every mask's first-layer pre-activation, then the upper layers for
+        // all masks at once as matrix products (each weight load serves 4 masks).
+        let n_masks = self.masks.len();
+        for (mi, mask) in self.masks.iter().enumerate() {
+            k.add_rows(&mut s.pre[mi * h..(mi + 1) * h], &s.z_base, &s.corr, mask);
+        }
+        let n_out = layout.n_out;
+        let outs = self
+            .net
+            .forward_rows_from_first(&mut s.pre, n_masks, &mut s.hidden);
+        for (mi, mask) in self.masks.iter().enumerate() {
+            let out = &outs[mi * n_out..(mi + 1) * n_out];
             for &j in mask {
                 let j = j as usize;
                 let enc = &self.encoders[j];
@@ -337,62 +347,12 @@ impl Model {
     }
 }
 
-/// Batched scoring: the network runs as matrix-matrix products over a chunk
-/// of rows (one product per layer and mask), the per-row terms as in `score`.
+/// Batched scoring: each row runs its masks as one matrix-matrix product
+/// (see `masked_errors`), so a chunk costs what its rows cost one by one and
+/// scores equal the one-row path bit for bit.
 impl Model {
     pub(crate) fn score_chunk(&self, rows: &[Vec<Value<'_>>], s: &mut Scratch) -> Result<Vec<f64>> {
-        use ndarray::Array2;
-        let layout = self.layout();
-        let (d, n, n_in) = (self.columns.len(), rows.len(), layout.n_in);
-        let mut base = Array2::<f32>::zeros((n, n_in));
-        let mut targets: Vec<Option<f32>> = Vec::with_capacity(n * d);
-        let mut marg: Vec<f64> = Vec::with_capacity(n * d);
-        let mut knn: Vec<f64> = Vec::with_capacity(n * d);
-        for (r, row) in rows.iter().enumerate() {
-            self.check_arity(row)?;
-            self.prepare_row(layout, row, s);
-            base.row_mut(r)
-                .iter_mut()
-                .zip(&s.base)
-                .for_each(|(b, &v)| *b = v);
-            targets.extend_from_slice(&s.targets);
-            marg.extend_from_slice(&s.marg);
-            knn.extend_from_slice(&s.knn_cols);
-        }
-        let mut err = vec![0.0f32; n * d];
-        let mut hits = vec![0u32; d];
-        for mask in &self.masks {
-            let mut x = base.clone();
-            for mut xr in x.rows_mut() {
-                if let Some(xs) = xr.as_slice_mut() {
-                    for &j in mask {
-                        layout.hide(&self.encoders[j as usize], j as usize, xs);
-                    }
-                }
-            }
-            let acts = self.net.forward_batch(x);
-            let out = &acts[acts.len() - 1];
-            for &j in mask {
-                let j = j as usize;
-                hits[j] += 1;
-                let enc = &self.encoders[j];
-                let (o, w) = (layout.out_off[j], enc.out_width());
-                for r in 0..n {
-                    if let (Some(t), Some(ys)) = (targets[r * d + j], out.row(r).as_slice()) {
-                        err[r * d + j] += enc.error(&ys[o..o + w], t);
-                    }
-                }
-            }
-        }
-        let mut scores = Vec::with_capacity(n);
-        for r in 0..n {
-            s.err_sum.copy_from_slice(&err[r * d..(r + 1) * d]);
-            s.hits.copy_from_slice(&hits);
-            s.marg.copy_from_slice(&marg[r * d..(r + 1) * d]);
-            s.knn_cols.copy_from_slice(&knn[r * d..(r + 1) * d]);
-            scores.push(self.total(s));
-        }
-        Ok(scores)
+        rows.iter().map(|r| self.score(r, s)).collect()
     }
 }
 

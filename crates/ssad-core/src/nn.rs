@@ -186,6 +186,40 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// `forward_from_first` for `m` rows at once (`pre1` is `m x h1`, and is
+    /// overwritten): the upper layers run as register-blocked matrix products.
+    pub fn forward_rows_from_first<'s>(
+        &self,
+        pre1: &mut [f32],
+        m: usize,
+        scratch: &'s mut [Vec<f32>; 2],
+    ) -> &'s [f32] {
+        let last = self.layers.len() - 1;
+        let k = crate::kernels::selected();
+        if last > 0 {
+            pre1.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        if last == 0 {
+            let n = self.n_out();
+            scratch[0][..m * n].copy_from_slice(&pre1[..m * n]);
+            return &scratch[0][..m * n];
+        }
+        let [a, b] = scratch;
+        let (mut cur, mut nxt) = (a, b);
+        for (li, layer) in self.layers.iter().enumerate().skip(1) {
+            let out = &mut nxt[..m * layer.n_out];
+            let input = if li == 1 { &pre1[..] } else { &cur[..] };
+            k.gemm(out, &layer.b, &layer.w, &input[..m * layer.n_in], m);
+            if li != last {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            std::mem::swap(&mut cur, &mut nxt);
+        }
+        &cur[..m * self.n_out()]
+    }
+}
+
 const B1: f32 = 0.9;
 const B2: f32 = 0.999;
 const EPS: f32 = 1e-8;

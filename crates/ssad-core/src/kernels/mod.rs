@@ -17,6 +17,15 @@ type AxpyFn = unsafe fn(&mut [f32], f32, &[f32]);
 type DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 /// `y = b + x W` with checked shapes.
 type GemvFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32]);
+/// `Y = 1 b + X W` for `m` rows, with checked shapes.
+type GemmFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
+/// `out = base + sum of the listed rows` with checked shapes.
+type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
+/// Squared distances from `x` to every column-major reference row (checked shapes).
+type SqDistFn = unsafe fn(&mut [f32], &[f32], &[f32]);
+
+/// Reference rows are padded to a multiple of this for the distance kernel.
+pub const SQ_DIST_BLOCK: usize = 16;
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -24,6 +33,9 @@ pub struct Kernels {
     axpy: AxpyFn,
     dot: DotFn,
     gemv: GemvFn,
+    sq_dists: SqDistFn,
+    gemm: GemmFn,
+    add_rows: AddRowsFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -34,6 +46,9 @@ pub(crate) fn scalar_kernels() -> Kernels {
         axpy: scalar::axpy,
         dot: scalar::dot,
         gemv: scalar::gemv,
+        sq_dists: scalar::sq_dists,
+        gemm: scalar::gemm,
+        add_rows: scalar::add_rows,
     }
 }
 
@@ -49,6 +64,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx2,
                 dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
+                sq_dists: x86::sq_dists_avx2,
+                gemm: x86::gemm_avx2,
+                add_rows: x86::add_rows_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -57,6 +75,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx512,
                 dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
+                sq_dists: x86::sq_dists_avx512,
+                gemm: x86::gemm_avx512,
+                add_rows: x86::add_rows_avx512,
             });
         }
     }
@@ -68,6 +89,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: neon::axpy,
                 dot: neon::dot,
                 gemv: scalar::gemv,
+                sq_dists: scalar::sq_dists,
+                gemm: scalar::gemm,
+                add_rows: scalar::add_rows,
             });
         }
     }
@@ -106,6 +130,43 @@ impl Kernels {
         assert_eq!(w.len(), x.len() * n, "gemv weight shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.gemv)(y, b, w, x) }
+    }
+
+    /// `Y = 1 b + X W` for row-major `X` (`m x k`), `W` (`k x n`) and `Y`
+    /// (`m x n`), `n = b.len()`: register-blocked, for several rows at once.
+    #[inline]
+    pub fn gemm(&self, y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+        let n = b.len();
+        assert_eq!(y.len(), m * n, "gemm output shape");
+        let k = x.len().checked_div(m).unwrap_or(0);
+        assert_eq!(x.len(), m * k, "gemm input shape");
+        assert_eq!(w.len(), k * n, "gemm weight shape");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.gemm)(y, b, w, x, m) }
+    }
+
+    /// `out = base + sum_{j in idx} rows[j]` where `rows` holds rows of
+    /// `out.len()` values: a masked first layer from per-column corrections.
+    #[inline]
+    pub fn add_rows(&self, out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16]) {
+        let h = out.len();
+        assert_eq!(base.len(), h, "add_rows base length");
+        assert!(
+            idx.iter().all(|&j| (j as usize + 1) * h <= rows.len()),
+            "add_rows index out of range"
+        );
+        // SAFETY: every listed row lies inside `rows` (checked above).
+        unsafe { (self.add_rows)(out, base, rows, idx) }
+    }
+
+    /// `out[i] = sum_j (cols[j * n + i] - x[j])^2` for `n = out.len()`, a
+    /// multiple of `SQ_DIST_BLOCK`: the kNN scan over a column-major reference.
+    #[inline]
+    pub fn sq_dists(&self, out: &mut [f32], cols: &[f32], x: &[f32]) {
+        assert_eq!(out.len() % SQ_DIST_BLOCK, 0, "sq_dists padding");
+        assert_eq!(cols.len(), out.len() * x.len(), "sq_dists shape");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.sq_dists)(out, cols, x) }
     }
 }
 
@@ -211,6 +272,110 @@ mod tests {
                 k.name
             );
         }
+    }
+
+    #[test]
+    fn gemm_matches_naive_for_every_variant_and_shape() {
+        for kern in available() {
+            for (m, k, n) in [
+                (1, 1, 1),
+                (1, 5, 7),
+                (2, 13, 16),
+                (3, 8, 17),
+                (4, 128, 64),
+                (5, 42, 65),
+                (7, 9, 130),
+                (16, 128, 64),
+                (16, 64, 16),
+                (9, 3, 200),
+            ] {
+                let w = data(k * n, 5);
+                let mut x = data(m * k, 9);
+                if x.len() > 3 {
+                    x[3] = 0.0;
+                }
+                let b = data(n, 11);
+                let mut y = vec![f32::NAN; m * n];
+                kern.gemm(&mut y, &b, &w, &x, m);
+                for r in 0..m {
+                    for o in 0..n {
+                        let naive: f32 =
+                            b[o] + (0..k).map(|i| x[r * k + i] * w[i * n + o]).sum::<f32>();
+                        let got = y[r * n + o];
+                        assert!(
+                            (got - naive).abs() < 1e-4 * (1.0 + naive.abs()),
+                            "{} {m}x{k}x{n} [{r},{o}]: {got} vs {naive}",
+                            kern.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm weight shape")]
+    fn misshaped_gemm_never_reaches_unsafe_code() {
+        selected().gemm(&mut [0.0; 4], &[0.0; 2], &[0.0; 5], &[0.0; 6], 2);
+    }
+
+    #[test]
+    fn add_rows_matches_naive_for_every_variant() {
+        for kern in available() {
+            for h in [1, 7, 8, 15, 16, 17, 33, 64, 128, 130] {
+                let rows = data(5 * h, 21);
+                let base = data(h, 23);
+                for idx in [&[][..], &[2], &[0, 4], &[4, 1, 3, 0]] {
+                    let mut out = vec![f32::NAN; h];
+                    kern.add_rows(&mut out, &base, &rows, idx);
+                    for i in 0..h {
+                        let naive =
+                            base[i] + idx.iter().map(|&j| rows[j as usize * h + i]).sum::<f32>();
+                        assert!((out[i] - naive).abs() < 1e-5, "{} h={h} {idx:?}", kern.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "add_rows index out of range")]
+    fn out_of_range_row_never_reaches_unsafe_code() {
+        selected().add_rows(&mut [0.0; 4], &[0.0; 4], &[0.0; 8], &[2]);
+    }
+
+    #[test]
+    fn sq_dists_match_naive_for_every_variant() {
+        for k in available() {
+            for (n, d) in [
+                (16, 1),
+                (16, 3),
+                (32, 16),
+                (48, 5),
+                (64, 7),
+                (80, 39),
+                (1024, 16),
+            ] {
+                let cols = data(n * d, 13);
+                let x = data(d, 17);
+                let mut out = vec![0.0; n];
+                k.sq_dists(&mut out, &cols, &x);
+                for (i, &o) in out.iter().enumerate() {
+                    let naive: f32 = (0..d).map(|j| (cols[j * n + i] - x[j]).powi(2)).sum();
+                    assert!(
+                        (o - naive).abs() <= REL_TOL * (1.0 + naive),
+                        "{} n={n} d={d} [{i}]: {o} vs {naive}",
+                        k.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "sq_dists padding")]
+    fn unpadded_reference_never_reaches_unsafe_code() {
+        selected().sq_dists(&mut [0.0; 3], &[0.0; 6], &[0.0; 2]);
     }
 
     #[test]

@@ -54,3 +54,39 @@ pub unsafe fn gemv(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         }
     }
 }
+
+/// # Safety
+/// As for `axpy`; shapes are checked by the caller.
+pub unsafe fn sq_dists(out: &mut [f32], cols: &[f32], x: &[f32]) {
+    let n = out.len();
+    out.fill(0.0);
+    for (j, &xj) in x.iter().enumerate() {
+        for (o, &c) in out.iter_mut().zip(&cols[j * n..(j + 1) * n]) {
+            let t = c - xj;
+            *o += t * t;
+        }
+    }
+}
+
+/// # Safety
+/// As for `axpy`; shapes are checked by the caller.
+pub unsafe fn gemm(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let (n, k) = (b.len(), x.len().checked_div(m).unwrap_or(0));
+    for r in 0..m {
+        // SAFETY: the caller checked the shapes; same contract as gemv.
+        unsafe { gemv(&mut y[r * n..(r + 1) * n], b, w, &x[r * k..(r + 1) * k]) };
+    }
+}
+
+/// # Safety
+/// As for `axpy`; the caller checked that every listed row lies inside `rows`.
+pub unsafe fn add_rows(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16]) {
+    let h = out.len();
+    out.copy_from_slice(base);
+    for &j in idx {
+        let j = j as usize;
+        for (o, &r) in out.iter_mut().zip(&rows[j * h..(j + 1) * h]) {
+            *o += r;
+        }
+    }
+}

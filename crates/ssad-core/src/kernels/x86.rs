@@ -285,3 +285,308 @@ pub unsafe fn gemv_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         y[j] = s;
     }
 }
+
+/// # Safety
+/// The CPU must support AVX-512F; `out.len()` is a multiple of 16 and
+/// `cols.len() == out.len() * x.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sq_dists_avx512(out: &mut [f32], cols: &[f32], x: &[f32]) {
+    let n = out.len();
+    let mut i = 0;
+    // 64 reference rows per pass: four independent accumulator chains.
+    while i + 64 <= n {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for (j, &xj) in x.iter().enumerate() {
+            let vx = _mm512_set1_ps(xj);
+            for (b, a) in acc.iter_mut().enumerate() {
+                // SAFETY: j * n + i + 16 b + 16 <= (j + 1) * n <= cols.len().
+                let t = _mm512_sub_ps(
+                    unsafe { _mm512_loadu_ps(cols.as_ptr().add(j * n + i + 16 * b)) },
+                    vx,
+                );
+                *a = _mm512_fmadd_ps(t, t, *a);
+            }
+        }
+        for (b, a) in acc.iter().enumerate() {
+            // SAFETY: i + 16 b + 16 <= n.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(i + 16 * b), *a) };
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        let mut a = _mm512_setzero_ps();
+        for (j, &xj) in x.iter().enumerate() {
+            // SAFETY: as above.
+            let t = _mm512_sub_ps(
+                unsafe { _mm512_loadu_ps(cols.as_ptr().add(j * n + i)) },
+                _mm512_set1_ps(xj),
+            );
+            a = _mm512_fmadd_ps(t, t, a);
+        }
+        // SAFETY: i + 16 <= n.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(i), a) };
+        i += 16;
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `out.len()` is a multiple of 8 and
+/// `cols.len() == out.len() * x.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn sq_dists_avx2(out: &mut [f32], cols: &[f32], x: &[f32]) {
+    let n = out.len();
+    let mut i = 0;
+    while i + 32 <= n {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (j, &xj) in x.iter().enumerate() {
+            let vx = _mm256_set1_ps(xj);
+            for (b, a) in acc.iter_mut().enumerate() {
+                // SAFETY: j * n + i + 8 b + 8 <= (j + 1) * n <= cols.len().
+                let t = _mm256_sub_ps(
+                    unsafe { _mm256_loadu_ps(cols.as_ptr().add(j * n + i + 8 * b)) },
+                    vx,
+                );
+                *a = _mm256_fmadd_ps(t, t, *a);
+            }
+        }
+        for (b, a) in acc.iter().enumerate() {
+            // SAFETY: i + 8 b + 8 <= n.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i + 8 * b), *a) };
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let mut a = _mm256_setzero_ps();
+        for (j, &xj) in x.iter().enumerate() {
+            // SAFETY: as above.
+            let t = _mm256_sub_ps(
+                unsafe { _mm256_loadu_ps(cols.as_ptr().add(j * n + i)) },
+                _mm256_set1_ps(xj),
+            );
+            a = _mm256_fmadd_ps(t, t, a);
+        }
+        // SAFETY: i + 8 <= n.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), a) };
+        i += 8;
+    }
+}
+
+/// Lane mask of the first `rem` (1..=16) lanes.
+#[inline(always)]
+fn lanes16(rem: usize) -> __mmask16 {
+    if rem >= 16 {
+        0xFFFF
+    } else {
+        ((1u32 << rem) - 1) as __mmask16
+    }
+}
+
+/// One `R x 16B` tile of `Y = 1 b + X W`: R rows of X against B 16-lane column
+/// blocks starting at `col`; every weight load feeds R FMAs, all R*B
+/// accumulators stay in registers. `last` masks the final block.
+///
+/// # Safety
+/// AVX-512F present; `row + R <= m`, `col + 16 (B - 1) + popcount(last) <= n`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_tile_avx512<const R: usize, const B: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    (n, k): (usize, usize),
+    row: usize,
+    col: usize,
+    last: __mmask16,
+) {
+    let mask = |bb: usize| if bb + 1 == B { last } else { 0xFFFF };
+    let mut acc = [[_mm512_setzero_ps(); B]; R];
+    for bb in 0..B {
+        // SAFETY: the masked lanes lie inside b (caller's contract).
+        let bias = unsafe { _mm512_maskz_loadu_ps(mask(bb), b.as_ptr().add(col + 16 * bb)) };
+        for a in acc.iter_mut() {
+            a[bb] = bias;
+        }
+    }
+    for i in 0..k {
+        let mut wv = [_mm512_setzero_ps(); B];
+        for (bb, v) in wv.iter_mut().enumerate() {
+            // SAFETY: row i of w holds n values; the masked lanes lie inside it.
+            *v = unsafe { _mm512_maskz_loadu_ps(mask(bb), w.as_ptr().add(i * n + col + 16 * bb)) };
+        }
+        for (r, a) in acc.iter_mut().enumerate() {
+            let xv = _mm512_set1_ps(x[(row + r) * k + i]);
+            for bb in 0..B {
+                a[bb] = _mm512_fmadd_ps(xv, wv[bb], a[bb]);
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        for (bb, v) in a.iter().enumerate() {
+            // SAFETY: row + r < m; the masked lanes lie inside row r of y.
+            unsafe {
+                _mm512_mask_storeu_ps(
+                    y.as_mut_ptr().add((row + r) * n + col + 16 * bb),
+                    mask(bb),
+                    *v,
+                )
+            };
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F; shapes as checked by `Kernels::gemm`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gemm_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let (n, k) = (b.len(), x.len().checked_div(m).unwrap_or(0));
+    let mut col = 0;
+    while col < n {
+        let width = (n - col).min(64);
+        let blocks = width.div_ceil(16);
+        let last = lanes16(width - 16 * (blocks - 1));
+        let mut row = 0;
+        while row < m {
+            let rows = (m - row).min(4);
+            macro_rules! tile {
+                ($($r:literal, $b:literal);*) => {
+                    match (rows, blocks) {
+                        // SAFETY: row + rows <= m and col + width <= n by construction.
+                        $(($r, $b) => unsafe {
+                            gemm_tile_avx512::<$r, $b>(y, b, w, x, (n, k), row, col, last)
+                        },)*
+                        _ => unreachable!("rows and blocks are 1..=4"),
+                    }
+                };
+            }
+            tile!(1,1; 1,2; 1,3; 1,4; 2,1; 2,2; 2,3; 2,4; 3,1; 3,2; 3,3; 3,4; 4,1; 4,2; 4,3; 4,4);
+            row += rows;
+        }
+        col += width;
+    }
+}
+
+/// One `R x 8B` tile of `Y = 1 b + X W` with AVX2 (full 8-lane blocks only).
+///
+/// # Safety
+/// AVX2 and FMA present; `row + R <= m`, `col + 8 B <= n`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_tile_avx2<const R: usize, const B: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    (n, k): (usize, usize),
+    row: usize,
+    col: usize,
+) {
+    let mut acc = [[_mm256_setzero_ps(); B]; R];
+    for bb in 0..B {
+        // SAFETY: col + 8 B <= n.
+        let bias = unsafe { _mm256_loadu_ps(b.as_ptr().add(col + 8 * bb)) };
+        for a in acc.iter_mut() {
+            a[bb] = bias;
+        }
+    }
+    for i in 0..k {
+        let mut wv = [_mm256_setzero_ps(); B];
+        for (bb, v) in wv.iter_mut().enumerate() {
+            // SAFETY: row i of w holds n >= col + 8 B values.
+            *v = unsafe { _mm256_loadu_ps(w.as_ptr().add(i * n + col + 8 * bb)) };
+        }
+        for (r, a) in acc.iter_mut().enumerate() {
+            let xv = _mm256_set1_ps(x[(row + r) * k + i]);
+            for bb in 0..B {
+                a[bb] = _mm256_fmadd_ps(xv, wv[bb], a[bb]);
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        for (bb, v) in a.iter().enumerate() {
+            // SAFETY: row + r < m, col + 8 B <= n.
+            unsafe { _mm256_storeu_ps(y.as_mut_ptr().add((row + r) * n + col + 8 * bb), *v) };
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; shapes as checked by `Kernels::gemm`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemm_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let (n, k) = (b.len(), x.len().checked_div(m).unwrap_or(0));
+    let vec_end = n - n % 8;
+    let mut col = 0;
+    while col < vec_end {
+        // 16 ymm registers: 4 rows x 2 blocks of accumulators, 2 weights, 1 broadcast.
+        let blocks = ((vec_end - col) / 8).min(2);
+        let mut row = 0;
+        while row < m {
+            let rows = (m - row).min(4);
+            macro_rules! tile {
+                ($($r:literal, $b:literal);*) => {
+                    match (rows, blocks) {
+                        // SAFETY: row + rows <= m and col + 8 blocks <= n.
+                        $(($r, $b) => unsafe { gemm_tile_avx2::<$r, $b>(y, b, w, x, (n, k), row, col) },)*
+                        _ => unreachable!("rows 1..=4, blocks 1..=2"),
+                    }
+                };
+            }
+            tile!(1,1; 1,2; 2,1; 2,2; 3,1; 3,2; 4,1; 4,2);
+            row += rows;
+        }
+        col += 8 * blocks;
+    }
+    for r in 0..m {
+        for o in vec_end..n {
+            let mut s = b[o];
+            for i in 0..k {
+                s += x[r * k + i] * w[i * n + o];
+            }
+            y[r * n + o] = s;
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F present; `base.len() == out.len()` and every listed row of
+/// `out.len()` values lies inside `rows` (checked by `Kernels::add_rows`).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn add_rows_avx512(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16]) {
+    let h = out.len();
+    let mut o = 0;
+    while o < h {
+        let m = lanes16(h - o);
+        // SAFETY: the masked lanes lie inside base, out and each listed row.
+        unsafe {
+            let mut acc = _mm512_maskz_loadu_ps(m, base.as_ptr().add(o));
+            for &j in idx {
+                let p = rows.as_ptr().add(j as usize * h + o);
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, p));
+            }
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(o), m, acc);
+        }
+        o += 16;
+    }
+}
+
+/// # Safety
+/// AVX2 present; shapes as for `add_rows_avx512`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn add_rows_avx2(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16]) {
+    let h = out.len();
+    let mut o = 0;
+    while o + 8 <= h {
+        // SAFETY: o + 8 <= h, inside base, out and each listed row.
+        unsafe {
+            let mut acc = _mm256_loadu_ps(base.as_ptr().add(o));
+            for &j in idx {
+                acc = _mm256_add_ps(acc, _mm256_loadu_ps(rows.as_ptr().add(j as usize * h + o)));
+            }
+            _mm256_storeu_ps(out.as_mut_ptr().add(o), acc);
+        }
+        o += 8;
+    }
+    for i in o..h {
+        out[i] = base[i] + idx.iter().map(|&j| rows[j as usize * h + i]).sum::<f32>();
+    }
+}
