@@ -19,8 +19,36 @@ pub enum Key {
     RowType(pg_sys::Oid),
 }
 
+/// A key as a call passes it, compared with the cached one without allocating.
+#[derive(Clone, Copy)]
+pub enum KeyRef<'a> {
+    Name(&'a str),
+    RowType(pg_sys::Oid),
+}
+
+impl Key {
+    fn is(&self, k: KeyRef<'_>) -> bool {
+        match (self, k) {
+            (Key::Name(a), KeyRef::Name(b)) => a == b,
+            (Key::RowType(a), KeyRef::RowType(b)) => *a == b,
+            _ => false,
+        }
+    }
+}
+
+impl KeyRef<'_> {
+    fn owned(self) -> Key {
+        match self {
+            KeyRef::Name(n) => Key::Name(n.to_string()),
+            KeyRef::RowType(o) => Key::RowType(o),
+        }
+    }
+}
+
 pub struct CallSite {
     key: Key,
+    /// The argument type last checked to be composite (checked once, not per row).
+    checked_type: Option<pg_sys::Oid>,
     pub model: Rc<Model>,
     pub scratch: Scratch,
     binding: Option<row::Binding>,
@@ -66,6 +94,7 @@ impl CallSite {
         let scratch = model.scratch();
         CallSite {
             key,
+            checked_type: None,
             model,
             scratch,
             binding: None,
@@ -75,7 +104,10 @@ impl CallSite {
 
     /// Bind `r` (re-binding when the row type changes) and read its values.
     pub fn load_row(&mut self, r: &AnyElement) {
-        require_composite(r.oid());
+        if self.checked_type != Some(r.oid()) {
+            require_composite(r.oid());
+            self.checked_type = Some(r.oid());
+        }
         // SAFETY: the argument is a composite datum, checked just above.
         let row = unsafe { row::row_datum(r.datum()) };
         if !self.binding.as_ref().is_some_and(|b| b.matches(&row)) {
@@ -95,14 +127,16 @@ impl CallSite {
 }
 
 /// The call site's state, created on first use and when the key changes.
-pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, key: Key) -> &'a mut CallSite {
-    if let Key::RowType(oid) = key {
-        require_composite(oid);
-    }
+/// Per row this neither allocates nor looks anything up: the key is compared
+/// in place, and only a new or changed key builds a new site.
+pub fn call_site<'a>(fcinfo: pg_sys::FunctionCallInfo, key: KeyRef<'_>) -> &'a mut CallSite {
     // SAFETY: fcinfo comes from Postgres for this call; the box lives in fn_mcxt.
     let mut slot = unsafe { pgrx::pg_func_extra(fcinfo, || None::<CallSite>) };
-    if (*slot).as_ref().is_none_or(|c| c.key != key) {
-        *slot = Some(CallSite::new(key));
+    if (*slot).as_ref().is_none_or(|c| !c.key.is(key)) {
+        if let KeyRef::RowType(oid) = key {
+            require_composite(oid);
+        }
+        *slot = Some(CallSite::new(key.owned()));
     }
     let ptr = slot.into_pg();
     // SAFETY: the allocation outlives this call (it is freed with fn_mcxt), and

@@ -23,6 +23,8 @@ enum Reader {
 pub struct Binding {
     type_id: pg_sys::Oid,
     typmod: i32,
+    /// Where the row type's descriptor is read per row without a lookup.
+    desc: CachedDesc,
     natts: usize,
     /// (0-based attribute index, attribute type, reader) per model column.
     attrs: Vec<(usize, pg_sys::Oid, Reader)>,
@@ -47,6 +49,56 @@ pub unsafe fn row_datum(datum: pg_sys::Datum) -> RowDatum {
             header,
             type_id: pgrx::heap_tuple_header_get_type_id(header),
             typmod: pgrx::heap_tuple_header_get_typmod(header),
+        }
+    }
+}
+
+/// A row type's descriptor held across rows, as Postgres's own executor holds
+/// it (`get_cached_rowtype`): a named composite type through its typcache
+/// entry, whose `tupDesc_identifier` changes whenever the type is altered
+/// (the binding is then rebuilt); a blessed record type's descriptor, which
+/// lives for the backend's lifetime.
+#[derive(Clone, Copy)]
+enum CachedDesc {
+    Named {
+        entry: *mut pg_sys::TypeCacheEntry,
+        identifier: u64,
+    },
+    Record(pg_sys::TupleDesc),
+}
+
+impl CachedDesc {
+    fn new(type_id: pg_sys::Oid, typmod: i32) -> Self {
+        // SAFETY: typcache lookups for a composite type Postgres handed us;
+        // typcache entries are never freed, blessed record descriptors neither.
+        unsafe {
+            if type_id == pg_sys::RECORDOID {
+                // The lookup pins; the record cache keeps its own reference
+                // for the backend's lifetime, so unpin at once and keep the pointer.
+                let td = pg_sys::lookup_rowtype_tupdesc_noerror(type_id, typmod, false);
+                if !td.is_null() && (*td).tdrefcount >= 0 {
+                    pg_sys::DecrTupleDescRefCount(td);
+                }
+                CachedDesc::Record(td)
+            } else {
+                let entry = pg_sys::lookup_type_cache(type_id, pg_sys::TYPECACHE_TUPDESC as i32);
+                CachedDesc::Named {
+                    entry,
+                    identifier: (*entry).tupDesc_identifier,
+                }
+            }
+        }
+    }
+
+    /// The descriptor, or None when the type changed since binding.
+    fn current(&self) -> Option<pg_sys::TupleDesc> {
+        match *self {
+            CachedDesc::Record(td) => (!td.is_null()).then_some(td),
+            // SAFETY: the entry pointer is permanent (see `new`).
+            CachedDesc::Named { entry, identifier } => unsafe {
+                ((*entry).tupDesc_identifier == identifier && !(*entry).tupDesc.is_null())
+                    .then_some((*entry).tupDesc)
+            },
         }
     }
 }
@@ -106,8 +158,10 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
 }
 
 impl Binding {
+    /// Whether rows like `r` can be read with this binding: same type, not
+    /// altered since binding.
     pub fn matches(&self, r: &RowDatum) -> bool {
-        (self.type_id, self.typmod) == (r.type_id, r.typmod)
+        (self.type_id, self.typmod) == (r.type_id, r.typmod) && self.desc.current().is_some()
     }
 
     /// Bind a model's columns to the attributes of the row's type.
@@ -171,6 +225,7 @@ impl Binding {
         Binding {
             type_id: r.type_id,
             typmod: r.typmod,
+            desc: CachedDesc::new(r.type_id, r.typmod),
             natts,
             attrs,
             datums: vec![pg_sys::Datum::from(0); natts],
@@ -185,21 +240,26 @@ impl Binding {
             // The buffers are sized for the bound type: never deform another into them.
             pgrx::error!("ssad: internal error: row type changed without rebinding");
         }
-        let natts = self.natts;
-        let (datums, nulls) = (&mut self.datums, &mut self.nulls);
-        with_tupdesc(r.type_id, r.typmod, |td| {
-            // SAFETY: the tuple header and descriptor describe the same row; the
-            // output arrays hold natts entries.
-            unsafe {
-                let mut tuple = pg_sys::HeapTupleData {
-                    t_len: pgrx::heap_tuple_header_get_datum_length(r.header) as u32,
-                    t_data: r.header,
-                    ..Default::default()
-                };
-                debug_assert_eq!((*td).natts as usize, natts);
-                pg_sys::heap_deform_tuple(&mut tuple, td, datums.as_mut_ptr(), nulls.as_mut_ptr());
-            }
-        });
+        let Some(td) = self.desc.current() else {
+            pgrx::error!("ssad: internal error: row type altered without rebinding")
+        };
+        // SAFETY: the tuple header and the descriptor describe the same row
+        // type, unaltered since binding (checked just above), and the output
+        // arrays hold its natts entries. Nothing here can run an invalidation.
+        unsafe {
+            debug_assert_eq!((*td).natts as usize, self.natts);
+            let mut tuple = pg_sys::HeapTupleData {
+                t_len: pgrx::heap_tuple_header_get_datum_length(r.header) as u32,
+                t_data: r.header,
+                ..Default::default()
+            };
+            pg_sys::heap_deform_tuple(
+                &mut tuple,
+                td,
+                self.datums.as_mut_ptr(),
+                self.nulls.as_mut_ptr(),
+            );
+        }
         out.clear();
         for &(idx, oid, reader) in &self.attrs {
             let value = if self.nulls[idx] {

@@ -1,6 +1,6 @@
 //! `ssad_embed`: the encoder's representation of a row.
 
-use crate::callsite::{call_site, Key};
+use crate::callsite::{call_site, KeyRef};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -9,7 +9,7 @@ use pgrx::AnyElement;
 /// pgvector's `vector` for similarity search where that extension exists.
 #[pg_extern(stable, strict, parallel_safe)]
 fn ssad_embed(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Vec<f32> {
-    let site = call_site(fcinfo, Key::Name(model_name.to_string()));
+    let site = call_site(fcinfo, KeyRef::Name(model_name));
     site.load_row(&r);
     site.model
         .embed(&site.values)

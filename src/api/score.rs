@@ -1,6 +1,6 @@
 //! `ssad_score`: inline scoring of one row in any query.
 
-use crate::callsite::{call_site, Key};
+use crate::callsite::{call_site, KeyRef};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -9,7 +9,7 @@ use pgrx::AnyElement;
 /// more anomalous.
 #[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
 fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let site = call_site(fcinfo, Key::Name(model_name.to_string()));
+    let site = call_site(fcinfo, KeyRef::Name(model_name));
     site.load_row(&r);
     site.score()
 }
@@ -17,7 +17,7 @@ fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo)
 /// Anomaly score of a row under the one active model trained on its table.
 #[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
 fn ssad_score_auto(r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let site = call_site(fcinfo, Key::RowType(r.oid()));
+    let site = call_site(fcinfo, KeyRef::RowType(r.oid()));
     site.load_row(&r);
     site.score()
 }
@@ -25,7 +25,7 @@ fn ssad_score_auto(r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
 /// The row's score as a quantile of the training rows' scores, in [0, 1].
 #[pg_extern(stable, strict, parallel_safe)]
 fn ssad_quantile(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let site = call_site(fcinfo, Key::Name(model_name.to_string()));
+    let site = call_site(fcinfo, KeyRef::Name(model_name));
     site.load_row(&r);
     let s = site.score();
     site.model.quantile(s)
@@ -49,7 +49,7 @@ fn ssad_is_anomaly(
             );
         }
     }
-    let site = call_site(fcinfo, Key::Name(name.to_string()));
+    let site = call_site(fcinfo, KeyRef::Name(name));
     site.load_row(&r);
     let s = site.score();
     let c = contamination.unwrap_or(site.model.options.contamination);
