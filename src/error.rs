@@ -88,6 +88,12 @@ pub fn core(e: CoreError) -> ! {
             Some("Retrain the model, or upgrade the ssad extension."),
         ),
         CoreError::Cancelled => raise(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, msg, None, None),
+        CoreError::Internal(_) => raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            msg,
+            None,
+            Some("This is a bug in ssad; please report it with the query."),
+        ),
         CoreError::Diverged(_) => raise(
             PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             msg,

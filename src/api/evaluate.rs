@@ -4,6 +4,7 @@
 use crate::{cache, error, gucs, source};
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgSqlErrorCode};
+use ssad_core::batch::{Pipeline, Scored};
 use ssad_core::{metrics, thread_pool, Value};
 
 /// AUROC, AUPRC and precision at the true anomaly count of a model on a
@@ -61,6 +62,17 @@ fn ssad_evaluate(
     let feeds = source::feeds_for_model(&model, relid);
     let pool = thread_pool(gucs::THREADS.get() as usize).unwrap_or_else(|e| error::core(e));
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    let mut keep = |(ls, _, s): Scored<Vec<Option<bool>>>| {
+        let s = s.unwrap_or_else(|e| error::core(e));
+        for (score, l) in s.into_iter().zip(ls) {
+            if let Some(l) = l {
+                scores.push(score);
+                labels.push(l);
+            }
+        }
+    };
+    // The pool scores one fetch while this (backend) thread reads the next.
+    let mut pipeline = Pipeline::new((*model).clone(), pool);
     source::scan(
         relid,
         &feeds.feeds,
@@ -70,17 +82,14 @@ fn ssad_evaluate(
         |ls, rows| {
             let rows: Vec<Vec<Value<'static>>> =
                 rows.into_iter().map(|r| feeds.project(r)).collect();
-            let s = model
-                .score_batch(&rows, &pool)
-                .unwrap_or_else(|e| error::core(e));
-            for (score, l) in s.into_iter().zip(ls) {
-                if let Some(l) = l {
-                    scores.push(score);
-                    labels.push(l);
-                }
+            if let Some(done) = pipeline.submit(ls, rows) {
+                keep(done);
             }
         },
     );
+    if let Some(done) = pipeline.finish() {
+        keep(done);
+    }
     let anomalies = labels.iter().filter(|&&l| l).count();
     TableIterator::once((
         metrics::auroc(&scores, &labels),

@@ -5,12 +5,16 @@
 use crate::{cache, catalog, error, gucs, source};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation};
+use ssad_core::batch::{Pipeline, Scored};
 use ssad_core::{thread_pool, Value};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// Rows per SPI fetch, scored as one parallel batch.
 const FETCH: i64 = 10_000;
+
+/// What a scanned row carries besides its values: its ctid, or for a view the row itself.
+type Extra = (Option<pg_sys::ItemPointerData>, Option<JsonB>);
 
 /// A heap entry ordered so that the heap's top is the *least* anomalous kept row.
 struct Kept {
@@ -91,6 +95,27 @@ fn ssad_top_anomalies(
     let k = k as usize;
     let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
     let mut seq = 0u64;
+    let mut keep = |scored: Scored<Vec<Extra>>| {
+        let (extras, rows, scores) = scored;
+        let scores = scores.unwrap_or_else(|e| error::core(e));
+        for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
+            seq += 1;
+            if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
+                heap.push(Kept {
+                    score,
+                    seq,
+                    ctid,
+                    row,
+                    values,
+                });
+                if heap.len() > k {
+                    heap.pop();
+                }
+            }
+        }
+    };
+    // The pool scores one fetch while this (backend) thread reads the next.
+    let mut pipeline = Pipeline::new((*model).clone(), pool);
     source::scan(
         relid,
         &feeds.feeds,
@@ -106,26 +131,14 @@ fn ssad_top_anomalies(
         |extras, rows| {
             let rows: Vec<Vec<Value<'static>>> =
                 rows.into_iter().map(|r| feeds.project(r)).collect();
-            let scores = model
-                .score_batch(&rows, &pool)
-                .unwrap_or_else(|e| error::core(e));
-            for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
-                seq += 1;
-                if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
-                    heap.push(Kept {
-                        score,
-                        seq,
-                        ctid,
-                        row,
-                        values,
-                    });
-                    if heap.len() > k {
-                        heap.pop();
-                    }
-                }
+            if let Some(done) = pipeline.submit(extras, rows) {
+                keep(done);
             }
         },
     );
+    if let Some(done) = pipeline.finish() {
+        keep(done);
+    }
     let mut kept = heap.into_sorted_vec();
     kept.truncate(k);
     let relation = source::relation_name(relid);

@@ -3,10 +3,12 @@
 //! results in row order. The caller (the backend) checks for interrupts
 //! between calls.
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::model::Model;
 use crate::schema::Value;
 use rayon::prelude::*;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
 
 /// Rows per parallel task: large enough to amortise the scratch, small
 /// enough to balance two cores on a 10,000-row fetch.
@@ -32,6 +34,61 @@ impl Model {
             out.extend(p?);
         }
         Ok(out)
+    }
+}
+
+/// Rows handed to the pipeline, scored, and handed back with their scores.
+pub type Scored<T> = (T, Vec<Vec<Value<'static>>>, Result<Vec<f64>>);
+
+/// Double-buffered batch scoring: while the pool scores one batch, the
+/// caller (the backend, which alone may call Postgres) fetches the next.
+/// Batches come back in submission order, one behind.
+pub struct Pipeline<T: Send + 'static> {
+    model: Arc<Model>,
+    pool: Arc<rayon::ThreadPool>,
+    in_flight: Option<Receiver<Scored<T>>>,
+}
+
+impl<T: Send + 'static> Pipeline<T> {
+    pub fn new(model: Model, pool: rayon::ThreadPool) -> Self {
+        Pipeline {
+            model: Arc::new(model),
+            pool: Arc::new(pool),
+            in_flight: None,
+        }
+    }
+
+    /// Start scoring `rows` (tagged with `tag`); returns the previous batch,
+    /// if one was in flight, once it is scored.
+    pub fn submit(&mut self, tag: T, rows: Vec<Vec<Value<'static>>>) -> Option<Scored<T>> {
+        let (tx, rx) = channel();
+        let (model, pool) = (Arc::clone(&self.model), Arc::clone(&self.pool));
+        self.pool.spawn(move || {
+            // A panic must not unwind into rayon (which aborts the process):
+            // it becomes an error the caller raises.
+            let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                model.score_batch(&rows, &pool)
+            }))
+            .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
+            // The receiver only goes away when the caller is unwinding an error.
+            let _ = tx.send((tag, rows, scores));
+        });
+        let previous = self.wait();
+        self.in_flight = Some(rx);
+        previous
+    }
+
+    /// The batch still in flight, once scored.
+    pub fn finish(mut self) -> Option<Scored<T>> {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Option<Scored<T>> {
+        let rx = self.in_flight.take()?;
+        Some(rx.recv().unwrap_or_else(|_| {
+            // The job always sends unless the pool itself is gone.
+            unreachable!("scoring job ended without a result")
+        }))
     }
 }
 
@@ -70,6 +127,27 @@ mod tests {
         let b2 = m.score_batch(&rows, &p2).unwrap_or_default();
         assert_eq!(b1, b2);
         assert_eq!(b1, single);
+        // The pipeline returns the same scores, in submission order, one batch behind.
+        let mut pipe =
+            super::Pipeline::new(m.clone(), thread_pool(2).unwrap_or_else(|e| panic!("{e}")));
+        let mut piped = Vec::new();
+        for (i, chunk) in rows.chunks(400).enumerate() {
+            if let Some((tag, _, sc)) = pipe.submit(i, chunk.to_vec()) {
+                piped.push((tag, sc.unwrap_or_default()));
+            }
+        }
+        piped.extend(
+            pipe.finish()
+                .map(|(tag, _, sc)| (tag, sc.unwrap_or_default())),
+        );
+        assert_eq!(
+            piped.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(
+            piped.into_iter().flat_map(|p| p.1).collect::<Vec<_>>(),
+            single
+        );
         let bad = vec![vec![Value::Num(1.0)]];
         assert!(matches!(
             m.score_batch(&bad, &p2),

@@ -23,6 +23,9 @@ pub enum CoreError {
     /// Training was stopped by the caller's progress callback (cancel, timeout).
     #[error("training was cancelled")]
     Cancelled,
+    /// A bug in ssad (never the user's input): reported rather than crashing the backend.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Training diverged (non-finite loss); the data is likely degenerate.
     #[error("training diverged: {0}")]
     Diverged(String),
