@@ -18,6 +18,7 @@ mod gucs;
 mod row;
 mod source;
 mod spi_read;
+mod spi_scan;
 #[cfg(any(test, feature = "pg_test"))]
 mod testutil;
 mod types;

@@ -3,6 +3,7 @@
 //! single streaming pass that reservoir-samples the rows.
 
 use crate::error;
+use crate::spi_scan::{self, Item, RawRow};
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
 use ssad_core::reservoir::Reservoir;
@@ -151,22 +152,17 @@ pub fn select_columns(
 
 /// Append the model values an SPI row holds for `feeds`, reading columns
 /// from ordinal `first` on (as written by `types::read_expr`).
-fn push_values(
-    row: &pgrx::spi::SpiHeapTupleData<'_>,
-    feeds: &[Feed],
-    first: usize,
-    values: &mut Vec<Value<'static>>,
-) -> Result<(), pgrx::spi::Error> {
+fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<Value<'static>>) {
     for (i, f) in feeds.iter().enumerate() {
         let ord = first + i;
         match f.read {
-            ReadAs::Number => values.push(row.get::<f64>(ord)?.map_or(Value::Null, Value::Num)),
+            ReadAs::Number => values.push(row.float8(ord).map_or(Value::Null, Value::Num)),
             ReadAs::Text | ReadAs::Boolean => values.push(
-                row.get::<String>(ord)?
+                row.get::<String>(ord)
                     .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),
             ),
             ReadAs::Timestamp | ReadAs::Date => {
-                let epoch = row.get::<f64>(ord)?;
+                let epoch = row.float8(ord);
                 values.push(epoch.map_or(Value::Null, Value::Num));
                 if f.read == ReadAs::Timestamp {
                     values.push(time::hour_value(epoch));
@@ -175,7 +171,6 @@ fn push_values(
             }
         }
     }
-    Ok(())
 }
 
 /// Stream the whole relation in fetches of `fetch` rows. Each row yields
@@ -187,7 +182,7 @@ pub fn scan<E>(
     feeds: &[Feed],
     extra: &[&str],
     fetch: i64,
-    mut extract: impl FnMut(&pgrx::spi::SpiHeapTupleData<'_>) -> Result<E, pgrx::spi::Error>,
+    mut extract: impl FnMut(&RawRow<'_>) -> E,
     mut on_batch: impl FnMut(Vec<E>, Vec<Vec<Value<'static>>>),
 ) {
     let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
@@ -202,31 +197,20 @@ pub fn scan<E>(
         .iter()
         .map(|f| types::expand(&f.attribute, f.read).len())
         .sum();
-    let res = Spi::connect(|c| {
-        let mut cursor = c.open_cursor(query.as_str(), &[]);
-        loop {
-            pg_sys::check_for_interrupts!();
-            let batch = cursor.fetch(fetch)?;
-            if batch.is_empty() {
-                break;
-            }
-            let (mut extras, mut rows) = (
-                Vec::with_capacity(batch.len()),
-                Vec::with_capacity(batch.len()),
-            );
-            for row in batch {
-                extras.push(extract(&row)?);
-                let mut values = Vec::with_capacity(width);
-                push_values(&row, feeds, extra.len() + 1, &mut values)?;
-                rows.push(values);
-            }
-            on_batch(extras, rows);
+    let cap = fetch.max(1) as usize;
+    let (mut extras, mut rows) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
+    spi_scan::stream(&query, fetch, |item| match item {
+        Item::Row(row) => {
+            extras.push(extract(row));
+            let mut values = Vec::with_capacity(width);
+            push_values(row, feeds, extra.len() + 1, &mut values);
+            rows.push(values);
         }
-        Ok::<_, pgrx::spi::Error>(())
+        Item::EndOfFetch => on_batch(
+            std::mem::replace(&mut extras, Vec::with_capacity(cap)),
+            std::mem::replace(&mut rows, Vec::with_capacity(cap)),
+        ),
     });
-    if let Err(e) = res {
-        pgrx::error!("ssad: reading the source failed: {e}");
-    }
 }
 
 /// Stream every row of the relation once, keeping a uniform sample of the
@@ -243,7 +227,7 @@ pub fn sample_rows(
         feeds,
         &[],
         10_000,
-        |_| Ok(()),
+        |_| (),
         |_, rows| rows.into_iter().for_each(|r| reservoir.offer(r)),
     );
     let seen = reservoir.seen();

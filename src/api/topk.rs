@@ -122,11 +122,11 @@ fn ssad_top_anomalies(
         extra,
         FETCH,
         |row| {
-            Ok(if has_ctid {
-                (row.get::<pg_sys::ItemPointerData>(1)?, None)
+            if has_ctid {
+                (row.get::<pg_sys::ItemPointerData>(1), None)
             } else {
-                (None, row.get::<JsonB>(1)?)
-            })
+                (None, row.get::<JsonB>(1))
+            }
         },
         |extras, rows| {
             let rows: Vec<Vec<Value<'static>>> =
