@@ -1,0 +1,89 @@
+//! The inline scoring path allocates nothing per row once its scratch is
+//! warm: counted with a global allocator wrapper, for numeric, categorical
+//! and NULL values (the glue borrows text values, so they allocate nothing here).
+
+use ssad_core::rng::Rng;
+use ssad_core::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn scoring_a_row_allocates_nothing_after_warm_up() {
+    let specs: Vec<ColumnSpec> = (0..6)
+        .map(|j| ColumnSpec {
+            name: format!("c{j}"),
+            kind: if j == 5 {
+                ColumnKind::Categorical
+            } else {
+                ColumnKind::Numeric
+            },
+        })
+        .collect();
+    let mut rng = Rng::new(3);
+    let cats = ["red", "green", "blue"];
+    let rows: Vec<Vec<Value<'static>>> = (0..600)
+        .map(|i| {
+            let a = rng.normal();
+            let mut r: Vec<Value<'static>> = (0..5)
+                .map(|j| Value::Num(a * (j as f64 + 1.0) + 0.1 * rng.normal()))
+                .collect();
+            r.push(Value::Text(Cow::Borrowed(cats[i % 3])));
+            r
+        })
+        .collect();
+    let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+    let opts = TrainOptions {
+        epochs: Some(3),
+        ..Default::default()
+    };
+    let (model, _) =
+        train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = model.scratch();
+    let mut probe: Vec<Vec<Value<'static>>> = rows[..50].to_vec();
+    probe[3][1] = Value::Null;
+    probe[4][5] = Value::Text(Cow::Borrowed("never seen"));
+    probe[5][5] = Value::Null;
+    // Warm-up: buffers sized on first use.
+    model
+        .score(&probe[0], &mut s)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut total = 0.0;
+    for r in &probe {
+        total += model.score(r, &mut s).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert!(total.is_finite());
+    assert_eq!(
+        after - before,
+        0,
+        "allocations while scoring {} rows",
+        probe.len()
+    );
+}
