@@ -11,8 +11,17 @@ use rayon::prelude::*;
 /// Training rows used to fit the score normalisers and quantiles.
 const CALIBRATION_ROWS: usize = 4096;
 const QUANTILES: usize = 101;
-/// Share of the highest-scoring candidate rows left out of the kNN reference.
+/// Most of the candidate rows left out of the kNN reference (the highest-scoring).
 const REFERENCE_TRIM: f64 = 0.10;
+/// Least of the candidate rows left out of the kNN reference.
+const REFERENCE_TRIM_MIN: f64 = 0.02;
+/// Rows scoring above median + FENCE * (q75 - median) of the candidates'
+/// scores stand out: they are trimmed (between the two shares above). A clean
+/// table has few such rows (for exponential-like scores the fence sits at the
+/// 2% tail) and keeps its sparse normal regions in the reference; a
+/// contaminated one loses its anomalies. The upper quartile keeps the fence
+/// itself clear of up to 25% contamination.
+const FENCE: f64 = 4.5;
 
 pub fn calibrate(
     model: &mut Model,
@@ -94,11 +103,7 @@ fn build_reference(
     no_knn.knn_weight = 0.0;
     no_knn.reference = Reference::empty(d);
     let sc = scores(&no_knn, cand, pool);
-    let mut order: Vec<usize> = (0..cand.len()).collect();
-    order.sort_by(|&a, &b| sc[a].total_cmp(&sc[b]).then(a.cmp(&b)));
-    let keep = ((cand.len() as f64 * (1.0 - REFERENCE_TRIM)).ceil() as usize).min(REFERENCE_ROWS);
-    order.truncate(keep);
-    order.sort_unstable();
+    let order = kept_candidates(&sc, REFERENCE_ROWS);
     let mut rows = Vec::with_capacity(order.len() * d);
     for &r in &order {
         rows.extend(
@@ -110,6 +115,28 @@ fn build_reference(
         );
     }
     Reference::new(d, rows)
+}
+
+/// Candidates kept in the reference, in candidate (random) order: all but those
+/// above the score fence (at least `REFERENCE_TRIM_MIN`, at most
+/// `REFERENCE_TRIM` of them, highest scores first), then the first `max_rows`.
+fn kept_candidates(sc: &[f64], max_rows: usize) -> Vec<usize> {
+    let n = sc.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| sc[a].total_cmp(&sc[b]).then(a.cmp(&b)));
+    let q = |p: f64| sc[order[((n - 1) as f64 * p).round() as usize]];
+    let fence = q(0.5) + FENCE * (q(0.75) - q(0.5));
+    let above = sc.iter().filter(|&&v| v > fence).count();
+    let share = (above as f64 / n as f64).clamp(REFERENCE_TRIM_MIN, REFERENCE_TRIM);
+    let n_trim = ((share * n as f64).round() as usize).min(n - 1);
+    let mut drop = vec![false; n];
+    for &r in order.iter().rev().take(n_trim) {
+        drop[r] = true;
+    }
+    (0..n).filter(|&r| !drop[r]).take(max_rows).collect()
 }
 
 fn fit_quantiles(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) {
@@ -124,4 +151,44 @@ fn fit_quantiles(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon::T
             sc[pos.round() as usize]
         })
         .collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_scores_trim_the_minimum_share() {
+        // Exponential scores: the fence sits near the 2% tail (e^-3.8 = 2.2%).
+        let sc: Vec<f64> = (0..1000)
+            .map(|i| -(1.0 - (i as f64 + 0.5) / 1000.0).ln())
+            .collect();
+        let kept = kept_candidates(&sc, 10_000);
+        assert_eq!(kept.len(), 978);
+        assert!(kept.iter().all(|&r| r < 978));
+        // Uniform scores: nothing beyond the fence, the minimum 2% still goes.
+        let flat: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        assert_eq!(kept_candidates(&flat, 10_000).len(), 980);
+    }
+
+    #[test]
+    fn standing_out_rows_are_trimmed_up_to_the_cap() {
+        // 6% of rows far above the rest: all of them go.
+        let mut sc: Vec<f64> = (0..1000).map(|i| 1.0 + (i % 10) as f64 * 0.01).collect();
+        for v in sc.iter_mut().skip(500).take(60) {
+            *v = 50.0;
+        }
+        let kept = kept_candidates(&sc, 10_000);
+        assert_eq!(kept.len(), 940);
+        assert!(kept.iter().all(|&r| sc[r] < 50.0));
+        // 20% far above: at most 10% trimmed.
+        for v in sc.iter_mut().take(140) {
+            *v = 50.0;
+        }
+        assert_eq!(kept_candidates(&sc, 10_000).len(), 900);
+        // The cap on rows keeps candidate order.
+        let k = kept_candidates(&sc, 10);
+        assert_eq!(k.len(), 10);
+        assert!(k.windows(2).all(|w| w[0] < w[1]));
+    }
 }

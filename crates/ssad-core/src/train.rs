@@ -30,6 +30,10 @@ pub const SCORING_MASKS: usize = 16;
 pub const SECOND_LAYER_MAX: usize = 64;
 /// Share of the highest-loss rows of a batch left out of the gradient.
 const TRIM: f64 = 0.10;
+/// Share of the sample, the rows most surprising by the per-column densities
+/// (sum of the unhinged marginals), left out of training: a contamination
+/// guard that does not depend on what the network has already learned.
+const SCREEN: f64 = 0.05;
 /// Training steps before trimming starts (share of all steps).
 const TRIM_WARMUP: f64 = 0.10;
 const TARGET_STEPS: usize = 2000;
@@ -123,7 +127,6 @@ pub fn scoring_masks(d: usize, k: usize, m: usize, rng: &mut Rng) -> Vec<Vec<u16
 
 struct Encoded {
     layout: Layout,
-    n: usize,
     d: usize,
     base: Vec<f32>,
     targets: Vec<f32>,
@@ -153,7 +156,6 @@ fn encode_rows(
     }
     Encoded {
         layout,
-        n,
         d,
         base,
         targets,
@@ -226,6 +228,41 @@ fn row_losses(
     (losses, grad)
 }
 
+/// Indices of the rows kept for training: all but the `share` of rows with the
+/// highest bulk density surprise (sum over columns of the unhinged marginal).
+/// Rows jointly rare in their columns' densities (clustered anomalies of a
+/// contaminated table among them) then cannot teach the network that they are
+/// normal; in a clean table it only drops the rarest few percent.
+pub fn screened_rows(
+    encoders: &[ColumnEncoder],
+    cols: &[usize],
+    rows: &[Vec<Value<'static>>],
+    share: f64,
+) -> Vec<usize> {
+    let n = rows.len();
+    let n_drop = ((n as f64 * share).round() as usize).min(n.saturating_sub(MIN_ROWS));
+    if n_drop == 0 {
+        return (0..n).collect();
+    }
+    let bulk: Vec<f64> = rows
+        .iter()
+        .map(|r| {
+            encoders
+                .iter()
+                .zip(cols)
+                .map(|(enc, &c)| enc.marginal(&r[c]))
+                .sum()
+        })
+        .collect();
+    let mut by_bulk: Vec<usize> = (0..n).collect();
+    by_bulk.sort_by(|&a, &b| bulk[b].total_cmp(&bulk[a]).then(a.cmp(&b)));
+    let mut drop = vec![false; n];
+    for &r in &by_bulk[..n_drop] {
+        drop[r] = true;
+    }
+    (0..n).filter(|&r| !drop[r]).collect()
+}
+
 /// Train a model on sampled rows. `columns` describes `rows`' cells in order.
 pub fn train(
     columns: &[ColumnSpec],
@@ -280,10 +317,11 @@ pub fn train(
     let mut adam = Adam::new(&net, WEIGHT_DECAY);
     let k = hidden_count(e.d, resolved.mask_rate);
     let batch = resolved.batch_size as usize;
-    let per_epoch = e.n.div_ceil(batch);
+    let mut order = screened_rows(&encoders, &kept, rows, SCREEN);
+    let n_train = order.len();
+    let per_epoch = n_train.div_ceil(batch);
     let steps = per_epoch * resolved.epochs as usize;
     let warmup = (steps as f64 * TRIM_WARMUP) as usize;
-    let mut order: Vec<usize> = (0..e.n).collect();
     let mut step = 0usize;
     let mut final_loss = f64::NAN;
     let mut cols: Vec<u16> = (0..e.d as u16).collect();
@@ -291,7 +329,7 @@ pub fn train(
         batch_rng.shuffle(&mut order);
         let (mut loss_sum, mut loss_rows) = (0.0f64, 0usize);
         for b in 0..per_epoch {
-            let idx = &order[b * batch..((b + 1) * batch).min(e.n)];
+            let idx = &order[b * batch..((b + 1) * batch).min(n_train)];
             let n_chunks = CHUNKS.min(idx.len().div_ceil(8)).max(1);
             let per_chunk = idx.len().div_ceil(n_chunks);
             let chunks: Vec<Chunk> = idx
