@@ -19,6 +19,7 @@ pub mod options;
 pub mod reservoir;
 pub mod rng;
 pub mod schema;
+pub mod student;
 pub mod time;
 pub mod train;
 

@@ -65,9 +65,56 @@ pub fn precision_at(scores: &[f64], labels: &[bool], k: usize) -> Option<f64> {
     Some(idx[..k].iter().filter(|&&i| labels[i]).count() as f64 / k as f64)
 }
 
+/// Average ranks (1-based; ties share their mean rank).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]].total_cmp(&v[idx[i]]).is_eq() {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman rank correlation of two equally long score lists (NaN if either is constant).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return f64::NAN;
+    }
+    let (ra, rb) = (ranks(&a[..n]), ranks(&b[..n]));
+    let m = (n as f64 + 1.0) / 2.0;
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        sab += (x - m) * (y - m);
+        saa += (x - m) * (x - m);
+        sbb += (y - m) * (y - m);
+    }
+    sab / (saa * sbb).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spearman_of_monotone_and_reversed() {
+        let a = [1.0, 2.0, 3.0, 4.0, 10.0];
+        let b = [0.1, 0.2, 0.2, 5.0, 6.0];
+        assert!(spearman(&a, &a.map(|x: f64| x.exp())) > 0.999_999);
+        assert!(spearman(&a, &a.map(|x| -x)) < -0.999_999);
+        let r = spearman(&a, &b);
+        assert!(r > 0.9 && r < 1.0, "{r}");
+    }
 
     #[test]
     fn perfect_and_inverted() {

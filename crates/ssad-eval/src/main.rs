@@ -11,7 +11,8 @@ mod run;
 mod sweep;
 
 use rayon::prelude::*;
-use run::{Outcome, Protocol};
+use run::{Outcome, Protocol, StudentOutcome};
+use ssad_core::student::StudentOptions;
 use ssad_core::TrainOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ struct Args {
     csv: Option<PathBuf>,
     options: TrainOptions,
     sweep: bool,
+    /// `--student`: student variants distilled from each trained model.
+    students: Vec<StudentOptions>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         csv: None,
         options: TrainOptions::default(),
         sweep: false,
+        students: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +55,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
             "--sweep" => a.sweep = true,
+            "--diag" => run::DIAG.store(true, std::sync::atomic::Ordering::Relaxed),
+            "--student" => a.students = parse_students(&val("--student")?)?,
             "--f16" => run::F16_WEIGHTS.store(true, std::sync::atomic::Ordering::Relaxed),
             "--csv" => a.csv = Some(PathBuf::from(val("--csv")?)),
             "--options" => {
@@ -58,7 +64,7 @@ fn parse_args() -> Result<Args, String> {
                     TrainOptions::from_json(&val("--options")?).map_err(|e| e.to_string())?
             }
             "-h" | "--help" => {
-                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16]");
+                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--student default|JSON|[JSON,..]]");
                 std::process::exit(0);
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -66,6 +72,15 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(a)
+}
+
+/// `default`, one JSON object of `StudentOptions` fields, or an array of them.
+fn parse_students(text: &str) -> Result<Vec<StudentOptions>, String> {
+    let t = text.trim();
+    if t == "default" {
+        return Ok(vec![StudentOptions::default()]);
+    }
+    StudentOptions::list_from_json(t).map_err(|e| format!("--student: {e}"))
 }
 
 fn main() {
@@ -112,7 +127,14 @@ fn real_main() -> Result<(), String> {
     }
     // Largest first so the pool stays busy at the end.
     jobs.sort_by_key(|&(t, _)| std::cmp::Reverse(tables[t].rows.len() * tables[t].n_features));
-    let outcomes = run_jobs(&jobs, &tables, &args.options, args.threads, args.sweep)?;
+    let outcomes = run_jobs(
+        &jobs,
+        &tables,
+        &args.options,
+        args.threads,
+        args.sweep,
+        &args.students,
+    )?;
     eprintln!("evaluated in {:.1}s", t0.elapsed().as_secs_f64());
     let base = baselines::load(&args.dir)?;
     let mut report = String::new();
@@ -127,6 +149,9 @@ fn real_main() -> Result<(), String> {
     }
     if args.sweep {
         report += &sweep_report(&tables, &outcomes);
+    }
+    if !args.students.is_empty() {
+        report += &student_report(&tables, &outcomes, &args.students);
     }
     print!("{report}");
     if let Some(path) = &args.csv {
@@ -143,6 +168,7 @@ fn run_jobs(
     opts: &TrainOptions,
     threads: usize,
     sweep: bool,
+    students: &[StudentOptions],
 ) -> Result<Vec<Outcome>, String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Vec<Result<Outcome, String>>> = std::thread::scope(|sc| {
@@ -153,7 +179,7 @@ fn run_jobs(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&(t, p)) = jobs.get(i) else { break };
-                        done.push(run::run(&tables[t], t, p, opts, sweep));
+                        done.push(run::run(&tables[t], t, p, opts, sweep, students));
                     }
                     done
                 })
@@ -218,6 +244,101 @@ fn sweep_report(tables: &[data::Table], outcomes: &[Outcome]) -> String {
             out += &format!(" {:>10.4}", m.1 / n);
         }
         out += "\n";
+    }
+    out
+}
+
+/// Per protocol: per-table AUROC of the teacher and of each student (with
+/// Spearman vs the teacher), then the means, cost and distillation time.
+fn student_report(
+    tables: &[data::Table],
+    outcomes: &[Outcome],
+    students: &[StudentOptions],
+) -> String {
+    let mut out = String::new();
+    for proto in ["A", "B"] {
+        let mine: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    (o.protocol, proto),
+                    (Protocol::A, "A") | (Protocol::B(_), "B")
+                )
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        out += &format!(
+            "\n== student {proto}: AUROC teacher | per student AUROC (Spearman)\n{:<12} {:>8}",
+            "table", "teacher"
+        );
+        for so in students {
+            out += &format!(" {:>18}", so.name);
+        }
+        out += "\n";
+        let nv = students.len();
+        let mut n = 0.0;
+        let (mut ta, mut tp, mut tf, mut tt) = (0.0, 0.0, 0.0, 0.0);
+        let mut acc = vec![[0.0f64; 9]; nv];
+        for (ti, t) in tables.iter().enumerate() {
+            let rows: Vec<&&Outcome> = mine.iter().filter(|o| o.table == ti).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            n += 1.0;
+            let a = mean(rows.iter().map(|o| o.auroc));
+            ta += a;
+            tp += mean(rows.iter().map(|o| o.auprc));
+            tf += mean(rows.iter().map(|o| o.flops));
+            tt += mean(rows.iter().map(|o| o.train_s));
+            out += &format!("{:<12} {:>8.4}", t.name, a);
+            for (vi, m) in acc.iter_mut().enumerate() {
+                let get = |f: &dyn Fn(&StudentOutcome) -> f64| {
+                    mean(rows.iter().filter_map(|o| o.students.get(vi)).map(f))
+                };
+                let (sa, sr) = (get(&|s| s.auroc), get(&|s| s.spearman));
+                m[0] += sa;
+                m[1] += get(&|s| s.auprc);
+                m[2] += sr;
+                m[3] += get(&|s| s.flops);
+                m[4] += get(&|s| s.distill_s);
+                m[5] += get(&|s| s.score_s);
+                m[6] += get(&|s| s.auroc_sp_tk);
+                m[7] += get(&|s| s.auroc_tp_sk);
+                m[8] += get(&|s| s.auroc_tmean);
+                out += &format!(" {:>9.4} ({:>6.3})", sa, sr);
+            }
+            out += "\n";
+        }
+        out += &format!(
+            "means {proto} over {n} tables:\n{:<24} {:>7} {:>7} {:>8} {:>10} {:>9}\n",
+            "model", "AUROC", "AUPRC", "Spearman", "MFLOP/row", "train_s"
+        );
+        out += &format!(
+            "{:<24} {:>7.4} {:>7.4} {:>8} {:>10.4} {:>9.2}\n",
+            "teacher",
+            ta / n,
+            tp / n,
+            "",
+            tf / n / 1e6,
+            tt / n
+        );
+        for (so, m) in students.iter().zip(&acc) {
+            out += &format!(
+                "{:<24} {:>7.4} {:>7.4} {:>8.4} {:>10.4} {:>9.2}  (score {:.3}s; --diag sP+tK {:.4}, tP+sK {:.4}, teacher |mean pred - x| {:.4})\n",
+                so.name,
+                m[0] / n,
+                m[1] / n,
+                m[2] / n,
+                m[3] / n / 1e6,
+                m[4] / n,
+                m[5] / n,
+                m[6] / n,
+                m[7] / n,
+                m[8] / n
+            );
+        }
     }
     out
 }

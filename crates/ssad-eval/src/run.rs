@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::data::Table;
 use ssad_core::reservoir::Reservoir;
 use ssad_core::rng::Rng;
+use ssad_core::student::{distill, StudentOptions};
 use ssad_core::train::DEFAULT_SAMPLE_SIZE;
 use ssad_core::{metrics, thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
 use std::time::Instant;
@@ -30,6 +31,25 @@ pub struct Outcome {
     pub flops: f64,
     /// `--sweep` only: (variant, auroc, auprc).
     pub variants: Vec<(&'static str, f64, f64)>,
+    /// `--student` only: one per student variant, in the order given.
+    pub students: Vec<StudentOutcome>,
+}
+
+/// A distilled student scored on the same evaluation rows as its teacher.
+pub struct StudentOutcome {
+    pub auroc: f64,
+    pub auprc: f64,
+    /// Rank correlation of the student's scores with the teacher's.
+    pub spearman: f64,
+    pub flops: f64,
+    pub distill_s: f64,
+    pub score_s: f64,
+    /// Diagnostics: AUROC with the student's prediction term and the teacher's
+    /// kNN term, and with the teacher's prediction term and the student's kNN term.
+    pub auroc_sp_tk: f64,
+    pub auroc_tp_sk: f64,
+    /// AUROC of the teacher with its prediction error taken after averaging the masks' predictions.
+    pub auroc_tmean: f64,
 }
 
 /// Train rows and evaluation rows (indices into the table) of a protocol.
@@ -55,6 +75,7 @@ pub fn run(
     p: Protocol,
     opts: &TrainOptions,
     sweep: bool,
+    students: &[StudentOptions],
 ) -> Result<Outcome, String> {
     let (train_idx, eval_idx) = split(t, p);
     // Sample as the extension does: a seeded reservoir over the rows in table order.
@@ -100,6 +121,69 @@ pub fn run(
     }
     let score_s = t1.elapsed().as_secs_f64();
     let labels: Vec<bool> = eval_idx.iter().map(|&i| t.labels[i]).collect();
+    let proj_rows = |idx: &[usize]| -> Vec<Vec<Value<'static>>> {
+        idx.iter()
+            .map(|&i| keep.iter().map(|&c| t.rows[i][c].clone()).collect())
+            .collect()
+    };
+    let mut student_outcomes = Vec::new();
+    if !students.is_empty() {
+        let sample_p = proj_rows(&sample_idx);
+        for so in students {
+            let t2 = Instant::now();
+            let st = distill(&model, &sample_p, so, &pool);
+            let distill_s = t2.elapsed().as_secs_f64();
+            let t3 = Instant::now();
+            let mut ss = st.scratch();
+            let mut sc = Vec::with_capacity(eval_idx.len());
+            for &i in &eval_idx {
+                row.clear();
+                row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
+                sc.push(st.score(&model, &row, &mut ss));
+            }
+            let score_s = t3.elapsed().as_secs_f64();
+            let (mut sp_tk, mut tp_sk, mut tmean) = (Vec::new(), Vec::new(), Vec::new());
+            if DIAG.load(Ordering::Relaxed) {
+                let mut terms = Vec::new();
+                for &i in &eval_idx {
+                    row.clear();
+                    row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
+                    st.terms(&model, &row, &mut ss, &mut terms);
+                    let c = model.explain(&row, &mut s).map_err(|e| e.to_string())?;
+                    let (mut a, mut b, mut r) = (0.0, 0.0, 0.0);
+                    for (j, (tt, cc)) in terms.iter().zip(&c).enumerate() {
+                        let (wm, wk) = (model.marg_weight as f64, model.knn_weight as f64);
+                        a += tt.0 + wk * cc.knn_term + wm * cc.marginal_term;
+                        b += cc.prediction_term + wk * tt.1 + wm * cc.marginal_term;
+                        // Teacher's mean prediction, error taken after averaging.
+                        let enc = &model.encoders[j];
+                        let pr = match (enc, enc.target(&row[j]), cc.expected.as_f64()) {
+                            (ssad_core::encode::ColumnEncoder::Numeric(e), Some(t), Some(v)) => {
+                                ((v - e.median) / e.scale - t as f64).abs()
+                                    / model.err_norm[j] as f64
+                            }
+                            _ => cc.prediction_term,
+                        };
+                        r += pr + wk * cc.knn_term + wm * cc.marginal_term;
+                    }
+                    sp_tk.push(a);
+                    tp_sk.push(b);
+                    tmean.push(r);
+                }
+            }
+            student_outcomes.push(StudentOutcome {
+                auroc: metrics::auroc(&sc, &labels).unwrap_or(f64::NAN),
+                auprc: metrics::auprc(&sc, &labels).unwrap_or(f64::NAN),
+                spearman: metrics::spearman(&scores, &sc),
+                flops: st.flops_per_row(),
+                distill_s,
+                score_s,
+                auroc_sp_tk: metrics::auroc(&sp_tk, &labels).unwrap_or(f64::NAN),
+                auroc_tp_sk: metrics::auroc(&tp_sk, &labels).unwrap_or(f64::NAN),
+                auroc_tmean: metrics::auroc(&tmean, &labels).unwrap_or(f64::NAN),
+            });
+        }
+    }
     let variants = if sweep {
         let proj = |i: usize| -> Vec<Value<'static>> {
             keep.iter().map(|&c| t.rows[i][c].clone()).collect()
@@ -111,6 +195,7 @@ pub fn run(
         Vec::new()
     };
     Ok(Outcome {
+        students: student_outcomes,
         flops: flops_per_row(&model),
         variants,
         table,
@@ -126,6 +211,9 @@ pub fn run(
 
 /// `--f16`: score with the network's weights rounded through IEEE half
 /// precision, to measure whether storing them as f16 holds accuracy.
+/// `--diag`: with `--student`, also score hybrids (student p + teacher k, teacher p + student k).
+pub static DIAG: AtomicBool = AtomicBool::new(false);
+
 pub static F16_WEIGHTS: AtomicBool = AtomicBool::new(false);
 
 fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
