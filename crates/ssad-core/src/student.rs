@@ -14,6 +14,7 @@
 //! labels every row once. Everything is deterministic given the seed.
 
 use crate::encode::ColumnEncoder;
+use crate::knn::{KnnScratch, Reference};
 use crate::model::{Model, Scratch};
 use crate::nn::{Adam, Mlp};
 use crate::rng::Rng;
@@ -41,6 +42,10 @@ pub struct StudentOptions {
     pub soft_inputs: bool,
     /// Append ln(1 + hinged marginal) of every column to the input.
     pub marg_inputs: bool,
+    /// Rows of a small kNN reference (drawn from the teacher's) whose per-column
+    /// distances are extra inputs (0: none); neighbours averaged there.
+    pub proto_rows: usize,
+    pub proto_k: usize,
     /// Training rows used as they are (at most).
     pub base_rows: usize,
     /// Perturbed copies of each kind: max(base, min_perturbed).
@@ -65,6 +70,8 @@ impl Default for StudentOptions {
             mode: "recon".into(),
             soft_inputs: false,
             marg_inputs: false,
+            proto_rows: 0,
+            proto_k: 3,
             base_rows: 4096,
             min_perturbed: 2048,
             swap: true,
@@ -132,7 +139,9 @@ pub struct Student {
     pub err_norm: Vec<f32>,
     pub soft_inputs: bool,
     pub marg_inputs: bool,
-    /// Input width: the teacher's value slots (+ d marginal inputs).
+    /// Small kNN reference whose per-column distances feed the input (`proto_rows`).
+    pub proto: Option<Reference>,
+    /// Input width: the teacher's value slots (+ d marginal inputs, + d kNN inputs).
     pub n_in: usize,
 }
 
@@ -142,9 +151,18 @@ pub struct StudentScratch {
     x: Vec<f32>,
     parts: Vec<f64>,
     terms: Vec<(f64, f64, f64)>,
+    pb: ProtoBuf,
     hidden: [Vec<f32>; 2],
     marg: Vec<f64>,
     targets: Vec<Option<f32>>,
+}
+
+/// Buffers of the small kNN reference's query.
+#[derive(Clone, Debug, Default)]
+struct ProtoBuf {
+    z: Vec<f32>,
+    knn: KnnScratch,
+    cols: Vec<f64>,
 }
 
 /// Rows labelled by the teacher: per-column targets (or one per row).
@@ -160,6 +178,7 @@ impl Student {
             x: vec![0.0; self.n_in],
             parts: Vec::new(),
             terms: Vec::new(),
+            pb: ProtoBuf::default(),
             hidden: [vec![0.0; w], vec![0.0; w]],
             marg: Vec::new(),
             targets: Vec::new(),
@@ -168,11 +187,17 @@ impl Student {
 
     /// Floating-point operations of one forward pass (2 x multiply-adds).
     pub fn flops_per_row(&self) -> f64 {
-        self.net
+        let net: f64 = self
+            .net
             .layers
             .iter()
             .map(|l| 2.0 * (l.n_in * l.n_out) as f64)
-            .sum()
+            .sum();
+        // The small kNN scan: 3 d per reference row, as the teacher's is counted.
+        net + self
+            .proto
+            .as_ref()
+            .map_or(0.0, |r| 3.0 * (r.d * r.n_rows()) as f64)
     }
 
     /// Per column the learned (prediction, kNN) terms on the teacher's scale (the
@@ -191,17 +216,10 @@ impl Student {
             hidden,
             marg,
             targets,
+            pb,
             ..
         } = s;
-        encode_row(
-            model,
-            self.soft_inputs,
-            self.marg_inputs,
-            row,
-            x,
-            marg,
-            targets,
-        );
+        encode_row(model, self, row, x, marg, targets, pb);
         let y = self.net.forward_row(x, hidden);
         out.clear();
         for j in 0..d.min(marg.len()) {
@@ -261,19 +279,21 @@ fn unlog(v: f32) -> f64 {
     (v.clamp(0.0, 60.0) as f64).exp_m1()
 }
 
-fn student_width(model: &Model, marg_inputs: bool) -> usize {
-    model.layout().n_values + if marg_inputs { model.n_columns() } else { 0 }
+fn student_width(model: &Model, marg_inputs: bool, proto: bool) -> usize {
+    let d = model.n_columns();
+    model.layout().n_values + if marg_inputs { d } else { 0 } + if proto { d } else { 0 }
 }
 
 fn encode_row(
     model: &Model,
-    soft: bool,
-    marg_inputs: bool,
+    st: &Student,
     row: &[Value<'_>],
     x: &mut [f32],
     marg: &mut Vec<f64>,
     targets: &mut Vec<Option<f32>>,
+    pb: &mut ProtoBuf,
 ) {
+    let (soft, marg_inputs) = (st.soft_inputs, st.marg_inputs);
     let layout = model.layout();
     let d = model.n_columns();
     marg.clear();
@@ -295,6 +315,17 @@ fn encode_row(
         }
     }
     debug_assert_eq!(marg.len(), d);
+    if let Some(r) = &st.proto {
+        pb.z.clear();
+        pb.z.extend(model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)));
+        pb.z.resize(d, 0.0);
+        pb.cols.resize(d, 0.0);
+        r.distance(&pb.z, &mut pb.knn, &mut pb.cols);
+        let off = layout.n_values + if marg_inputs { d } else { 0 };
+        for (xi, &c) in x[off..off + d].iter_mut().zip(&pb.cols) {
+            *xi = ((c * d as f64).max(0.0).ln_1p() as f32).min(30.0);
+        }
+    }
 }
 
 fn enc_soft(enc: &ColumnEncoder, v: &Value<'_>) -> Option<f32> {
@@ -445,6 +476,7 @@ fn label(
                 let mut s: Scratch = model.scratch();
                 let mut marg = Vec::with_capacity(d);
                 let mut tg = Vec::with_capacity(d);
+                let mut pb = ProtoBuf::default();
                 let mut ms = MaskScratch::new(model);
                 let mut spread = vec![0.0f64; d];
                 let mut x = vec![0.0f32; chunk.len() * nx];
@@ -452,12 +484,12 @@ fn label(
                 for (r, row) in chunk.iter().enumerate() {
                     encode_row(
                         model,
-                        student.soft_inputs,
-                        student.marg_inputs,
+                        student,
                         row,
                         &mut x[r * nx..(r + 1) * nx],
                         &mut marg,
                         &mut tg,
+                        &mut pb,
                     );
                     let Ok(c) = model.explain(row, &mut s) else {
                         continue;
@@ -545,7 +577,18 @@ pub fn distill(
     let mut data_rng = rng.fork(12);
     let mut batch_rng = rng.fork(13);
     let d = model.n_columns();
-    let n_in = student_width(model, o.marg_inputs);
+    let n_in = student_width(model, o.marg_inputs, o.proto_rows > 0);
+    // The small reference: an even stride through the teacher's (already trimmed) one.
+    let proto = (o.proto_rows > 0 && model.reference.n_rows() > 0).then(|| {
+        let (nr, rd) = (model.reference.n_rows(), model.reference.d);
+        let take = o.proto_rows.min(nr);
+        let mut rows_p = Vec::with_capacity(take * rd);
+        for i in 0..take {
+            let r = i * nr / take;
+            rows_p.extend_from_slice(&model.reference.rows[r * rd..(r + 1) * rd]);
+        }
+        Reference::with_k(rd, rows_p, o.proto_k)
+    });
     let mode = Mode::parse(&o.mode);
     let n_out = mode.n_out(d).max(1);
     let mut student = Student {
@@ -554,6 +597,7 @@ pub fn distill(
         err_norm: vec![1.0; d],
         soft_inputs: o.soft_inputs,
         marg_inputs: o.marg_inputs,
+        proto: if o.proto_rows > 0 { proto } else { None },
         n_in,
     };
     let t0 = std::time::Instant::now();
@@ -790,16 +834,18 @@ mod tests {
             .collect();
         let m = teacher(&rows, &kinds);
         let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-        for (soft, marg, mode) in [
-            (false, false, "recon"),
-            (true, true, "single"),
-            (false, true, "direct"),
+        for (soft, marg, mode, proto_rows) in [
+            (false, false, "recon", 0),
+            (true, true, "single", 64),
+            (false, true, "direct", 0),
+            (false, false, "spread", 64),
         ] {
             let o = StudentOptions {
                 steps: 50,
                 soft_inputs: soft,
                 marg_inputs: marg,
                 mode: mode.into(),
+                proto_rows,
                 ..small()
             };
             let st = distill(&m, &rows, &o, &pool);

@@ -326,18 +326,24 @@ fn student_report(
         );
         for (so, m) in students.iter().zip(&acc) {
             out += &format!(
-                "{:<24} {:>7.4} {:>7.4} {:>8.4} {:>10.4} {:>9.2}  (score {:.3}s; --diag sP+tK {:.4}, tP+sK {:.4}, teacher |mean pred - x| {:.4})\n",
+                "{:<24} {:>7.4} {:>7.4} {:>8.4} {:>10.4} {:>9.2}  (score {:.3}s)\n",
                 so.name,
                 m[0] / n,
                 m[1] / n,
                 m[2] / n,
                 m[3] / n / 1e6,
                 m[4] / n,
-                m[5] / n,
-                m[6] / n,
-                m[7] / n,
-                m[8] / n
+                m[5] / n
             );
+            if run::DIAG.load(std::sync::atomic::Ordering::Relaxed) {
+                out += &format!(
+                    "{:<24} --diag AUROC: student p + teacher k {:.4}, teacher p + student k {:.4}, teacher with |mean prediction - x| {:.4}\n",
+                    "",
+                    m[6] / n,
+                    m[7] / n,
+                    m[8] / n
+                );
+            }
         }
     }
     out
