@@ -67,10 +67,10 @@ impl Default for StudentOptions {
             name: "default".into(),
             h1: 64,
             h2: 32,
-            mode: "recon".into(),
+            mode: "single".into(),
             soft_inputs: false,
             marg_inputs: false,
-            proto_rows: 0,
+            proto_rows: 256,
             proto_k: 3,
             base_rows: 4096,
             min_perturbed: 2048,
@@ -735,7 +735,7 @@ mod tests {
 
     fn small() -> StudentOptions {
         StudentOptions {
-            steps: 600,
+            steps: 2000,
             base_rows: 1000,
             min_perturbed: 500,
             ..Default::default()
@@ -799,10 +799,10 @@ mod tests {
         st.parts(&m, &test[0], &mut ss, &mut parts);
         let total: f64 = parts.iter().sum();
         assert!((total - stud[0]).abs() < 1e-9 * (1.0 + total.abs()));
-        let n_out = st.net.n_out() as f64;
+        // Default: 4 values + 4 kNN inputs -> 64 -> 32 -> 1, plus a 256-row scan of 4 columns.
         assert_eq!(
             st.flops_per_row(),
-            2.0 * (4.0 * 64.0 + 64.0 * 32.0 + 32.0 * n_out)
+            2.0 * (8.0 * 64.0 + 64.0 * 32.0 + 32.0) + 3.0 * 4.0 * 256.0
         );
     }
 
