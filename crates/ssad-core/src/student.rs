@@ -46,6 +46,8 @@ pub struct StudentOptions {
     /// distances are extra inputs (0: none); neighbours averaged there.
     pub proto_rows: usize,
     pub proto_k: usize,
+    /// Hybrid modes: feed the exact per-column kNN shares as inputs.
+    pub knn_inputs: bool,
     /// Training rows used as they are (at most).
     pub base_rows: usize,
     /// Perturbed copies of each kind: max(base, min_perturbed).
@@ -72,6 +74,7 @@ impl Default for StudentOptions {
             marg_inputs: false,
             proto_rows: 256,
             proto_k: 3,
+            knn_inputs: true,
             base_rows: 4096,
             min_perturbed: 2048,
             swap: true,
@@ -108,6 +111,15 @@ pub enum Mode {
     /// Recon plus, per numeric column, the spread of the masks' predictions
     /// around their mean: p = sqrt((mean - x)^2 + spread^2) / norm.
     Spread,
+    /// Hybrid: the teacher's formula with only the prediction term learned, as one
+    /// output ln(1 + mean_j p_j); marginal and kNN terms exact (the kNN term on
+    /// the teacher's reference, or an even-stride cut of it to `proto_rows` rows).
+    Hybrid,
+    /// Hybrid with per column outputs ln(1 + p_j).
+    HybridCols,
+    /// Hybrid with the `spread` form of the prediction term (per numeric column
+    /// mean prediction and masks' spread, the error taken exactly).
+    HybridSpread,
 }
 
 impl Mode {
@@ -116,6 +128,9 @@ impl Mode {
             "single" => Mode::Single,
             "direct" => Mode::Direct,
             "spread" => Mode::Spread,
+            "hybrid" => Mode::Hybrid,
+            "hybrid_cols" => Mode::HybridCols,
+            "hybrid_spread" => Mode::HybridSpread,
             _ => Mode::Recon,
         }
     }
@@ -126,7 +141,14 @@ impl Mode {
             Mode::Single => 1,
             Mode::Recon => 2 * d,
             Mode::Spread => 3 * d,
+            Mode::Hybrid => 1,
+            Mode::HybridCols => d,
+            Mode::HybridSpread => 2 * d,
         }
+    }
+
+    fn hybrid(self) -> bool {
+        matches!(self, Mode::Hybrid | Mode::HybridCols | Mode::HybridSpread)
     }
 }
 
@@ -141,6 +163,8 @@ pub struct Student {
     pub marg_inputs: bool,
     /// Small kNN reference whose per-column distances feed the input (`proto_rows`).
     pub proto: Option<Reference>,
+    /// Whether the proto reference's per-column distances are inputs.
+    pub knn_inputs: bool,
     /// Input width: the teacher's value slots (+ d marginal inputs, + d kNN inputs).
     pub n_in: usize,
 }
@@ -226,11 +250,13 @@ impl Student {
             let (p, k) = match self.mode {
                 Mode::Direct => (unlog(y[j]), 0.0),
                 Mode::Single => (unlog(y[0]), 0.0),
-                Mode::Recon | Mode::Spread => {
-                    let spread = if self.mode == Mode::Spread {
-                        unlog(y[2 * d + j]) * model.err_norm[j] as f64
-                    } else {
-                        0.0
+                Mode::Hybrid => (unlog(y[0]), pb.cols.get(j).map_or(0.0, |c| c * d as f64)),
+                Mode::HybridCols => (unlog(y[j]), pb.cols.get(j).map_or(0.0, |c| c * d as f64)),
+                Mode::Recon | Mode::Spread | Mode::HybridSpread => {
+                    let spread = match self.mode {
+                        Mode::Spread => unlog(y[2 * d + j]) * model.err_norm[j] as f64,
+                        Mode::HybridSpread => unlog(y[d + j]) * model.err_norm[j] as f64,
+                        _ => 0.0,
                     };
                     let p = match (&model.encoders[j], targets[j]) {
                         (ColumnEncoder::Numeric(_), Some(t)) => {
@@ -240,7 +266,12 @@ impl Student {
                         (ColumnEncoder::Numeric(_), None) => 0.0,
                         (ColumnEncoder::Categorical(_), _) => unlog(y[j]),
                     };
-                    (p, unlog(y[d + j]))
+                    let k = if self.mode == Mode::HybridSpread {
+                        pb.cols.get(j).map_or(0.0, |c| c * d as f64)
+                    } else {
+                        unlog(y[d + j])
+                    };
+                    (p, k)
                 }
             };
             out.push((p, k, marg[j]));
@@ -279,9 +310,9 @@ fn unlog(v: f32) -> f64 {
     (v.clamp(0.0, 60.0) as f64).exp_m1()
 }
 
-fn student_width(model: &Model, marg_inputs: bool, proto: bool) -> usize {
+fn student_width(model: &Model, marg_inputs: bool, knn_inputs: bool) -> usize {
     let d = model.n_columns();
-    model.layout().n_values + if marg_inputs { d } else { 0 } + if proto { d } else { 0 }
+    model.layout().n_values + if marg_inputs { d } else { 0 } + if knn_inputs { d } else { 0 }
 }
 
 fn encode_row(
@@ -320,10 +351,16 @@ fn encode_row(
         pb.z.extend(model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)));
         pb.z.resize(d, 0.0);
         pb.cols.resize(d, 0.0);
-        r.distance(&pb.z, &mut pb.knn, &mut pb.cols);
-        let off = layout.n_values + if marg_inputs { d } else { 0 };
-        for (xi, &c) in x[off..off + d].iter_mut().zip(&pb.cols) {
-            *xi = ((c * d as f64).max(0.0).ln_1p() as f32).min(30.0);
+        if r.n_rows() > 0 && (!st.mode.hybrid() || model.knn_weight > 0.0) {
+            r.distance(&pb.z, &mut pb.knn, &mut pb.cols);
+        } else {
+            pb.cols.fill(0.0);
+        }
+        if st.knn_inputs {
+            let off = layout.n_values + if marg_inputs { d } else { 0 };
+            for (xi, &c) in x[off..off + d].iter_mut().zip(&pb.cols) {
+                *xi = ((c * d as f64).max(0.0).ln_1p() as f32).min(30.0);
+            }
         }
     }
 }
@@ -515,11 +552,33 @@ fn label(
                         Mode::Single => {
                             yr[0] = (t.iter().sum::<f64>() / d.max(1) as f64).ln_1p() as f32;
                         }
-                        Mode::Recon | Mode::Spread => {
-                            if student.mode == Mode::Spread {
+                        Mode::Hybrid | Mode::HybridCols => {
+                            let p: Vec<f64> = c
+                                .iter()
+                                .map(|c| {
+                                    let p = c.prediction_term;
+                                    if p.is_finite() {
+                                        p.max(0.0)
+                                    } else {
+                                        0.0
+                                    }
+                                })
+                                .collect();
+                            if student.mode == Mode::Hybrid {
+                                yr[0] = (p.iter().sum::<f64>() / d.max(1) as f64).ln_1p() as f32;
+                            } else {
+                                for (yy, v) in yr.iter_mut().zip(&p) {
+                                    *yy = v.ln_1p() as f32;
+                                }
+                            }
+                        }
+                        Mode::Recon | Mode::Spread | Mode::HybridSpread => {
+                            let hs = student.mode == Mode::HybridSpread;
+                            if student.mode == Mode::Spread || hs {
                                 mask_spread(model, row, &mut ms, &mut spread);
+                                let off = if hs { d } else { 2 * d };
                                 for j in 0..d {
-                                    yr[2 * d + j] =
+                                    yr[off + j] =
                                         (spread[j] / model.err_norm[j] as f64).ln_1p() as f32;
                                 }
                             }
@@ -529,7 +588,9 @@ fn label(
                                 } else {
                                     0.0
                                 };
-                                yr[d + j] = k.ln_1p() as f32;
+                                if !hs {
+                                    yr[d + j] = k.ln_1p() as f32;
+                                }
                                 yr[j] = match &model.encoders[j] {
                                     // The teacher's expected value in scaled units, divided by
                                     // its typical error so every column weighs alike in the loss.
@@ -577,9 +638,17 @@ pub fn distill(
     let mut data_rng = rng.fork(12);
     let mut batch_rng = rng.fork(13);
     let d = model.n_columns();
-    let n_in = student_width(model, o.marg_inputs, o.proto_rows > 0);
+    let mode = Mode::parse(&o.mode);
+    let knn_inputs = if mode.hybrid() {
+        o.knn_inputs
+    } else {
+        o.proto_rows > 0
+    };
+    let n_in = student_width(model, o.marg_inputs, knn_inputs);
     // The small reference: an even stride through the teacher's (already trimmed) one.
-    let proto = (o.proto_rows > 0 && model.reference.n_rows() > 0).then(|| {
+    // Hybrid: the teacher's own reference unless cut to `proto_rows`.
+    let full = mode.hybrid() && (o.proto_rows == 0 || o.proto_rows >= model.reference.n_rows());
+    let proto = (!full && o.proto_rows > 0 && model.reference.n_rows() > 0).then(|| {
         let (nr, rd) = (model.reference.n_rows(), model.reference.d);
         let take = o.proto_rows.min(nr);
         let mut rows_p = Vec::with_capacity(take * rd);
@@ -587,9 +656,18 @@ pub fn distill(
             let r = i * nr / take;
             rows_p.extend_from_slice(&model.reference.rows[r * rd..(r + 1) * rd]);
         }
-        Reference::with_k(rd, rows_p, o.proto_k)
+        let k = if mode.hybrid() {
+            model.reference.k
+        } else {
+            o.proto_k
+        };
+        Reference::with_k(rd, rows_p, k)
     });
-    let mode = Mode::parse(&o.mode);
+    let proto = if full {
+        Some(model.reference.clone())
+    } else {
+        proto
+    };
     let n_out = mode.n_out(d).max(1);
     let mut student = Student {
         net: Mlp::new(&[n_in, o.h1.max(1), o.h2.max(1), n_out], &mut init_rng),
@@ -597,7 +675,12 @@ pub fn distill(
         err_norm: vec![1.0; d],
         soft_inputs: o.soft_inputs,
         marg_inputs: o.marg_inputs,
-        proto: if o.proto_rows > 0 { proto } else { None },
+        proto: if o.proto_rows > 0 || mode.hybrid() {
+            proto
+        } else {
+            None
+        },
+        knn_inputs,
         n_in,
     };
     let t0 = std::time::Instant::now();
@@ -662,7 +745,7 @@ pub fn distill(
         let lr = lr_min + 0.5 * (o.lr - lr_min) * (1.0 + (std::f32::consts::PI * t).cos());
         adam.step(&mut student.net, &grads, lr);
     }
-    if matches!(mode, Mode::Recon | Mode::Spread) {
+    if matches!(mode, Mode::Recon | Mode::Spread | Mode::HybridSpread) {
         fit_err_norm(model, &mut student, &drows[..n_base.min(n)]);
     }
     if std::env::var_os("SSAD_STUDENT_TIMING").is_some() {
