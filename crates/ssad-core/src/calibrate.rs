@@ -1,11 +1,15 @@
 //! After training: fit the per-column normalisers, pick the kNN reference
-//! sample (trimmed of the highest-scoring training rows), and record the
-//! training score quantiles.
+//! sample (trimmed of the highest-scoring training rows), distil the student
+//! (unless the options say not to), and record the training score quantiles
+//! of the scores as `Model::score` computes them.
 
+use crate::error::Result;
 use crate::knn::{Reference, REFERENCE_ROWS};
 use crate::model::Model;
 use crate::rng::Rng;
 use crate::schema::Value;
+use crate::student;
+use crate::train::Event;
 use rayon::prelude::*;
 
 /// Training rows used to fit the score normalisers and quantiles.
@@ -29,7 +33,8 @@ pub fn calibrate(
     rows: &[Vec<Value<'static>>],
     pool: &rayon::ThreadPool,
     rng: &mut Rng,
-) {
+    on_event: &mut dyn FnMut(Event) -> bool,
+) -> Result<()> {
     let mut idx: Vec<usize> = (0..rows.len()).collect();
     rng.shuffle(&mut idx);
     let project =
@@ -43,7 +48,21 @@ pub fn calibrate(
     let want = (REFERENCE_ROWS as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
     let cand: Vec<Vec<Value<'static>>> = idx.iter().take(want).map(|&r| project(r)).collect();
     model.reference = build_reference(model, &cand, pool);
+    drop(cand);
+    if model.options.distill {
+        let mut distill_rng = rng.fork(5);
+        let st = student::distill(
+            model,
+            rows.len(),
+            &project,
+            &mut distill_rng,
+            pool,
+            on_event,
+        )?;
+        model.student = Some(st);
+    }
     fit_quantiles(model, &cal, pool);
+    Ok(())
 }
 
 fn fit_normalisers(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) {

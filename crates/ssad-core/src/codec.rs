@@ -11,9 +11,11 @@ use crate::model::{Layout, Model};
 use crate::nn::{Dense, Mlp};
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnKind, ColumnSpec};
+use crate::student::Student;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-pub const FORMAT_VERSION: u16 = 1;
+/// 2: the distilled student follows the score quantiles (1: no student).
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER: usize = 8 + 2 + 4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
@@ -124,8 +126,57 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Layers: count, then per layer its shape, f16 weights and f32 biases.
+fn write_mlp(w: &mut Writer, net: &Mlp) {
+    w.len(net.layers.len());
+    for l in &net.layers {
+        w.len(l.n_in);
+        w.len(l.n_out);
+        // Weights as IEEE half precision (training rounds them so, see
+        // `Mlp::round_weights_to_f16`): half the bytes, the same scores.
+        w.u8(WEIGHTS_F16);
+        w.len(l.w.len());
+        l.w.iter()
+            .for_each(|&x| w.u16(half::f16::from_f32(x).to_bits()));
+        w.f32s(&l.b);
+    }
+}
+
+fn read_mlp(r: &mut Reader<'_>) -> Result<Mlp> {
+    let n_layers = r.len(8)?;
+    let mut layers = Vec::with_capacity(n_layers);
+    for _ in 0..n_layers {
+        let n_in = r.u32()? as usize;
+        let n_out = r.u32()? as usize;
+        let w = match r.u8()? {
+            WEIGHTS_F32 => r.f32s()?,
+            WEIGHTS_F16 => {
+                let n = r.len(2)?;
+                (0..n)
+                    .map(|_| r.u16().map(|b| half::f16::from_bits(b).to_f32()))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            _ => return Err(corrupt("unknown weight encoding")),
+        };
+        if w.iter().any(|v| !v.is_finite()) {
+            return Err(corrupt("non-finite weight"));
+        }
+        let b = r.f32s()?;
+        if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
+            return Err(corrupt("layer shape"));
+        }
+        layers.push(Dense { n_in, n_out, w, b });
+    }
+    Ok(Mlp { layers })
+}
+
 /// Serialise a model to bytes.
 pub fn encode(m: &Model) -> Vec<u8> {
+    encode_version(m, FORMAT_VERSION)
+}
+
+/// Serialise in format `version` (1 leaves the student out).
+fn encode_version(m: &Model, version: u16) -> Vec<u8> {
     let mut w = Writer(Vec::new());
     // Options as JSON text: small, readable, and tolerant of added fields.
     w.str(&serde_json::to_string(&m.options).unwrap_or_default());
@@ -154,18 +205,7 @@ pub fn encode(m: &Model) -> Vec<u8> {
             }
         }
     }
-    w.len(m.net.layers.len());
-    for l in &m.net.layers {
-        w.len(l.n_in);
-        w.len(l.n_out);
-        // Weights as IEEE half precision (training rounds them so, see
-        // `Mlp::round_weights_to_f16`): half the bytes, the same scores.
-        w.u8(WEIGHTS_F16);
-        w.len(l.w.len());
-        l.w.iter()
-            .for_each(|&x| w.u16(half::f16::from_f32(x).to_bits()));
-        w.f32s(&l.b);
-    }
+    write_mlp(&mut w, &m.net);
     w.len(m.masks.len());
     for mask in &m.masks {
         w.u16(mask.len() as u16);
@@ -180,10 +220,19 @@ pub fn encode(m: &Model) -> Vec<u8> {
     w.f32(m.reference.norm);
     w.f32s(&m.reference.rows);
     w.f64s(&m.score_quantiles);
+    if version >= 2 {
+        match &m.student {
+            Some(st) => {
+                w.u8(1);
+                write_mlp(&mut w, &st.net);
+            }
+            None => w.u8(0),
+        }
+    }
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&payload);
     let crc = crc32fast::hash(&out);
@@ -267,31 +316,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         columns.push(ColumnSpec { name, kind });
         encoders.push(enc);
     }
-    let n_layers = r.len(8)?;
-    let mut layers = Vec::with_capacity(n_layers);
-    for _ in 0..n_layers {
-        let n_in = r.u32()? as usize;
-        let n_out = r.u32()? as usize;
-        let w = match r.u8()? {
-            WEIGHTS_F32 => r.f32s()?,
-            WEIGHTS_F16 => {
-                let n = r.len(2)?;
-                (0..n)
-                    .map(|_| r.u16().map(|b| half::f16::from_bits(b).to_f32()))
-                    .collect::<Result<Vec<_>>>()?
-            }
-            _ => return Err(corrupt("unknown weight encoding")),
-        };
-        if w.iter().any(|v| !v.is_finite()) {
-            return Err(corrupt("non-finite weight"));
-        }
-        let b = r.f32s()?;
-        if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
-            return Err(corrupt("layer shape"));
-        }
-        layers.push(Dense { n_in, n_out, w, b });
-    }
-    let net = Mlp { layers };
+    let net = read_mlp(&mut r)?;
     let n_masks = r.len(2)?;
     let mut masks = Vec::with_capacity(n_masks);
     for _ in 0..n_masks {
@@ -309,6 +334,17 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     let (ref_d, ref_k, ref_norm) = (r.u32()? as usize, r.u32()? as usize, r.f32()?);
     let reference = Reference::from_parts(ref_d, ref_k, r.f32s()?, ref_norm);
     let score_quantiles = r.f64s()?;
+    let student = if version >= 2 {
+        match r.u8()? {
+            0 => None,
+            1 => Some(Student {
+                net: read_mlp(&mut r)?,
+            }),
+            _ => return Err(corrupt("student flag")),
+        }
+    } else {
+        None
+    };
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
     }
@@ -324,6 +360,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         reference,
         knn_weight,
         score_quantiles,
+        student,
         options,
         layout,
     };
@@ -357,6 +394,16 @@ fn validate(m: &Model) -> Result<()> {
     if !weights_ok(m.marg_weight) || !weights_ok(m.knn_weight) {
         return Err(corrupt("term weights"));
     }
+    if let Some(st) = &m.student {
+        let sl = &st.net.layers;
+        if sl.is_empty()
+            || sl[0].n_in != Student::n_in(layout.n_values, d)
+            || sl[sl.len() - 1].n_out != 1
+            || sl.windows(2).any(|w| w[0].n_out != w[1].n_in)
+        {
+            return Err(corrupt("student network shape"));
+        }
+    }
     if m.err_norm.len() != d || m.marg_norm.len() != d {
         return Err(corrupt("normaliser length"));
     }
@@ -368,4 +415,99 @@ fn validate(m: &Model) -> Result<()> {
         return Err(corrupt("normaliser value"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::schema::Value;
+    use crate::{thread_pool, train, TrainOptions};
+
+    fn model(distill: bool) -> (Model, Vec<Vec<Value<'static>>>) {
+        let specs: Vec<ColumnSpec> = (0..3)
+            .map(|j| ColumnSpec {
+                name: format!("c{j}"),
+                kind: ColumnKind::Numeric,
+            })
+            .collect();
+        let mut rng = Rng::new(4);
+        let rows: Vec<Vec<Value<'static>>> = (0..400)
+            .map(|_| {
+                let a = rng.normal();
+                vec![
+                    Value::Num(a),
+                    Value::Num(a + 0.2 * rng.normal()),
+                    Value::Num(rng.normal()),
+                ]
+            })
+            .collect();
+        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+        let opts = TrainOptions {
+            epochs: Some(3),
+            distill: Some(distill),
+            ..Default::default()
+        };
+        let (m, _) =
+            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        (m, rows)
+    }
+
+    fn scores(m: &Model, rows: &[Vec<Value<'static>>]) -> Vec<f64> {
+        let mut s = m.scratch();
+        rows.iter()
+            .map(|r| m.score(r, &mut s).unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_with_and_without_a_student() {
+        for distill in [true, false] {
+            let (m, rows) = model(distill);
+            assert_eq!(m.student.is_some(), distill);
+            let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, m);
+            assert_eq!(scores(&back, &rows), scores(&m, &rows));
+        }
+    }
+
+    #[test]
+    fn version_1_bytes_decode_to_the_exact_teacher() {
+        let (m, rows) = model(true);
+        let v1 = encode_version(&m, 1);
+        assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
+        let back = decode(&v1).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.student.is_none());
+        let teacher = Model {
+            student: None,
+            ..m.clone()
+        };
+        assert_eq!(scores(&back, &rows), scores(&teacher, &rows));
+    }
+
+    #[test]
+    fn misshaped_student_is_an_error() {
+        let (mut m, _) = model(true);
+        let Some(st) = m.student.as_mut() else {
+            panic!("no student")
+        };
+        // The first layer no longer matches the model's input width.
+        let l = &mut st.net.layers[0];
+        l.n_in += 1;
+        l.w.extend(std::iter::repeat_n(0.0, l.n_out));
+        assert!(matches!(
+            decode(&encode(&m)),
+            Err(CoreError::CorruptModel(_))
+        ));
+        // An unknown student flag.
+        let (m, _) = model(false);
+        let mut bytes = encode(&m);
+        let flag = bytes.len() - 5;
+        assert_eq!(bytes[flag], 0);
+        bytes[flag] = 7;
+        let n = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(decode(&bytes), Err(CoreError::CorruptModel(_))));
+    }
 }

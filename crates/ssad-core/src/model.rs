@@ -2,6 +2,11 @@
 //! per-column prediction errors normalised by their training mean, plus a
 //! per-column marginal term. The score is a sum of per-column contributions,
 //! which is what explanations show.
+//!
+//! With a distilled student (the default), scoring replaces the masked
+//! network passes by the student's estimate of the mean prediction term; the
+//! marginal and kNN terms stay exact. Explanations still run the teacher and
+//! rescale its per-column prediction terms to the student's total.
 
 use crate::encode::{ColumnEncoder, Expected};
 use crate::error::{CoreError, Result};
@@ -9,6 +14,7 @@ use crate::knn::{KnnScratch, Reference};
 use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
+use crate::student::{self, Student};
 
 /// Values among the rarest `MARGINAL_RARE` share of their column (by density
 /// level; for a bell-shaped column, the outer 1% on either side) earn a marginal
@@ -34,6 +40,8 @@ pub struct Model {
     pub knn_weight: f32,
     /// Training-sample scores at probabilities k / (len - 1).
     pub score_quantiles: Vec<f64>,
+    /// Distilled estimate of the prediction term used by `score` (None: the exact masked passes).
+    pub student: Option<Student>,
     pub options: ResolvedOptions,
     /// Derived from `encoders` when the model is built or decoded.
     pub layout: Layout,
@@ -115,6 +123,28 @@ pub struct Scratch {
     z: Vec<f32>,
     knn: KnnScratch,
     knn_cols: Vec<f64>,
+    /// The student's input and hidden activations.
+    student_x: Vec<f32>,
+    student_hidden: [Vec<f32>; 2],
+}
+
+impl Scratch {
+    /// Tests: whether no masked pass has run on this scratch.
+    #[cfg(test)]
+    pub(crate) fn hits_are_zero(&self) -> bool {
+        self.hits.iter().all(|&h| h == 0)
+    }
+
+    /// Size the student's buffers (the teacher's and the student's shapes are the model's).
+    fn size_for_student(&mut self, m: &Model) {
+        let d = m.columns.len();
+        self.student_x = vec![0.0; Student::n_in(m.layout.n_values, d)];
+        let w = m
+            .student
+            .as_ref()
+            .map_or(0, |st| st.net.max_width().max(st.net.n_out()));
+        self.student_hidden = [vec![0.0; w], vec![0.0; w]];
+    }
 }
 
 impl Model {
@@ -133,7 +163,7 @@ impl Model {
         let d = self.columns.len();
         let w = self.net.max_width().max(l.n_out);
         let h1 = self.net.layers.first().map_or(0, |l| l.n_out);
-        Scratch {
+        let mut s = Scratch {
             base: vec![0.0; l.n_in],
             z_base: vec![0.0; h1],
             corr: vec![0.0; d * h1],
@@ -150,7 +180,11 @@ impl Model {
             z: vec![0.0; d],
             knn: KnnScratch::default(),
             knn_cols: vec![0.0; d],
-        }
+            student_x: Vec::new(),
+            student_hidden: [Vec::new(), Vec::new()],
+        };
+        s.size_for_student(self);
+        s
     }
 
     fn check_arity(&self, row: &[Value<'_>]) -> Result<()> {
@@ -286,8 +320,82 @@ impl Model {
     pub fn score(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<f64> {
         self.check_arity(row)?;
         let layout = self.layout();
+        self.prepare_row(layout, row, s);
+        match &self.student {
+            Some(st) => {
+                let p = self.student_prediction(st, layout, s);
+                Ok(self.hybrid_total(p, s))
+            }
+            None => {
+                self.masked_errors(layout, s);
+                Ok(self.total(s))
+            }
+        }
+    }
+
+    /// The student's mean prediction term for the row prepared in the scratch.
+    fn student_prediction(&self, st: &Student, layout: &Layout, s: &mut Scratch) -> f64 {
+        if s.student_hidden[0].len() < st.net.max_width().max(st.net.n_out()) {
+            // A scratch made before the student was attached: sized once.
+            s.size_for_student(self);
+        }
+        self.student_input(layout, s);
+        st.mean_prediction(&s.student_x, &mut s.student_hidden)
+    }
+
+    /// Fill `s.student_x` from the prepared row: value slots, then per column
+    /// the normalised marginal and the kNN share, compressed.
+    fn student_input(&self, layout: &Layout, s: &mut Scratch) {
+        let d = self.columns.len();
+        let nv = layout.n_values;
+        if s.student_x.len() != Student::n_in(nv, d) {
+            // A scratch made before the student was attached: sized once.
+            s.size_for_student(self);
+        }
+        s.student_x[..nv].copy_from_slice(&s.base[..nv]);
+        for j in 0..d {
+            let (_, m) = self.normalise(j, 0.0, s.marg[j]);
+            s.student_x[nv + j] = student::squash(m);
+            s.student_x[nv + d + j] = student::squash(s.knn_cols[j] * d as f64);
+        }
+    }
+
+    /// The score with the prediction term `p` (mean over columns) for every
+    /// column, the marginal and kNN terms exact; the teacher's formula otherwise.
+    fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
+        let d = self.columns.len() as f64;
+        (0..self.columns.len())
+            .map(|j| {
+                let (_, m) = self.normalise(j, 0.0, s.marg[j]);
+                self.combine(p, m, s.knn_cols[j] * d)
+            })
+            .sum()
+    }
+
+    /// Distillation: the teacher's mean normalised prediction term of a row
+    /// (non-finite terms as 0), and the student's input for it into `x`.
+    pub(crate) fn teacher_mean_prediction(
+        &self,
+        row: &[Value<'_>],
+        s: &mut Scratch,
+        x: &mut [f32],
+    ) -> f64 {
+        let layout = self.layout();
         self.raw_terms(layout, row, s);
-        Ok(self.total(s))
+        self.student_input(layout, s);
+        x.copy_from_slice(&s.student_x);
+        let d = self.columns.len();
+        (0..d)
+            .map(|j| {
+                let p = self.term(s, j).0;
+                if p.is_finite() {
+                    p.max(0.0)
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            / d.max(1) as f64
     }
 
     /// The score from the raw terms in the scratch.
@@ -301,13 +409,33 @@ impl Model {
     }
 
     /// Per-column contributions, in column order; they sum to the score.
+    /// With a student, the teacher's per-column prediction terms are rescaled
+    /// to sum to the student's total, so the contributions sum to `score` and
+    /// the attribution follows the teacher.
     pub fn explain(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<Vec<Contribution>> {
         self.check_arity(row)?;
         let layout = self.layout();
         self.raw_terms(layout, row, s);
-        Ok((0..self.columns.len())
+        let d = self.columns.len();
+        // Per column: None keeps the teacher's term, Some(f) multiplies it by f.
+        let rescale = self.student.as_ref().map(|st| {
+            let p = self.student_prediction(st, layout, s);
+            let teacher: f64 = (0..d).map(|j| self.term(s, j).0).sum();
+            if teacher > 0.0 && teacher.is_finite() {
+                (p * d as f64 / teacher, None)
+            } else {
+                // Nothing to follow: the student's mean for every column.
+                (0.0, Some(p))
+            }
+        });
+        Ok((0..d)
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
+                let p = match rescale {
+                    None => p,
+                    Some((_, Some(flat))) => flat,
+                    Some((f, None)) => p * f,
+                };
                 let enc = &self.encoders[j];
                 let o = layout.out_off[j];
                 let expected = if s.hits[j] > 0 {

@@ -23,6 +23,9 @@ pub struct TrainOptions {
     pub threads: Option<u32>,
     /// Expected share of anomalies: the default threshold of `ssad_is_anomaly` (0 < c < 0.5).
     pub contamination: Option<f64>,
+    /// Distil a small student network for the prediction term, so scoring skips
+    /// the masked network passes (default true); false keeps the exact network.
+    pub distill: Option<bool>,
 }
 
 pub const DEFAULT_MASK_RATE: f64 = 0.4;
@@ -93,6 +96,9 @@ pub struct ResolvedOptions {
     pub batch_size: u32,
     #[serde(default = "default_contamination")]
     pub contamination: f64,
+    /// Whether a student was distilled (models stored before the option existed: false).
+    #[serde(default)]
+    pub distill: bool,
 }
 
 fn default_contamination() -> f64 {
@@ -117,6 +123,8 @@ mod tests {
         assert_eq!(o.hidden, Some(32));
         assert_eq!(o.mask_rate, Some(0.3));
         assert_eq!(o.seed, Some(7));
+        let o = TrainOptions::from_json(r#"{"distill": false}"#).unwrap_or_default();
+        assert_eq!(o.distill, Some(false));
     }
 
     #[test]
@@ -141,6 +149,8 @@ mod tests {
             r#"{"contamination": 0.5}"#,
             r#"{"seed": -1}"#,
             r#"{"epochs": "many"}"#,
+            r#"{"distill": 1}"#,
+            r#"{"distill": "yes"}"#,
             r#"[1]"#,
         ] {
             assert!(

@@ -50,8 +50,20 @@ pub const KNN_WEIGHT: f32 = 1.25;
 /// Progress reported to the caller; returning `false` cancels training.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Batch { step: usize, steps: usize },
-    Epoch { epoch: u32, epochs: u32, loss: f64 },
+    Batch {
+        step: usize,
+        steps: usize,
+    },
+    Epoch {
+        epoch: u32,
+        epochs: u32,
+        loss: f64,
+    },
+    /// After training and calibration: a step of the student's distillation.
+    Distill {
+        step: usize,
+        steps: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +102,7 @@ pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
         threads: opts.threads.unwrap_or(1),
         batch_size: batch as u32,
         contamination: opts.contamination.unwrap_or(DEFAULT_CONTAMINATION),
+        distill: opts.distill.unwrap_or(true),
     }
 }
 
@@ -424,12 +437,13 @@ pub fn train(
         reference: Reference::empty(e.d),
         knn_weight: KNN_WEIGHT,
         score_quantiles: Vec::new(),
+        student: None,
         options: resolved.clone(),
         layout: e.layout.clone(),
     };
     let mut cal_rng = rng.fork(4);
     model.net.round_weights_to_f16();
-    calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng);
+    calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng, on_event)?;
     let report = TrainReport {
         rows_used: rows.len(),
         used_columns: model.columns.iter().map(|c| c.name.clone()).collect(),

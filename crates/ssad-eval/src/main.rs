@@ -3,7 +3,10 @@
 //! next to the nine classical baselines.
 //!
 //! Usage: ssad-eval [DATA_DIR] [--tables a,b,..] [--threads N] [--protocol A|B|AB]
-//!                  [--csv OUT.csv] [--options JSON]
+//!                  [--csv OUT.csv] [--options JSON] [--teacher]
+//!
+//! `--teacher`: also score every job's model with its exact network (the
+//! distilled student removed) and report both side by side.
 
 mod baselines;
 mod data;
@@ -11,8 +14,7 @@ mod run;
 mod sweep;
 
 use rayon::prelude::*;
-use run::{Outcome, Protocol, StudentOutcome};
-use ssad_core::student::StudentOptions;
+use run::{Outcome, Protocol};
 use ssad_core::TrainOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,8 +28,8 @@ struct Args {
     csv: Option<PathBuf>,
     options: TrainOptions,
     sweep: bool,
-    /// `--student`: student variants distilled from each trained model.
-    students: Vec<StudentOptions>,
+    /// `--teacher`: compare with the exact network.
+    teacher: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,7 +41,7 @@ fn parse_args() -> Result<Args, String> {
         csv: None,
         options: TrainOptions::default(),
         sweep: false,
-        students: Vec::new(),
+        teacher: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,8 +57,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
             "--sweep" => a.sweep = true,
-            "--diag" => run::DIAG.store(true, std::sync::atomic::Ordering::Relaxed),
-            "--student" => a.students = parse_students(&val("--student")?)?,
+            "--teacher" => a.teacher = true,
             "--f16" => run::F16_WEIGHTS.store(true, std::sync::atomic::Ordering::Relaxed),
             "--csv" => a.csv = Some(PathBuf::from(val("--csv")?)),
             "--options" => {
@@ -64,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
                     TrainOptions::from_json(&val("--options")?).map_err(|e| e.to_string())?
             }
             "-h" | "--help" => {
-                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--student default|JSON|[JSON,..]]");
+                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--teacher]");
                 std::process::exit(0);
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -72,15 +73,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(a)
-}
-
-/// `default`, one JSON object of `StudentOptions` fields, or an array of them.
-fn parse_students(text: &str) -> Result<Vec<StudentOptions>, String> {
-    let t = text.trim();
-    if t == "default" {
-        return Ok(vec![StudentOptions::default()]);
-    }
-    StudentOptions::list_from_json(t).map_err(|e| format!("--student: {e}"))
 }
 
 fn main() {
@@ -133,7 +125,7 @@ fn real_main() -> Result<(), String> {
         &args.options,
         args.threads,
         args.sweep,
-        &args.students,
+        args.teacher,
     )?;
     eprintln!("evaluated in {:.1}s", t0.elapsed().as_secs_f64());
     let base = baselines::load(&args.dir)?;
@@ -150,8 +142,8 @@ fn real_main() -> Result<(), String> {
     if args.sweep {
         report += &sweep_report(&tables, &outcomes);
     }
-    if !args.students.is_empty() {
-        report += &student_report(&tables, &outcomes, &args.students);
+    if args.teacher {
+        report += &teacher_report(&tables, &outcomes);
     }
     print!("{report}");
     if let Some(path) = &args.csv {
@@ -168,7 +160,7 @@ fn run_jobs(
     opts: &TrainOptions,
     threads: usize,
     sweep: bool,
-    students: &[StudentOptions],
+    teacher: bool,
 ) -> Result<Vec<Outcome>, String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Vec<Result<Outcome, String>>> = std::thread::scope(|sc| {
@@ -179,7 +171,7 @@ fn run_jobs(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&(t, p)) = jobs.get(i) else { break };
-                        done.push(run::run(&tables[t], t, p, opts, sweep, students));
+                        done.push(run::run(&tables[t], t, p, opts, sweep, teacher));
                     }
                     done
                 })
@@ -248,103 +240,69 @@ fn sweep_report(tables: &[data::Table], outcomes: &[Outcome]) -> String {
     out
 }
 
-/// Per protocol: per-table AUROC of the teacher and of each student (with
-/// Spearman vs the teacher), then the means, cost and distillation time.
-fn student_report(
-    tables: &[data::Table],
-    outcomes: &[Outcome],
-    students: &[StudentOptions],
-) -> String {
+/// `--teacher`, per protocol: per-table AUROC of the exact network and of the
+/// default (hybrid) scoring, then the means and the cost of each.
+fn teacher_report(tables: &[data::Table], outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     for proto in ["A", "B"] {
         let mine: Vec<&Outcome> = outcomes
             .iter()
             .filter(|o| {
-                matches!(
-                    (o.protocol, proto),
-                    (Protocol::A, "A") | (Protocol::B(_), "B")
-                )
+                o.teacher.is_some()
+                    && matches!(
+                        (o.protocol, proto),
+                        (Protocol::A, "A") | (Protocol::B(_), "B")
+                    )
             })
             .collect();
         if mine.is_empty() {
             continue;
         }
         out += &format!(
-            "\n== student {proto}: AUROC teacher | per student AUROC (Spearman)\n{:<12} {:>8}",
-            "table", "teacher"
+            "\n== teacher vs default {proto}: AUROC\n{:<12} {:>8} {:>8} {:>8}\n",
+            "table", "teacher", "default", "Spearman"
         );
-        for so in students {
-            out += &format!(" {:>18}", so.name);
-        }
-        out += "\n";
-        let nv = students.len();
         let mut n = 0.0;
-        let (mut ta, mut tp, mut tf, mut tt) = (0.0, 0.0, 0.0, 0.0);
-        let mut acc = vec![[0.0f64; 9]; nv];
+        let mut acc = [0.0f64; 7];
         for (ti, t) in tables.iter().enumerate() {
             let rows: Vec<&&Outcome> = mine.iter().filter(|o| o.table == ti).collect();
             if rows.is_empty() {
                 continue;
             }
             n += 1.0;
-            let a = mean(rows.iter().map(|o| o.auroc));
-            ta += a;
-            tp += mean(rows.iter().map(|o| o.auprc));
-            tf += mean(rows.iter().map(|o| o.flops));
-            tt += mean(rows.iter().map(|o| o.train_s));
-            out += &format!("{:<12} {:>8.4}", t.name, a);
-            for (vi, m) in acc.iter_mut().enumerate() {
-                let get = |f: &dyn Fn(&StudentOutcome) -> f64| {
-                    mean(rows.iter().filter_map(|o| o.students.get(vi)).map(f))
-                };
-                let (sa, sr) = (get(&|s| s.auroc), get(&|s| s.spearman));
-                m[0] += sa;
-                m[1] += get(&|s| s.auprc);
-                m[2] += sr;
-                m[3] += get(&|s| s.flops);
-                m[4] += get(&|s| s.distill_s);
-                m[5] += get(&|s| s.score_s);
-                m[6] += get(&|s| s.auroc_sp_tk);
-                m[7] += get(&|s| s.auroc_tp_sk);
-                m[8] += get(&|s| s.auroc_tmean);
-                out += &format!(" {:>9.4} ({:>6.3})", sa, sr);
-            }
-            out += "\n";
-        }
-        out += &format!(
-            "means {proto} over {n} tables:\n{:<24} {:>7} {:>7} {:>8} {:>10} {:>9}\n",
-            "model", "AUROC", "AUPRC", "Spearman", "MFLOP/row", "train_s"
-        );
-        out += &format!(
-            "{:<24} {:>7.4} {:>7.4} {:>8} {:>10.4} {:>9.2}\n",
-            "teacher",
-            ta / n,
-            tp / n,
-            "",
-            tf / n / 1e6,
-            tt / n
-        );
-        for (so, m) in students.iter().zip(&acc) {
-            out += &format!(
-                "{:<24} {:>7.4} {:>7.4} {:>8.4} {:>10.4} {:>9.2}  (score {:.3}s)\n",
-                so.name,
-                m[0] / n,
-                m[1] / n,
-                m[2] / n,
-                m[3] / n / 1e6,
-                m[4] / n,
-                m[5] / n
+            let tget = |f: &dyn Fn(&run::TeacherOutcome) -> f64| {
+                mean(rows.iter().filter_map(|o| o.teacher.as_ref()).map(f))
+            };
+            let (ta, ha, sp) = (
+                tget(&|x| x.auroc),
+                mean(rows.iter().map(|o| o.auroc)),
+                tget(&|x| x.spearman),
             );
-            if run::DIAG.load(std::sync::atomic::Ordering::Relaxed) {
-                out += &format!(
-                    "{:<24} --diag AUROC: student p + teacher k {:.4}, teacher p + student k {:.4}, teacher with |mean prediction - x| {:.4}\n",
-                    "",
-                    m[6] / n,
-                    m[7] / n,
-                    m[8] / n
-                );
-            }
+            acc[0] += ta;
+            acc[1] += tget(&|x| x.auprc);
+            acc[2] += tget(&|x| x.flops);
+            acc[3] += ha;
+            acc[4] += mean(rows.iter().map(|o| o.auprc));
+            acc[5] += mean(rows.iter().map(|o| o.flops));
+            acc[6] += sp;
+            out += &format!("{:<12} {:>8.4} {:>8.4} {:>8.3}\n", t.name, ta, ha, sp);
         }
+        out += &format!(
+            "means {proto} over {n} tables:\n{:<10} {:>7} {:>7} {:>10}\n",
+            "model", "AUROC", "AUPRC", "MFLOP/row"
+        );
+        out += &format!(
+            "{:<10} {:>7.4} {:>7.4} {:>10.4}\n{:<10} {:>7.4} {:>7.4} {:>10.4}  (Spearman vs teacher {:.4})\n",
+            "teacher",
+            acc[0] / n,
+            acc[1] / n,
+            acc[2] / n / 1e6,
+            "default",
+            acc[3] / n,
+            acc[4] / n,
+            acc[5] / n / 1e6,
+            acc[6] / n
+        );
     }
     out
 }

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::data::Table;
 use ssad_core::reservoir::Reservoir;
 use ssad_core::rng::Rng;
-use ssad_core::student::{distill, StudentOptions};
 use ssad_core::train::DEFAULT_SAMPLE_SIZE;
 use ssad_core::{metrics, thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
 use std::time::Instant;
@@ -31,25 +30,17 @@ pub struct Outcome {
     pub flops: f64,
     /// `--sweep` only: (variant, auroc, auprc).
     pub variants: Vec<(&'static str, f64, f64)>,
-    /// `--student` only: one per student variant, in the order given.
-    pub students: Vec<StudentOutcome>,
+    /// `--teacher` only, for a model with a student.
+    pub teacher: Option<TeacherOutcome>,
 }
 
-/// A distilled student scored on the same evaluation rows as its teacher.
-pub struct StudentOutcome {
+/// `--teacher`: the model scored with its exact network (student removed).
+pub struct TeacherOutcome {
     pub auroc: f64,
     pub auprc: f64,
-    /// Rank correlation of the student's scores with the teacher's.
+    /// Rank correlation of the default (hybrid) scores with the teacher's.
     pub spearman: f64,
     pub flops: f64,
-    pub distill_s: f64,
-    pub score_s: f64,
-    /// Diagnostics: AUROC with the student's prediction term and the teacher's
-    /// kNN term, and with the teacher's prediction term and the student's kNN term.
-    pub auroc_sp_tk: f64,
-    pub auroc_tp_sk: f64,
-    /// AUROC of the teacher with its prediction error taken after averaging the masks' predictions.
-    pub auroc_tmean: f64,
 }
 
 /// Train rows and evaluation rows (indices into the table) of a protocol.
@@ -75,7 +66,7 @@ pub fn run(
     p: Protocol,
     opts: &TrainOptions,
     sweep: bool,
-    students: &[StudentOptions],
+    compare_teacher: bool,
 ) -> Result<Outcome, String> {
     let (train_idx, eval_idx) = split(t, p);
     // Sample as the extension does: a seeded reservoir over the rows in table order.
@@ -121,69 +112,28 @@ pub fn run(
     }
     let score_s = t1.elapsed().as_secs_f64();
     let labels: Vec<bool> = eval_idx.iter().map(|&i| t.labels[i]).collect();
-    let proj_rows = |idx: &[usize]| -> Vec<Vec<Value<'static>>> {
-        idx.iter()
-            .map(|&i| keep.iter().map(|&c| t.rows[i][c].clone()).collect())
-            .collect()
-    };
-    let mut student_outcomes = Vec::new();
-    if !students.is_empty() {
-        let sample_p = proj_rows(&sample_idx);
-        for so in students {
-            let t2 = Instant::now();
-            let st = distill(&model, &sample_p, so, &pool);
-            let distill_s = t2.elapsed().as_secs_f64();
-            let t3 = Instant::now();
-            let mut ss = st.scratch();
-            let mut sc = Vec::with_capacity(eval_idx.len());
-            for &i in &eval_idx {
-                row.clear();
-                row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
-                sc.push(st.score(&model, &row, &mut ss));
-            }
-            let score_s = t3.elapsed().as_secs_f64();
-            let (mut sp_tk, mut tp_sk, mut tmean) = (Vec::new(), Vec::new(), Vec::new());
-            if DIAG.load(Ordering::Relaxed) {
-                let mut terms = Vec::new();
-                for &i in &eval_idx {
-                    row.clear();
-                    row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
-                    st.terms(&model, &row, &mut ss, &mut terms);
-                    let c = model.explain(&row, &mut s).map_err(|e| e.to_string())?;
-                    let (mut a, mut b, mut r) = (0.0, 0.0, 0.0);
-                    for (j, (tt, cc)) in terms.iter().zip(&c).enumerate() {
-                        let (wm, wk) = (model.marg_weight as f64, model.knn_weight as f64);
-                        a += tt.0 + wk * cc.knn_term + wm * cc.marginal_term;
-                        b += cc.prediction_term + wk * tt.1 + wm * cc.marginal_term;
-                        // Teacher's mean prediction, error taken after averaging.
-                        let enc = &model.encoders[j];
-                        let pr = match (enc, enc.target(&row[j]), cc.expected.as_f64()) {
-                            (ssad_core::encode::ColumnEncoder::Numeric(e), Some(t), Some(v)) => {
-                                ((v - e.median) / e.scale - t as f64).abs()
-                                    / model.err_norm[j] as f64
-                            }
-                            _ => cc.prediction_term,
-                        };
-                        r += pr + wk * cc.knn_term + wm * cc.marginal_term;
-                    }
-                    sp_tk.push(a);
-                    tp_sk.push(b);
-                    tmean.push(r);
-                }
-            }
-            student_outcomes.push(StudentOutcome {
-                auroc: metrics::auroc(&sc, &labels).unwrap_or(f64::NAN),
-                auprc: metrics::auprc(&sc, &labels).unwrap_or(f64::NAN),
-                spearman: metrics::spearman(&scores, &sc),
-                flops: st.flops_per_row(),
-                distill_s,
-                score_s,
-                auroc_sp_tk: metrics::auroc(&sp_tk, &labels).unwrap_or(f64::NAN),
-                auroc_tp_sk: metrics::auroc(&tp_sk, &labels).unwrap_or(f64::NAN),
-                auroc_tmean: metrics::auroc(&tmean, &labels).unwrap_or(f64::NAN),
-            });
+    // `--teacher`: the same model scored with its exact network instead of the student.
+    let teacher = if compare_teacher && model.student.is_some() {
+        let exact = ssad_core::Model {
+            student: None,
+            ..model.clone()
+        };
+        let mut ts = exact.scratch();
+        let mut sc = Vec::with_capacity(eval_idx.len());
+        for &i in &eval_idx {
+            row.clear();
+            row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
+            sc.push(exact.score(&row, &mut ts).map_err(|e| e.to_string())?);
         }
-    }
+        Some(TeacherOutcome {
+            auroc: metrics::auroc(&sc, &labels).unwrap_or(f64::NAN),
+            auprc: metrics::auprc(&sc, &labels).unwrap_or(f64::NAN),
+            spearman: metrics::spearman(&sc, &scores),
+            flops: flops_per_row(&exact),
+        })
+    } else {
+        None
+    };
     let variants = if sweep {
         let proj = |i: usize| -> Vec<Value<'static>> {
             keep.iter().map(|&c| t.rows[i][c].clone()).collect()
@@ -195,7 +145,7 @@ pub fn run(
         Vec::new()
     };
     Ok(Outcome {
-        students: student_outcomes,
+        teacher,
         flops: flops_per_row(&model),
         variants,
         table,
@@ -211,9 +161,6 @@ pub fn run(
 
 /// `--f16`: score with the network's weights rounded through IEEE half
 /// precision, to measure whether storing them as f16 holds accuracy.
-/// `--diag`: with `--student`, also score hybrids (student p + teacher k, teacher p + student k).
-pub static DIAG: AtomicBool = AtomicBool::new(false);
-
 pub static F16_WEIGHTS: AtomicBool = AtomicBool::new(false);
 
 fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
@@ -225,13 +172,22 @@ fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
     m
 }
 
-/// Floating-point operations to score one row: the first layer once per row
+/// Floating-point operations to score one row. With a student: its forward
+/// pass (2 in x out per layer). Without: the first layer once per row
 /// (2 n_values h1) plus each column's hiding correction (2 n_values h1 + d h1),
-/// then per mask the k correction additions and the dense upper layers, plus
-/// the kNN scan (3 d per reference row). Lookups and activations not counted.
+/// then per mask the k correction additions and the dense upper layers. Both
+/// plus the kNN scan (3 d per reference row). Lookups and activations not counted.
 pub fn flops_per_row(m: &ssad_core::Model) -> f64 {
-    let l = m.layout();
     let d = m.n_columns() as f64;
+    let knn = if m.knn_weight > 0.0 {
+        3.0 * d * m.reference.n_rows() as f64
+    } else {
+        0.0
+    };
+    if let Some(st) = &m.student {
+        return st.flops_per_row() + knn;
+    }
+    let l = m.layout();
     let layers = &m.net.layers;
     let h1 = layers[0].n_out as f64;
     let mut f = 4.0 * l.n_values as f64 * h1 + d * h1;
@@ -242,8 +198,5 @@ pub fn flops_per_row(m: &ssad_core::Model) -> f64 {
     for mask in &m.masks {
         f += mask.len() as f64 * h1 + upper;
     }
-    if m.knn_weight > 0.0 {
-        f += 3.0 * d * m.reference.n_rows() as f64;
-    }
-    f
+    f + knn
 }
