@@ -102,6 +102,15 @@ pub struct Contribution {
     pub expected: Expected,
 }
 
+/// The prediction terms an explanation shows: the teacher's, the teacher's
+/// rescaled by a factor (to the student's total), or the student's mean for every column.
+#[derive(Clone, Copy)]
+enum Pred {
+    Teacher,
+    Scaled(f64),
+    Flat(f64),
+}
+
 /// Reusable buffers for one-row scoring, so the inline path allocates nothing per row.
 #[derive(Clone, Debug)]
 pub struct Scratch {
@@ -417,24 +426,26 @@ impl Model {
         let layout = self.layout();
         self.raw_terms(layout, row, s);
         let d = self.columns.len();
-        // Per column: None keeps the teacher's term, Some(f) multiplies it by f.
-        let rescale = self.student.as_ref().map(|st| {
-            let p = self.student_prediction(st, layout, s);
-            let teacher: f64 = (0..d).map(|j| self.term(s, j).0).sum();
-            if teacher > 0.0 && teacher.is_finite() {
-                (p * d as f64 / teacher, None)
-            } else {
-                // Nothing to follow: the student's mean for every column.
-                (0.0, Some(p))
+        let pred = match &self.student {
+            None => Pred::Teacher,
+            Some(st) => {
+                let p = self.student_prediction(st, layout, s);
+                let teacher: f64 = (0..d).map(|j| self.term(s, j).0).sum();
+                if teacher > 0.0 && teacher.is_finite() {
+                    Pred::Scaled(p * d as f64 / teacher)
+                } else {
+                    // Nothing to follow: the student's mean for every column.
+                    Pred::Flat(p)
+                }
             }
-        });
+        };
         Ok((0..d)
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
-                let p = match rescale {
-                    None => p,
-                    Some((_, Some(flat))) => flat,
-                    Some((f, None)) => p * f,
+                let p = match pred {
+                    Pred::Teacher => p,
+                    Pred::Scaled(f) => p * f,
+                    Pred::Flat(v) => v,
                 };
                 let enc = &self.encoders[j];
                 let o = layout.out_off[j];
