@@ -142,7 +142,7 @@ impl Reference {
             };
             for bi in range {
                 let (low, c) = s.blocks[bi];
-                if low >= worst && s.best.len() == k {
+                if low > worst && s.best.len() == k {
                     continue;
                 }
                 let c = c as usize;
@@ -236,6 +236,67 @@ mod tests {
         // The far row is off in column 0 only: column 0 carries the distance.
         assert!(cols[0] > 20.0 * cols[1], "{cols:?}");
         assert!((cols[0] + cols[1] - far).abs() < 1e-6 * far);
+    }
+
+    /// The k nearest by brute force (the same kernel over all rows at once,
+    /// so the same arithmetic), ties to the lower row.
+    fn brute(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<(f32, u32)> {
+        let (n, d) = (r.n_rows(), r.d);
+        let pad = n.div_ceil(SQ_DIST_BLOCK) * SQ_DIST_BLOCK;
+        let mut cols = vec![0.0f32; pad * d];
+        for i in 0..n {
+            for j in 0..d {
+                cols[j * pad + i] = r.rows[i * d + j];
+            }
+        }
+        let mut dist = vec![0.0f32; pad];
+        kernels::selected().sq_dists(&mut dist, &cols, x);
+        let mut all: Vec<(f32, u32)> = (0..n)
+            .filter(|&i| Some(i) != skip)
+            .map(|i| (dist[i], i as u32))
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        all.truncate(r.k);
+        all
+    }
+
+    #[test]
+    fn search_finds_exactly_the_brute_force_neighbours() {
+        let mut rng = crate::rng::Rng::new(11);
+        for (n, d) in [
+            (1, 3),
+            (5, 2),
+            (17, 4),
+            (100, 1),
+            (300, 7),
+            (1024, 16),
+            (999, 39),
+        ] {
+            // Clustered rows, with exact duplicates to exercise ties.
+            let mut rows = Vec::with_capacity(n * d);
+            for i in 0..n {
+                if i % 10 == 9 {
+                    let src = (i / 2) * d;
+                    let dup: Vec<f32> = rows[src..src + d].to_vec();
+                    rows.extend(dup);
+                    continue;
+                }
+                let c = (i % 4) as f64 * 3.0;
+                rows.extend((0..d).map(|_| (c + rng.normal()) as f32));
+            }
+            let r = Reference::from_parts(d, K, rows, 1.0);
+            let mut s = KnnScratch::default();
+            for q in 0..40 {
+                let x: Vec<f32> = if q % 3 == 0 {
+                    r.rows[(q * 7 % n) * d..(q * 7 % n + 1) * d].to_vec()
+                } else {
+                    (0..d).map(|_| (rng.normal() * 4.0) as f32).collect()
+                };
+                let skip = (q % 2 == 0).then_some(q * 7 % n);
+                r.nearest(&x, skip, &mut s);
+                assert_eq!(s.best, brute(&r, &x, skip), "n={n} d={d} q={q}");
+            }
+        }
     }
 
     #[test]
