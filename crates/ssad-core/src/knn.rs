@@ -34,8 +34,6 @@ pub struct Reference {
 pub struct KnnScratch {
     best: Vec<(f32, u32)>,
     dist: Vec<f32>,
-    /// (smallest distance, block index) per block of `SQ_DIST_BLOCK` rows.
-    blocks: Vec<(f32, u32)>,
 }
 
 impl Reference {
@@ -111,73 +109,34 @@ impl Reference {
         if k == 0 {
             return;
         }
-        // Per block of 16 rows its smallest distance; blocks are visited in
-        // two passes, first the k blocks with the smallest minima (which hold
-        // the k nearest rows or rows close to them), so the k-th best distance
-        // is tight early and the second pass skips almost every block.
-        s.blocks.clear();
-        for (c, block) in s.dist.chunks_exact(SQ_DIST_BLOCK).enumerate() {
-            let mut low = [f32::INFINITY; 4];
-            for q in block.chunks_exact(4) {
-                for (l, &v) in low.iter_mut().zip(q) {
-                    *l = if v < *l { v } else { *l };
-                }
+        // The first k eligible rows, then, in row order, only rows strictly
+        // closer than the k-th best so far (found 16 at a time by the kernel):
+        // ties keep the lower row, as a plain scan would.
+        let kern = kernels::selected();
+        let mut i = 0;
+        while s.best.len() < k && i < n {
+            if Some(i) != skip {
+                s.best.push((s.dist[i], i as u32));
             }
-            let low = low
-                .iter()
-                .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-            s.blocks.push((low, c as u32));
+            i += 1;
         }
-        let first = k.min(s.blocks.len());
-        if first < s.blocks.len() {
-            s.blocks
-                .select_nth_unstable_by(first - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        s.best
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        if s.best.len() < k {
+            return;
         }
-        let mut worst = f32::INFINITY;
-        for pass in 0..2 {
-            let range = if pass == 0 {
-                0..first
-            } else {
-                first..s.blocks.len()
-            };
-            for bi in range {
-                let (low, c) = s.blocks[bi];
-                if low > worst && s.best.len() == k {
-                    continue;
-                }
-                let c = c as usize;
-                for (o, &acc) in s.dist[c * SQ_DIST_BLOCK..(c + 1) * SQ_DIST_BLOCK]
-                    .iter()
-                    .enumerate()
-                {
-                    let i = c * SQ_DIST_BLOCK + o;
-                    if s.best.len() < k {
-                        if i >= n || Some(i) == skip {
-                            continue;
-                        }
-                        s.best.push((acc, i as u32));
-                        s.best
-                            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    } else if acc < worst || (acc == worst && (i as u32) < s.best[k - 1].1) {
-                        // Ties go to the lower row index: the result does not
-                        // depend on the visiting order.
-                        let mut p = k - 1;
-                        while p > 0
-                            && (s.best[p - 1].0 > acc
-                                || (s.best[p - 1].0 == acc && s.best[p - 1].1 > i as u32))
-                        {
-                            s.best[p] = s.best[p - 1];
-                            p -= 1;
-                        }
-                        s.best[p] = (acc, i as u32);
-                    } else {
-                        continue;
-                    }
-                    if s.best.len() == k {
-                        worst = s.best[k - 1].0;
-                    }
-                }
+        let mut worst = s.best[k - 1].0;
+        while let Some(off) = kern.first_below(&s.dist[i..n], worst) {
+            let j = i + off;
+            let acc = s.dist[j];
+            let mut p = k - 1;
+            while p > 0 && s.best[p - 1].0 > acc {
+                s.best[p] = s.best[p - 1];
+                p -= 1;
             }
+            s.best[p] = (acc, j as u32);
+            worst = s.best[k - 1].0;
+            i = j + 1;
         }
     }
 

@@ -19,6 +19,8 @@ type DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 type GemvFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32]);
 /// `Y = 1 b + X W` for `m` rows, with checked shapes.
 type GemmFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
+/// Index of the first value below a threshold (NaN never is).
+type FirstBelowFn = unsafe fn(&[f32], f32) -> Option<usize>;
 /// `out = base + sum of the listed rows` with checked shapes.
 type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
 /// Squared distances from `x` to every column-major reference row (checked shapes).
@@ -36,6 +38,7 @@ pub struct Kernels {
     sq_dists: SqDistFn,
     gemm: GemmFn,
     add_rows: AddRowsFn,
+    first_below: FirstBelowFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -49,6 +52,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         sq_dists: scalar::sq_dists,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
+        first_below: scalar::first_below,
     }
 }
 
@@ -67,6 +71,7 @@ pub fn available() -> Vec<Kernels> {
                 sq_dists: x86::sq_dists_avx2,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
+                first_below: x86::first_below_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -78,6 +83,7 @@ pub fn available() -> Vec<Kernels> {
                 sq_dists: x86::sq_dists_avx512,
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
+                first_below: x86::first_below_avx512,
             });
         }
     }
@@ -92,6 +98,7 @@ pub fn available() -> Vec<Kernels> {
                 sq_dists: scalar::sq_dists,
                 gemm: scalar::gemm,
                 add_rows: scalar::add_rows,
+                first_below: scalar::first_below,
             });
         }
     }
@@ -157,6 +164,14 @@ impl Kernels {
         );
         // SAFETY: every listed row lies inside `rows` (checked above).
         unsafe { (self.add_rows)(out, base, rows, idx) }
+    }
+
+    /// Index of the first value of `v` strictly below `threshold` (NaN
+    /// never is): the k-nearest selection skips non-candidates 16 at a time.
+    #[inline]
+    pub fn first_below(&self, v: &[f32], threshold: f32) -> Option<usize> {
+        // SAFETY: reads only inside `v`; the variant matches the CPU.
+        unsafe { (self.first_below)(v, threshold) }
     }
 
     /// `out[i] = sum_j (cols[j * n + i] - x[j])^2` for `n = out.len()`, a
@@ -342,6 +357,22 @@ mod tests {
     #[should_panic(expected = "add_rows index out of range")]
     fn out_of_range_row_never_reaches_unsafe_code() {
         selected().add_rows(&mut [0.0; 4], &[0.0; 4], &[0.0; 8], &[2]);
+    }
+
+    #[test]
+    fn first_below_matches_naive_for_every_variant() {
+        for kern in available() {
+            for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 33, 100] {
+                let mut v = data(n, 29);
+                if n > 5 {
+                    v[5] = f32::NAN;
+                }
+                for t in [-2.0f32, -0.5, 0.0, 0.3, 2.0, f32::INFINITY] {
+                    let naive = v.iter().position(|&x| x < t);
+                    assert_eq!(kern.first_below(&v, t), naive, "{} n={n} t={t}", kern.name);
+                }
+            }
+        }
     }
 
     #[test]

@@ -90,3 +90,9 @@ pub unsafe fn add_rows(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16])
         }
     }
 }
+
+/// # Safety
+/// None needed; `unsafe` only to share the function-pointer type.
+pub unsafe fn first_below(v: &[f32], threshold: f32) -> Option<usize> {
+    v.iter().position(|&x| x < threshold)
+}

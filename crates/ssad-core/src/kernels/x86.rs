@@ -590,3 +590,39 @@ pub unsafe fn add_rows_avx2(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[
         out[i] = base[i] + idx.iter().map(|&j| rows[j as usize * h + i]).sum::<f32>();
     }
 }
+
+/// # Safety
+/// AVX-512F present.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn first_below_avx512(v: &[f32], threshold: f32) -> Option<usize> {
+    let t = _mm512_set1_ps(threshold);
+    let mut i = 0;
+    while i + 16 <= v.len() {
+        // SAFETY: i + 16 <= v.len().
+        let x = unsafe { _mm512_loadu_ps(v.as_ptr().add(i)) };
+        let m = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, t);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    v[i..].iter().position(|&x| x < threshold).map(|p| i + p)
+}
+
+/// # Safety
+/// AVX present (implied by the AVX2 variant's selection).
+#[target_feature(enable = "avx2")]
+pub unsafe fn first_below_avx2(v: &[f32], threshold: f32) -> Option<usize> {
+    let t = _mm256_set1_ps(threshold);
+    let mut i = 0;
+    while i + 8 <= v.len() {
+        // SAFETY: i + 8 <= v.len().
+        let x = unsafe { _mm256_loadu_ps(v.as_ptr().add(i)) };
+        let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, t));
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 8;
+    }
+    v[i..].iter().position(|&x| x < threshold).map(|p| i + p)
+}
