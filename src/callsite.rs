@@ -102,8 +102,8 @@ impl CallSite {
         }
     }
 
-    /// Bind `r` (re-binding when the row type changes) and read its values.
-    pub fn load_row(&mut self, r: &AnyElement) {
+    /// The row's datum, (re)binding when its type changed.
+    fn bind(&mut self, r: &AnyElement) -> row::RowDatum {
         if self.checked_type != Some(r.oid()) {
             require_composite(r.oid());
             self.checked_type = Some(r.oid());
@@ -113,16 +113,34 @@ impl CallSite {
         if !self.binding.as_ref().is_some_and(|b| b.matches(&row)) {
             self.binding = Some(row::Binding::new(&self.model, &row));
         }
-        if let Some(b) = &mut self.binding {
-            b.read(&row, &mut self.values);
-        }
+        row
     }
 
-    /// Score the loaded row.
-    pub fn score(&mut self) -> f64 {
-        self.model
-            .score(&self.values, &mut self.scratch)
-            .unwrap_or_else(|e| error::core(e))
+    /// Bind `r` and keep a copy of its values in `values` (explain, embed).
+    pub fn load_row(&mut self, r: &AnyElement) {
+        let row = self.bind(r);
+        let mut borrowed = Vec::new();
+        if let Some(b) = &mut self.binding {
+            b.read(&row, &mut borrowed);
+        }
+        self.values = borrowed.into_iter().map(Value::into_owned).collect();
+    }
+
+    /// Score `r`: its text values are read in place from the tuple, into a
+    /// buffer reused across rows, so scoring allocates nothing per row.
+    pub fn score_row(&mut self, r: &AnyElement) -> f64 {
+        let row = self.bind(r);
+        // An empty Vec<Value<'static>> is a valid Vec<Value<'row>>.
+        let mut vals: Vec<Value<'_>> = std::mem::take(&mut self.values);
+        if let Some(b) = &mut self.binding {
+            b.read(&row, &mut vals);
+        }
+        let score = self.model.score(&vals, &mut self.scratch);
+        vals.clear();
+        // Back to 'static for the next row: collecting an emptied Vec in
+        // place keeps its buffer (same element layout), so nothing is allocated.
+        self.values = vals.into_iter().map(Value::into_owned).collect();
+        score.unwrap_or_else(|e| error::core(e))
     }
 }
 

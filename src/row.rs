@@ -235,7 +235,7 @@ impl Binding {
 
     /// Read the bound attributes of the row into `out`, in model column order.
     /// The row must be of the bound type (see `matches`).
-    pub fn read(&mut self, r: &RowDatum, out: &mut Vec<Value<'static>>) {
+    pub fn read<'a>(&mut self, r: &'a RowDatum, out: &mut Vec<Value<'a>>) {
         if !self.matches(r) {
             // The buffers are sized for the bound type: never deform another into them.
             pgrx::error!("ssad: internal error: row type changed without rebinding");
@@ -276,15 +276,49 @@ impl Binding {
 /// Microseconds between the Unix and the Postgres (2000-01-01) epochs.
 const PG_EPOCH_SECONDS: f64 = 946_684_800.0;
 
+/// The characters of a text, varchar or char(n) datum, in place (detoasted
+/// into the current memory context only when it is toasted).
+///
 /// # Safety
-/// `d` must be a non-null datum of type `oid`.
-unsafe fn convert(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Value<'static> {
+/// `d` must be a non-null varlena datum that outlives `'a`.
+unsafe fn text_in_place<'a>(d: pg_sys::Datum, trim: bool) -> Cow<'a, str> {
+    // SAFETY: per the contract; the detoasted copy lives in the call's context.
+    let bytes: &'a [u8] = unsafe {
+        let p = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+        std::slice::from_raw_parts(
+            pgrx::varlena::vardata_any(p) as *const u8,
+            pgrx::varlena::varsize_any_exhdr(p),
+        )
+    };
+    let s = match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    match s {
+        // char(n)::text drops the padding; training read it that way.
+        Cow::Borrowed(b) if trim => Cow::Borrowed(b.trim_end_matches(' ')),
+        Cow::Owned(o) if trim => Cow::Owned(o.trim_end_matches(' ').to_string()),
+        other => other,
+    }
+}
+
+/// # Safety
+/// `d` must be a non-null datum of type `oid` that outlives `'a`.
+unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Value<'a> {
     // SAFETY: per the contract, each arm reads the datum as its own type.
     unsafe {
         match reader {
             Reader::Number => number(d, oid).map_or(Value::Null, Value::Num),
             Reader::Boolean => {
                 Value::Text(Cow::Borrowed(if d.value() != 0 { "true" } else { "false" }))
+            }
+            Reader::Text { trim, .. }
+                if matches!(
+                    oid,
+                    pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID
+                ) =>
+            {
+                Value::Text(text_in_place(d, trim))
             }
             Reader::Text { output_fn, trim } => {
                 let c = pg_sys::OidOutputFunctionCall(output_fn, d);

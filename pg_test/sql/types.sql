@@ -34,4 +34,16 @@ SELECT e.column_name, e.observed,
   FROM (SELECT o.id, o.region, o.amount, o.channel, o.gift, o.note, timestamp '2026-11-29 03:00' AS placed_at, o.ship_on, o.tag, o.extra FROM orders o WHERE id = 4) r,
        ssad_explain('orders_model', r) e
  WHERE e.rank <= 3 ORDER BY e.rank;
+-- Text is read in place from the row, compressed or not, padded or not: the
+-- same values score the same whichever way they arrive.
+CREATE TABLE notes AS
+SELECT i AS n, (ARRAY['alpha', 'beta', 'gamma'])[1 + i % 3]::char(8) AS kind,
+       CASE WHEN i % 50 = 0 THEN repeat('long text ', 400) ELSE 'short' END AS body
+  FROM generate_series(1, 300) AS i;
+SELECT 1 FROM ssad_train('notes_model', 'notes', options => '{"seed": 3}');
+SELECT pg_column_compression(body) IS NOT NULL AS stored_compressed,
+       ssad_score('notes_model', t) = ssad_score('notes_model', ROW(t.n, t.kind::text::char(8), t.body || '')::notes) AS same_score
+  FROM notes t WHERE n = 50;
+SELECT ssad_score('notes_model', ROW(3, 'alpha'::char(8), 'short')::notes)
+     = ssad_score('notes_model', ROW(3, 'alpha   '::char(8), 'short')::notes) AS padding_ignored;
 ROLLBACK;

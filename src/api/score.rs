@@ -10,24 +10,21 @@ use pgrx::AnyElement;
 #[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
 fn ssad_score(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let site = call_site(fcinfo, KeyRef::Name(model_name));
-    site.load_row(&r);
-    site.score()
+    site.score_row(&r)
 }
 
 /// Anomaly score of a row under the one active model trained on its table.
 #[pg_extern(stable, strict, parallel_safe, name = "ssad_score")]
 fn ssad_score_auto(r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let site = call_site(fcinfo, KeyRef::RowType(r.oid()));
-    site.load_row(&r);
-    site.score()
+    site.score_row(&r)
 }
 
 /// The row's score as a quantile of the training rows' scores, in [0, 1].
 #[pg_extern(stable, strict, parallel_safe)]
 fn ssad_quantile(model_name: &str, r: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let site = call_site(fcinfo, KeyRef::Name(model_name));
-    site.load_row(&r);
-    let s = site.score();
+    let s = site.score_row(&r);
     site.model.quantile(s)
 }
 
@@ -50,8 +47,7 @@ fn ssad_is_anomaly(
         }
     }
     let site = call_site(fcinfo, KeyRef::Name(name));
-    site.load_row(&r);
-    let s = site.score();
+    let s = site.score_row(&r);
     let c = contamination.unwrap_or(site.model.options.contamination);
     Some(site.model.quantile(s) > 1.0 - c)
 }
