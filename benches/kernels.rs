@@ -28,7 +28,14 @@ fn bench(c: &mut Criterion) {
         g.finish();
         // A hidden layer of the model: x (n_in) times W (n_in x n_out).
         let mut g = c.benchmark_group(format!("gemv/{}", k.name));
-        for (n_in, n_out) in [(42usize, 128usize), (128, 128), (256, 64), (200, 128)] {
+        for (n_in, n_out) in [
+            (42usize, 128usize),
+            (128, 128),
+            (256, 64),
+            (200, 128),
+            (48, 64),
+            (64, 32),
+        ] {
             let (w, x, b) = (data(n_in * n_out), data(n_in), data(n_out));
             let mut y = vec![0.0; n_out];
             g.throughput(Throughput::Elements(2 * (n_in * n_out) as u64));

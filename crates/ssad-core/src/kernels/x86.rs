@@ -190,56 +190,70 @@ fma_peak!(
 pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
     let n = y.len();
     let mut o = 0;
-    // Full 64-wide blocks: four named accumulators stay in registers.
+    // Full 64-wide blocks: two sets of four accumulators (even and odd
+    // inputs) stay in registers, so eight FMA chains hide the FMA latency.
     while o + 64 <= n {
         // SAFETY: o + 64 <= n; each row of w is n long.
         unsafe {
             let bp = b.as_ptr().add(o);
-            let (mut a0, mut a1, mut a2, mut a3) = (
+            let mut a = [
                 _mm512_loadu_ps(bp),
                 _mm512_loadu_ps(bp.add(16)),
                 _mm512_loadu_ps(bp.add(32)),
                 _mm512_loadu_ps(bp.add(48)),
-            );
-            for (i, &xi) in x.iter().enumerate() {
-                if xi == 0.0 {
-                    continue;
+            ];
+            let mut c = [_mm512_setzero_ps(); 4];
+            let mut pairs = x.chunks_exact(2);
+            let mut i = 0;
+            for p in &mut pairs {
+                if p[0] != 0.0 {
+                    let vx = _mm512_set1_ps(p[0]);
+                    let row = w.as_ptr().add(i * n + o);
+                    for (q, acc) in a.iter_mut().enumerate() {
+                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                    }
                 }
-                let vx = _mm512_set1_ps(xi);
-                let row = w.as_ptr().add(i * n + o);
-                a0 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row), a0);
-                a1 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16)), a1);
-                a2 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(32)), a2);
-                a3 = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(48)), a3);
+                if p[1] != 0.0 {
+                    let vx = _mm512_set1_ps(p[1]);
+                    let row = w.as_ptr().add((i + 1) * n + o);
+                    for (q, acc) in c.iter_mut().enumerate() {
+                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                    }
+                }
+                i += 2;
+            }
+            if let [xi] = pairs.remainder() {
+                if *xi != 0.0 {
+                    let vx = _mm512_set1_ps(*xi);
+                    let row = w.as_ptr().add(i * n + o);
+                    for (q, acc) in a.iter_mut().enumerate() {
+                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                    }
+                }
             }
             let yp = y.as_mut_ptr().add(o);
-            _mm512_storeu_ps(yp, a0);
-            _mm512_storeu_ps(yp.add(16), a1);
-            _mm512_storeu_ps(yp.add(32), a2);
-            _mm512_storeu_ps(yp.add(48), a3);
+            for q in 0..4 {
+                _mm512_storeu_ps(yp.add(16 * q), _mm512_add_ps(a[q], c[q]));
+            }
         }
         o += 64;
     }
-    // The rest, 16 lanes at a time, the last block masked.
-    while o < n {
-        let rem = (n - o).min(16);
-        let m: __mmask16 = if rem == 16 {
-            0xFFFF
-        } else {
-            ((1u32 << rem) - 1) as __mmask16
-        };
-        // SAFETY: only the first `rem` lanes past o are read or written; o + rem <= n.
+    // The rest (under 64 outputs): one pass over the inputs with every
+    // remaining 16-lane block in its own register, the last block masked.
+    if o < n {
+        let width = n - o;
+        let blocks = width.div_ceil(16);
+        let last = lanes16(width - 16 * (blocks - 1));
+        let dims = (n, x.len());
+        // SAFETY: one row (x), columns o..n inside every row of w, b and y.
         unsafe {
-            let mut a = _mm512_maskz_loadu_ps(m, b.as_ptr().add(o));
-            for (i, &xi) in x.iter().enumerate() {
-                if xi != 0.0 {
-                    let row = w.as_ptr().add(i * n + o);
-                    a = _mm512_fmadd_ps(_mm512_set1_ps(xi), _mm512_maskz_loadu_ps(m, row), a);
-                }
+            match blocks {
+                1 => gemm_tile_avx512::<1, 1>(y, b, w, x, dims, 0, o, last),
+                2 => gemm_tile_avx512::<1, 2>(y, b, w, x, dims, 0, o, last),
+                3 => gemm_tile_avx512::<1, 3>(y, b, w, x, dims, 0, o, last),
+                _ => gemm_tile_avx512::<1, 4>(y, b, w, x, dims, 0, o, last),
             }
-            _mm512_mask_storeu_ps(y.as_mut_ptr().add(o), m, a);
         }
-        o += rem;
     }
 }
 
