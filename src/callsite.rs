@@ -136,10 +136,7 @@ impl CallSite {
             b.read(&row, &mut vals);
         }
         let score = self.model.score(&vals, &mut self.scratch);
-        vals.clear();
-        // Back to 'static for the next row: collecting an emptied Vec in
-        // place keeps its buffer (same element layout), so nothing is allocated.
-        self.values = vals.into_iter().map(Value::into_owned).collect();
+        self.values = Value::recycle(vals);
         score.unwrap_or_else(|e| error::core(e))
     }
 }

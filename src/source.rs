@@ -6,6 +6,7 @@ use crate::error;
 use crate::spi_scan::{self, Item, RawRow};
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
+use ssad_core::batch::{Pipeline, Scored};
 use ssad_core::reservoir::Reservoir;
 use ssad_core::{time, ColumnSpec, Value};
 use std::borrow::Cow;
@@ -211,6 +212,42 @@ pub fn scan<E>(
             std::mem::replace(&mut rows, Vec::with_capacity(cap)),
         ),
     });
+}
+
+/// Score every row of the relation with `model`: each fetch is scored in a
+/// pool of `ssad.threads` while this (backend) thread reads the next. `keep` gets each fetch's
+/// extras, model values and scores, in scan order.
+pub fn scan_scored<E: Send + 'static>(
+    model: &ssad_core::Model,
+    relid: pg_sys::Oid,
+    feeds: &ModelFeeds,
+    extra: &[&str],
+    fetch: i64,
+    extract: impl FnMut(&RawRow<'_>) -> E,
+    mut keep: impl FnMut(Vec<E>, Vec<Vec<Value<'static>>>, Vec<f64>),
+) {
+    let mut done = |(extras, rows, scores): Scored<Vec<E>>| {
+        keep(extras, rows, scores.unwrap_or_else(|e| error::core(e)))
+    };
+    let pool = ssad_core::thread_pool(crate::gucs::THREADS.get() as usize)
+        .unwrap_or_else(|e| error::core(e));
+    let mut pipeline = Pipeline::new(model.clone(), pool);
+    scan(
+        relid,
+        &feeds.feeds,
+        extra,
+        fetch,
+        extract,
+        |extras, rows| {
+            let rows = rows.into_iter().map(|r| feeds.project(r)).collect();
+            if let Some(d) = pipeline.submit(extras, rows) {
+                done(d);
+            }
+        },
+    );
+    if let Some(d) = pipeline.finish() {
+        done(d);
+    }
 }
 
 /// Stream every row of the relation once, keeping a uniform sample of the

@@ -1,11 +1,10 @@
 //! `ssad_evaluate`: score a labelled relation and measure the model against
 //! the labels (the labels are read here only, never in training).
 
-use crate::{cache, error, gucs, source};
+use crate::{cache, error, source};
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgSqlErrorCode};
-use ssad_core::batch::{Pipeline, Scored};
-use ssad_core::{metrics, thread_pool, Value};
+use ssad_core::metrics;
 
 /// AUROC, AUPRC and precision at the true anomaly count of a model on a
 /// relation with a boolean (or 0/1) label column; rows with a NULL label are
@@ -60,36 +59,23 @@ fn ssad_evaluate(
         ),
     };
     let feeds = source::feeds_for_model(&model, relid);
-    let pool = thread_pool(gucs::THREADS.get() as usize).unwrap_or_else(|e| error::core(e));
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    let mut keep = |(ls, _, s): Scored<Vec<Option<bool>>>| {
-        let s = s.unwrap_or_else(|e| error::core(e));
-        for (score, l) in s.into_iter().zip(ls) {
-            if let Some(l) = l {
-                scores.push(score);
-                labels.push(l);
-            }
-        }
-    };
-    // The pool scores one fetch while this (backend) thread reads the next.
-    let mut pipeline = Pipeline::new((*model).clone(), pool);
-    source::scan(
+    source::scan_scored(
+        &model,
         relid,
-        &feeds.feeds,
+        &feeds,
         &[label_expr.as_str()],
         10_000,
         |row| row.get::<bool>(1),
-        |ls, rows| {
-            let rows: Vec<Vec<Value<'static>>> =
-                rows.into_iter().map(|r| feeds.project(r)).collect();
-            if let Some(done) = pipeline.submit(ls, rows) {
-                keep(done);
+        |ls, _, s| {
+            for (score, l) in s.into_iter().zip(ls) {
+                if let Some(l) = l {
+                    scores.push(score);
+                    labels.push(l);
+                }
             }
         },
     );
-    if let Some(done) = pipeline.finish() {
-        keep(done);
-    }
     let anomalies = labels.iter().filter(|&&l| l).count();
     TableIterator::once((
         metrics::auroc(&scores, &labels),

@@ -2,11 +2,10 @@
 //! in the rayon pool (sized by `ssad.threads`), keep a bounded heap of the k
 //! most anomalous rows, return them with their explanation.
 
-use crate::{cache, catalog, error, gucs, source};
+use crate::{cache, catalog, error, source};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation};
-use ssad_core::batch::{Pipeline, Scored};
-use ssad_core::{thread_pool, Value};
+use ssad_core::Value;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -91,54 +90,40 @@ fn ssad_top_anomalies(
     } else {
         &["to_jsonb(t)"]
     };
-    let pool = thread_pool(gucs::THREADS.get() as usize).unwrap_or_else(|e| error::core(e));
     let k = k as usize;
     let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
     let mut seq = 0u64;
-    let mut keep = |scored: Scored<Vec<Extra>>| {
-        let (extras, rows, scores) = scored;
-        let scores = scores.unwrap_or_else(|e| error::core(e));
-        for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
-            seq += 1;
-            if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
-                heap.push(Kept {
-                    score,
-                    seq,
-                    ctid,
-                    row,
-                    values,
-                });
-                if heap.len() > k {
-                    heap.pop();
-                }
-            }
-        }
-    };
-    // The pool scores one fetch while this (backend) thread reads the next.
-    let mut pipeline = Pipeline::new((*model).clone(), pool);
-    source::scan(
+    source::scan_scored(
+        &model,
         relid,
-        &feeds.feeds,
+        &feeds,
         extra,
         FETCH,
-        |row| {
+        |row| -> Extra {
             if has_ctid {
                 (row.get::<pg_sys::ItemPointerData>(1), None)
             } else {
                 (None, row.get::<JsonB>(1))
             }
         },
-        |extras, rows| {
-            let rows: Vec<Vec<Value<'static>>> =
-                rows.into_iter().map(|r| feeds.project(r)).collect();
-            if let Some(done) = pipeline.submit(extras, rows) {
-                keep(done);
+        |extras, rows, scores| {
+            for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
+                seq += 1;
+                if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
+                    heap.push(Kept {
+                        score,
+                        seq,
+                        ctid,
+                        row,
+                        values,
+                    });
+                    if heap.len() > k {
+                        heap.pop();
+                    }
+                }
             }
         },
     );
-    if let Some(done) = pipeline.finish() {
-        keep(done);
-    }
     let mut kept = heap.into_sorted_vec();
     kept.truncate(k);
     let relation = source::relation_name(relid);

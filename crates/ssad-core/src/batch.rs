@@ -1,6 +1,6 @@
 //! Scoring many rows at once in an explicit rayon pool: chunks of rows, each
-//! row's masks run as one matrix-matrix product (`Model::score_chunk`),
-//! results in row order. The caller (the backend) checks for interrupts
+//! scored as `Model::score` scores one (so batch and inline scores are
+//! identical), results in row order. The caller (the backend) checks for interrupts
 //! between calls.
 
 use crate::error::{CoreError, Result};
@@ -25,7 +25,10 @@ impl Model {
             rows.par_chunks(CHUNK)
                 .map(|chunk| {
                     let mut s = self.scratch();
-                    self.score_chunk(chunk, &mut s)
+                    chunk
+                        .iter()
+                        .map(|r| self.score(r, &mut s))
+                        .collect::<Result<Vec<f64>>>()
                 })
                 .collect()
         });

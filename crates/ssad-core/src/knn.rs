@@ -99,9 +99,9 @@ impl Reference {
         if s.dist.len() != self.n_pad {
             s.dist.resize(self.n_pad, 0.0);
         }
-        kernels::selected().sq_dists(&mut s.dist, &self.cols, x);
-        // Padding rows and the skipped row never qualify.
-        s.dist[n..].fill(f32::INFINITY);
+        let kern = kernels::selected();
+        kern.sq_dists(&mut s.dist, &self.cols, x);
+        // The skipped row never qualifies (padding rows lie past the scan).
         if let Some(i) = skip.filter(|&i| i < n) {
             s.dist[i] = f32::INFINITY;
         }
@@ -112,7 +112,6 @@ impl Reference {
         // The first k eligible rows, then, in row order, only rows strictly
         // closer than the k-th best so far (found 16 at a time by the kernel):
         // ties keep the lower row, as a plain scan would.
-        let kern = kernels::selected();
         let mut i = 0;
         while s.best.len() < k && i < n {
             if Some(i) != skip {

@@ -486,15 +486,6 @@ impl Model {
     }
 }
 
-/// Batched scoring: each row runs its masks as one matrix-matrix product
-/// (see `masked_errors`), so a chunk costs what its rows cost one by one and
-/// scores equal the one-row path bit for bit.
-impl Model {
-    pub(crate) fn score_chunk(&self, rows: &[Vec<Value<'_>>], s: &mut Scratch) -> Result<Vec<f64>> {
-        rows.iter().map(|r| self.score(r, s)).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
@@ -570,7 +561,10 @@ mod tests {
                     }
                 }
                 let mut hid2 = [vec![0.0; 256], vec![0.0; 256]];
-                let inc = m.net.forward_from_first(&pre, &mut hid2).to_vec();
+                let inc = m
+                    .net
+                    .forward_rows_from_first(&mut pre, 1, &mut hid2)
+                    .to_vec();
                 for (u, v) in direct.iter().zip(&inc) {
                     assert!((u - v).abs() < 1e-4 * (1.0 + u.abs()), "{u} vs {v}");
                 }

@@ -160,34 +160,8 @@ impl Mlp {
         &cur[..self.n_out()]
     }
 
-    /// The rest of a one-row forward pass, given the first layer's
-    /// pre-activation (computed by the caller, e.g. incrementally per mask).
-    pub fn forward_from_first<'s>(
-        &self,
-        pre1: &[f32],
-        scratch: &'s mut [Vec<f32>; 2],
-    ) -> &'s [f32] {
-        let last = self.layers.len() - 1;
-        let [a, b] = scratch;
-        let (mut cur, mut nxt) = (a, b);
-        let h = pre1.len();
-        for (c, &p) in cur[..h].iter_mut().zip(pre1) {
-            *c = if last == 0 { p } else { p.max(0.0) };
-        }
-        for (li, layer) in self.layers.iter().enumerate().skip(1) {
-            let out = &mut nxt[..layer.n_out];
-            layer.forward_row(&cur[..layer.n_in], out);
-            if li != last {
-                out.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            std::mem::swap(&mut cur, &mut nxt);
-        }
-        &cur[..self.n_out()]
-    }
-}
-
-impl Mlp {
-    /// `forward_from_first` for `m` rows at once (`pre1` is `m x h1`, and is
+    /// The rest of a forward pass for `m` rows whose first-layer
+    /// pre-activations the caller computed (`pre1` is `m x h1`, and is
     /// overwritten): the upper layers run as register-blocked matrix products.
     pub fn forward_rows_from_first<'s>(
         &self,
@@ -196,15 +170,13 @@ impl Mlp {
         scratch: &'s mut [Vec<f32>; 2],
     ) -> &'s [f32] {
         let last = self.layers.len() - 1;
-        let k = crate::kernels::selected();
-        if last > 0 {
-            pre1.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
         if last == 0 {
             let n = self.n_out();
             scratch[0][..m * n].copy_from_slice(&pre1[..m * n]);
             return &scratch[0][..m * n];
         }
+        pre1.iter_mut().for_each(|v| *v = v.max(0.0));
+        let k = crate::kernels::selected();
         let [a, b] = scratch;
         let (mut cur, mut nxt) = (a, b);
         for (li, layer) in self.layers.iter().enumerate().skip(1) {

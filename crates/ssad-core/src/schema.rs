@@ -60,6 +60,15 @@ impl Value<'_> {
         }
     }
 
+    /// Empty `row` and keep its buffer for rows of any lifetime: collecting an
+    /// emptied Vec in place reuses its allocation (same element layout), so a
+    /// caller that borrows each row's text from the row itself allocates
+    /// nothing per row (`tests/no_alloc.rs` checks it).
+    pub fn recycle(mut row: Vec<Value<'_>>) -> Vec<Value<'static>> {
+        row.clear();
+        row.into_iter().map(Value::into_owned).collect()
+    }
+
     /// Numeric view of the cell: None for NULL and for NaN (treated as missing).
     pub fn as_f64(&self) -> Option<f64> {
         match self {

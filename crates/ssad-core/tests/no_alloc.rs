@@ -6,16 +6,29 @@ use ssad_core::rng::Rng;
 use ssad_core::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Per thread, so tests running in parallel do not count each other's
+    // allocations; a const-initialised Cell never allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn count() {
+    // try_with: the slot may be gone while the thread is being torn down.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
 
 // SAFETY: forwards to the system allocator, counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -24,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -73,12 +86,12 @@ fn scoring_a_row_allocates_nothing_after_warm_up() {
     model
         .score(&probe[0], &mut s)
         .unwrap_or_else(|e| panic!("{e}"));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut total = 0.0;
     for r in &probe {
         total += model.score(r, &mut s).unwrap_or_else(|e| panic!("{e}"));
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     assert!(total.is_finite());
     assert_eq!(
         after - before,
@@ -86,4 +99,20 @@ fn scoring_a_row_allocates_nothing_after_warm_up() {
         "allocations while scoring {} rows",
         probe.len()
     );
+}
+
+#[test]
+fn recycling_a_row_buffer_allocates_nothing() {
+    let mut buf: Vec<Value<'static>> = Vec::with_capacity(8);
+    let text = String::from("borrowed from the row");
+    let before = allocations();
+    for _ in 0..100 {
+        let mut row: Vec<Value<'_>> = std::mem::take(&mut buf);
+        row.push(Value::Num(1.0));
+        row.push(Value::Text(Cow::Borrowed(text.as_str())));
+        row.push(Value::Null);
+        buf = Value::recycle(row);
+    }
+    assert_eq!(allocations() - before, 0);
+    assert!(buf.is_empty() && buf.capacity() >= 8);
 }
