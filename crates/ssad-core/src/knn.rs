@@ -6,12 +6,15 @@
 //! The reference is the training sample minus its highest-scoring share, so
 //! clustered anomalies inside a contaminated table cannot vouch for each other.
 
-use crate::kernels::{self, SQ_DIST_BLOCK};
+use crate::kernels::{self, KNN_BLOCK};
 
 /// Reference rows kept in the model (at most).
 pub const REFERENCE_ROWS: usize = 1024;
 /// Neighbours averaged.
 pub const K: usize = 5;
+/// Widest reference rotated to its principal axes (the eigen-decomposition
+/// costs O(d^3) at load); wider ones only order their columns by variance.
+const ROTATE_MAX_D: usize = 64;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reference {
@@ -22,18 +25,62 @@ pub struct Reference {
     pub rows: Vec<f32>,
     /// Mean leave-one-out kNN distance of the reference rows (>0).
     pub norm: f32,
-    /// Derived from `rows`: column-major, each column padded to a multiple of
-    /// `SQ_DIST_BLOCK` rows, so the scan runs as one SIMD kernel.
-    cols: Vec<f32>,
-    n_pad: usize,
+    /// Derived from `rows` when built or decoded: the search index.
+    index: Index,
 }
 
-/// Scratch for one query: the k best (squared distance, reference row), and
-/// the squared distances to every reference row (sized on first use).
+/// The search index: the rows in a rotated frame where distances are the same
+/// but the leading axes carry most of the spread, sorted along the first axis
+/// and cut into blocks of `KNN_BLOCK` for the SIMD kernel. A query visits the
+/// blocks outward from its own position on the first axis and stops once the
+/// gap on that axis alone exceeds its k-th best distance; inside a block the
+/// kernel stops once no row can still qualify. Both bounds are exact, so the
+/// neighbours are those of a full scan.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Index {
+    frame: Frame,
+    /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`.
+    blocks: Vec<f32>,
+    /// Reference row of each slot (`u32::MAX` for the padding of the last block).
+    slot_row: Vec<u32>,
+    /// Per block, the range of its rows on the first axis.
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+}
+
+/// How a row maps into the index's frame.
+#[derive(Clone, Debug, PartialEq, Default)]
+enum Frame {
+    /// `y = bias + x R` (R orthonormal, `d x d` row-major, principal axes by decreasing variance).
+    Rotate { r: Vec<f32>, bias: Vec<f32> },
+    /// `y_c = x_{perm_c}`: columns by decreasing variance.
+    Permute(Vec<u32>),
+    /// `y = x` (an empty reference).
+    #[default]
+    Identity,
+}
+
+/// Scratch for one query: the k best (squared distance, reference row), the
+/// query in the index's frame, and one block's distances.
 #[derive(Clone, Debug, Default)]
 pub struct KnnScratch {
     best: Vec<(f32, u32)>,
-    dist: Vec<f32>,
+    q: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Frame {
+    fn apply(&self, x: &[f32], y: &mut [f32]) {
+        match self {
+            Frame::Rotate { r, bias } => kernels::selected().gemv(y, bias, r, x),
+            Frame::Permute(perm) => {
+                for (o, &p) in y.iter_mut().zip(perm) {
+                    *o = x[p as usize];
+                }
+            }
+            Frame::Identity => y.copy_from_slice(x),
+        }
+    }
 }
 
 impl Reference {
@@ -46,25 +93,15 @@ impl Reference {
         Self::from_parts(d, K, Vec::new(), 1.0)
     }
 
-    /// A reference from its stored parts (as decoded), building the scan layout.
+    /// A reference from its stored parts (as decoded), building the search index.
     pub fn from_parts(d: usize, k: usize, rows: Vec<f32>, norm: f32) -> Self {
-        let n = rows.len().checked_div(d).unwrap_or(0);
-        let n_pad = n.div_ceil(SQ_DIST_BLOCK) * SQ_DIST_BLOCK;
-        let mut cols = vec![0.0f32; n_pad * d];
-        if d > 0 {
-            for (i, r) in rows.chunks_exact(d).enumerate() {
-                for (j, &v) in r.iter().enumerate() {
-                    cols[j * n_pad + i] = v;
-                }
-            }
-        }
+        let index = Index::build(d, &rows);
         Reference {
             d,
             k,
             rows,
             norm,
-            cols,
-            n_pad,
+            index,
         }
     }
 
@@ -92,50 +129,77 @@ impl Reference {
         r
     }
 
-    /// Fill `s.best` with the k nearest reference rows of `x`, skipping row `skip`.
+    /// Fill `s.best` with the k nearest reference rows of `x` (ascending by
+    /// squared distance, ties to the lower row, as a plain scan would keep
+    /// them), skipping row `skip`.
     fn nearest(&self, x: &[f32], skip: Option<usize>, s: &mut KnnScratch) {
         s.best.clear();
-        let n = self.n_rows();
-        if s.dist.len() != self.n_pad {
-            s.dist.resize(self.n_pad, 0.0);
+        let ix = &self.index;
+        let nb = ix.lo.len();
+        let k = self.k;
+        if nb == 0 || k == 0 {
+            return;
         }
+        let d = self.d;
+        s.q.resize(d, 0.0);
+        s.out.resize(KNN_BLOCK, 0.0);
+        ix.frame.apply(x, &mut s.q);
         let kern = kernels::selected();
-        kern.sq_dists(&mut s.dist, &self.cols, x);
-        // The skipped row never qualifies (padding rows lie past the scan).
-        if let Some(i) = skip.filter(|&i| i < n) {
-            s.dist[i] = f32::INFINITY;
-        }
-        let k = self.k.min(n);
-        if k == 0 {
-            return;
-        }
-        // The first k eligible rows, then, in row order, only rows strictly
-        // closer than the k-th best so far (found 16 at a time by the kernel):
-        // ties keep the lower row, as a plain scan would.
-        let mut i = 0;
-        while s.best.len() < k && i < n {
-            if Some(i) != skip {
-                s.best.push((s.dist[i], i as u32));
+        let q0 = s.q[0];
+        // Blocks right of the query on the first axis from `right` up, left
+        // of it from `left` down; each side's gap bound grows outward.
+        let mut right = ix.hi.partition_point(|&h| h < q0);
+        let mut left = right;
+        let gap = |b: usize| {
+            let g = if q0 < ix.lo[b] {
+                ix.lo[b] - q0
+            } else if q0 > ix.hi[b] {
+                q0 - ix.hi[b]
+            } else {
+                0.0
+            };
+            g * g
+        };
+        let mut worst = f32::INFINITY;
+        loop {
+            let gl = if left > 0 {
+                gap(left - 1)
+            } else {
+                f32::INFINITY
+            };
+            let gr = if right < nb {
+                gap(right)
+            } else {
+                f32::INFINITY
+            };
+            // Strictly beyond the k-th best: a row at exactly that distance
+            // may still win its tie by a lower row number.
+            let (b, g) = if gr <= gl {
+                (right, gr)
+            } else {
+                (left - 1, gl)
+            };
+            if g > worst || g == f32::INFINITY {
+                break;
             }
-            i += 1;
-        }
-        s.best
-            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        if s.best.len() < k {
-            return;
-        }
-        let mut worst = s.best[k - 1].0;
-        while let Some(off) = kern.first_below(&s.dist[i..n], worst) {
-            let j = i + off;
-            let acc = s.dist[j];
-            let mut p = k - 1;
-            while p > 0 && s.best[p - 1].0 > acc {
-                s.best[p] = s.best[p - 1];
-                p -= 1;
+            if b == right {
+                right += 1;
+            } else {
+                left -= 1;
             }
-            s.best[p] = (acc, j as u32);
-            worst = s.best[k - 1].0;
-            i = j + 1;
+            let block = &ix.blocks[b * d * KNN_BLOCK..(b + 1) * d * KNN_BLOCK];
+            let mut mask = kern.block_dists(&mut s.out, block, &s.q, worst);
+            while mask != 0 {
+                let l = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let row = ix.slot_row[b * KNN_BLOCK + l];
+                if row == u32::MAX || skip == Some(row as usize) {
+                    continue;
+                }
+                if insert(&mut s.best, k, (s.out[l], row)) {
+                    worst = s.best[k - 1].0;
+                }
+            }
         }
     }
 
@@ -161,6 +225,170 @@ impl Reference {
         }
         mean_dist(&s.best) / self.norm as f64
     }
+}
+
+/// Insert `c` into the ascending list `best` of at most `k` entries, ordered
+/// by (distance, row); true once the list is full (its last entry may change).
+/// A linear shift from the end: candidates mostly land near it, and k is small.
+#[inline]
+fn insert(best: &mut Vec<(f32, u32)>, k: usize, c: (f32, u32)) -> bool {
+    let before = |a: (f32, u32), b: (f32, u32)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
+    let mut p = best.len();
+    if p == k {
+        if !before(c, best[k - 1]) {
+            return true;
+        }
+        p -= 1;
+    } else {
+        best.push(c);
+    }
+    while p > 0 && before(c, best[p - 1]) {
+        best[p] = best[p - 1];
+        p -= 1;
+    }
+    best[p] = c;
+    best.len() == k
+}
+
+impl Index {
+    fn build(d: usize, rows: &[f32]) -> Self {
+        let n = rows.len().checked_div(d).unwrap_or(0);
+        if n == 0 {
+            return Index::default();
+        }
+        let frame = Frame::fit(d, rows);
+        let mut y = vec![0.0f32; n * d];
+        for (src, dst) in rows.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
+            frame.apply(src, dst);
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by(|&a, &b| {
+            y[a as usize * d]
+                .total_cmp(&y[b as usize * d])
+                .then(a.cmp(&b))
+        });
+        let nb = n.div_ceil(KNN_BLOCK);
+        // Padding slots sit at infinity: never within a bound.
+        let mut blocks = vec![f32::INFINITY; nb * KNN_BLOCK * d];
+        let mut slot_row = vec![u32::MAX; nb * KNN_BLOCK];
+        let (mut lo, mut hi) = (vec![f32::INFINITY; nb], vec![f32::NEG_INFINITY; nb]);
+        for (slot, &row) in order.iter().enumerate() {
+            let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
+            let v = &y[row as usize * d..(row as usize + 1) * d];
+            for (j, &vj) in v.iter().enumerate() {
+                blocks[(b * d + j) * KNN_BLOCK + l] = vj;
+            }
+            slot_row[slot] = row;
+            lo[b] = lo[b].min(v[0]);
+            hi[b] = hi[b].max(v[0]);
+        }
+        Index {
+            frame,
+            blocks,
+            slot_row,
+            lo,
+            hi,
+        }
+    }
+}
+
+impl Frame {
+    /// The principal axes of the rows (up to `ROTATE_MAX_D` columns), else
+    /// the columns by decreasing variance.
+    fn fit(d: usize, rows: &[f32]) -> Self {
+        let n = rows.len() / d;
+        let mut mean = vec![0.0f64; d];
+        for r in rows.chunks_exact(d) {
+            for (m, &v) in mean.iter_mut().zip(r) {
+                *m += v as f64 / n as f64;
+            }
+        }
+        let mut cov = vec![0.0f64; d * d];
+        for r in rows.chunks_exact(d) {
+            for a in 0..d {
+                let da = r[a] as f64 - mean[a];
+                for b in a..d {
+                    cov[a * d + b] += da * (r[b] as f64 - mean[b]);
+                }
+            }
+        }
+        for a in 0..d {
+            for b in 0..a {
+                cov[a * d + b] = cov[b * d + a];
+            }
+        }
+        if d > ROTATE_MAX_D {
+            let mut perm: Vec<u32> = (0..d as u32).collect();
+            perm.sort_by(|&a, &b| {
+                cov[b as usize * (d + 1)]
+                    .total_cmp(&cov[a as usize * (d + 1)])
+                    .then(a.cmp(&b))
+            });
+            return Frame::Permute(perm);
+        }
+        let axes = principal_axes(cov, d);
+        let r: Vec<f32> = axes.iter().map(|&v| v as f32).collect();
+        let bias = (0..d)
+            .map(|c| -(0..d).map(|i| mean[i] * axes[i * d + c]).sum::<f64>() as f32)
+            .collect();
+        Frame::Rotate { r, bias }
+    }
+}
+
+/// Eigenvectors of the symmetric `d x d` matrix `a` (row-major) by cyclic
+/// Jacobi rotations: column c of the result is the axis of the c-th largest
+/// eigenvalue. A product of plane rotations, so orthonormal to rounding.
+fn principal_axes(mut a: Vec<f64>, d: usize) -> Vec<f64> {
+    let mut v = vec![0.0f64; d * d];
+    for i in 0..d {
+        v[i * d + i] = 1.0;
+    }
+    let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
+    for _sweep in 0..60 {
+        let off: f64 = (0..d)
+            .flat_map(|p| (0..d).filter(move |&q| q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * d + q] * a[p * d + q])
+            .sum();
+        if off <= 1e-24 * scale {
+            break;
+        }
+        for p in 0..d {
+            for q in p + 1..d {
+                let apq = a[p * d + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let (akp, akq) = (a[k * d + p], a[k * d + q]);
+                    a[k * d + p] = c * akp - s * akq;
+                    a[k * d + q] = s * akp + c * akq;
+                }
+                for k in 0..d {
+                    let (apk, aqk) = (a[p * d + k], a[q * d + k]);
+                    a[p * d + k] = c * apk - s * aqk;
+                    a[q * d + k] = s * apk + c * aqk;
+                }
+                for k in 0..d {
+                    let (vkp, vkq) = (v[k * d + p], v[k * d + q]);
+                    v[k * d + p] = c * vkp - s * vkq;
+                    v[k * d + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&x, &y| a[y * d + y].total_cmp(&a[x * d + x]).then(x.cmp(&y)));
+    let mut out = vec![0.0f64; d * d];
+    for (c, &src) in order.iter().enumerate() {
+        for i in 0..d {
+            out[i * d + c] = v[i * d + src];
+        }
+    }
+    out
 }
 
 fn mean_dist(best: &[(f32, u32)]) -> f64 {
@@ -196,22 +424,20 @@ mod tests {
         assert!((cols[0] + cols[1] - far).abs() < 1e-6 * far);
     }
 
-    /// The k nearest by brute force (the same kernel over all rows at once,
-    /// so the same arithmetic), ties to the lower row.
-    fn brute(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<(f32, u32)> {
+    /// The k nearest by brute force in the original frame (f64), ties to the lower row.
+    fn brute(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<(f64, u32)> {
         let (n, d) = (r.n_rows(), r.d);
-        let pad = n.div_ceil(SQ_DIST_BLOCK) * SQ_DIST_BLOCK;
-        let mut cols = vec![0.0f32; pad * d];
-        for i in 0..n {
-            for j in 0..d {
-                cols[j * pad + i] = r.rows[i * d + j];
-            }
-        }
-        let mut dist = vec![0.0f32; pad];
-        kernels::selected().sq_dists(&mut dist, &cols, x);
-        let mut all: Vec<(f32, u32)> = (0..n)
+        let mut all: Vec<(f64, u32)> = (0..n)
             .filter(|&i| Some(i) != skip)
-            .map(|i| (dist[i], i as u32))
+            .map(|i| {
+                let row = &r.rows[i * d..(i + 1) * d];
+                let sq = row
+                    .iter()
+                    .zip(x)
+                    .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                    .sum::<f64>();
+                (sq, i as u32)
+            })
             .collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         all.truncate(r.k);
@@ -229,6 +455,7 @@ mod tests {
             (300, 7),
             (1024, 16),
             (999, 39),
+            (200, 70),
         ] {
             // Clustered rows, with exact duplicates to exercise ties.
             let mut rows = Vec::with_capacity(n * d);
@@ -252,7 +479,16 @@ mod tests {
                 };
                 let skip = (q % 2 == 0).then_some(q * 7 % n);
                 r.nearest(&x, skip, &mut s);
-                assert_eq!(s.best, brute(&r, &x, skip), "n={n} d={d} q={q}");
+                let want = brute(&r, &x, skip);
+                let rows = |v: &[(f32, u32)]| v.iter().map(|e| e.1).collect::<Vec<_>>();
+                let want_rows: Vec<u32> = want.iter().map(|e| e.1).collect();
+                assert_eq!(rows(&s.best), want_rows, "n={n} d={d} q={q}");
+                for (got, w) in s.best.iter().zip(&want) {
+                    assert!(
+                        (got.0 as f64 - w.0).abs() <= 1e-4 * (1.0 + w.0),
+                        "n={n} d={d} q={q}: {got:?} vs {w:?}"
+                    );
+                }
             }
         }
     }
@@ -266,5 +502,76 @@ mod tests {
             0.0
         );
         assert_eq!(cols, [0.0; 3]);
+    }
+
+    #[test]
+    fn frame_keeps_distances_and_leads_with_the_widest_axis() {
+        let mut rng = crate::rng::Rng::new(5);
+        let d = 6;
+        // Spread mostly along (1, 1, 0, ...): the first axis must find it.
+        let rows: Vec<f32> = (0..500)
+            .flat_map(|_| {
+                let t = rng.normal() * 10.0;
+                let mut v: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+                v[0] += t as f32;
+                v[1] += t as f32;
+                v
+            })
+            .collect();
+        let frame = Frame::fit(d, &rows);
+        let (mut ya, mut yb) = (vec![0.0; d], vec![0.0; d]);
+        for i in 0..50 {
+            let (a, b) = (&rows[i * d..(i + 1) * d], &rows[(i + 1) * d..(i + 2) * d]);
+            frame.apply(a, &mut ya);
+            frame.apply(b, &mut yb);
+            let sq = |u: &[f32], v: &[f32]| -> f64 {
+                u.iter()
+                    .zip(v)
+                    .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+                    .sum()
+            };
+            let (orig, rot) = (sq(a, b), sq(&ya, &yb));
+            assert!((orig - rot).abs() <= 1e-4 * (1.0 + orig), "{orig} vs {rot}");
+        }
+        let Frame::Rotate { r, .. } = &frame else {
+            panic!("narrow rows are rotated")
+        };
+        let axis0: Vec<f32> = (0..d).map(|i| r[i * d]).collect();
+        assert!(
+            (axis0[0].abs() - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.02,
+            "{axis0:?}"
+        );
+        assert!((axis0[0] - axis0[1]).abs() < 0.02, "{axis0:?}");
+    }
+
+    #[test]
+    fn principal_axes_diagonalise_a_symmetric_matrix() {
+        let d = 5;
+        let mut a = vec![0.0f64; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                a[i * d + j] =
+                    1.0 / (1.0 + i as f64 + j as f64) + if i == j { i as f64 } else { 0.0 };
+            }
+        }
+        let v = principal_axes(a.clone(), d);
+        // V^T A V is diagonal, decreasing; V^T V = I.
+        let mut prev = f64::INFINITY;
+        for c in 0..d {
+            for e in 0..d {
+                let vav: f64 = (0..d)
+                    .flat_map(|i| (0..d).map(move |j| (i, j)))
+                    .map(|(i, j)| v[i * d + c] * a[i * d + j] * v[j * d + e])
+                    .sum();
+                let vv: f64 = (0..d).map(|i| v[i * d + c] * v[i * d + e]).sum();
+                if c == e {
+                    assert!(vav <= prev + 1e-12, "eigenvalues not decreasing");
+                    prev = vav;
+                    assert!((vv - 1.0).abs() < 1e-12);
+                } else {
+                    assert!(vav.abs() < 1e-9 && vv.abs() < 1e-12, "{c},{e}: {vav} {vv}");
+                }
+            }
+        }
     }
 }

@@ -129,6 +129,8 @@ pub struct Scratch {
     pred_sum: Vec<f32>,
     hits: Vec<u32>,
     marg: Vec<f64>,
+    /// Normalised marginal terms (the hybrid path computes them once per row).
+    marg_n: Vec<f64>,
     z: Vec<f32>,
     knn: KnnScratch,
     knn_cols: Vec<f64>,
@@ -186,6 +188,7 @@ impl Model {
             pred_sum: vec![0.0; l.n_out],
             hits: vec![0; d],
             marg: vec![0.0; d],
+            marg_n: vec![0.0; d],
             z: vec![0.0; d],
             knn: KnnScratch::default(),
             knn_cols: vec![0.0; d],
@@ -209,17 +212,20 @@ impl Model {
 
     /// Raw per-column prediction errors and marginals into the scratch.
     fn raw_terms(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch) {
-        self.prepare_row(layout, row, s);
+        self.prepare_row(layout, row, s, true);
         self.masked_errors(layout, s);
     }
 
-    /// The per-row inputs of scoring: encoded input, targets, marginals, kNN terms.
-    fn prepare_row(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch) {
+    /// The per-row inputs of scoring: encoded input, marginals, kNN terms, and
+    /// the prediction targets when the masked passes will run.
+    fn prepare_row(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch, targets: bool) {
         s.base.fill(0.0);
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
             let off = layout.in_off[j];
             enc.encode_input(v, &mut s.base[off..off + enc.in_width()]);
-            s.targets[j] = enc.target(v);
+            if targets {
+                s.targets[j] = enc.target(v);
+            }
             s.marg[j] = enc.marginal(v);
             s.z[j] = enc.knn_coord(v);
         }
@@ -329,7 +335,7 @@ impl Model {
     pub fn score(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<f64> {
         self.check_arity(row)?;
         let layout = self.layout();
-        self.prepare_row(layout, row, s);
+        self.prepare_row(layout, row, s, self.student.is_none());
         match &self.student {
             Some(st) => {
                 let p = self.student_prediction(st, layout, s);
@@ -364,6 +370,7 @@ impl Model {
         s.student_x[..nv].copy_from_slice(&s.base[..nv]);
         for j in 0..d {
             let (_, m) = self.normalise(j, 0.0, s.marg[j]);
+            s.marg_n[j] = m;
             s.student_x[nv + j] = student::squash(m);
             s.student_x[nv + d + j] = student::squash(s.knn_cols[j] * d as f64);
         }
@@ -371,13 +378,11 @@ impl Model {
 
     /// The score with the prediction term `p` (mean over columns) for every
     /// column, the marginal and kNN terms exact; the teacher's formula otherwise.
+    /// Reads the normalised marginals `student_input` left in the scratch.
     fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
         let d = self.columns.len() as f64;
         (0..self.columns.len())
-            .map(|j| {
-                let (_, m) = self.normalise(j, 0.0, s.marg[j]);
-                self.combine(p, m, s.knn_cols[j] * d)
-            })
+            .map(|j| self.combine(p, s.marg_n[j], s.knn_cols[j] * d))
             .sum()
     }
 

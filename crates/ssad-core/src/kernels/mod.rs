@@ -19,15 +19,14 @@ type DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 type GemvFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32]);
 /// `Y = 1 b + X W` for `m` rows, with checked shapes.
 type GemmFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
-/// Index of the first value below a threshold (NaN never is).
-type FirstBelowFn = unsafe fn(&[f32], f32) -> Option<usize>;
 /// `out = base + sum of the listed rows` with checked shapes.
 type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
-/// Squared distances from `x` to every column-major reference row (checked shapes).
-type SqDistFn = unsafe fn(&mut [f32], &[f32], &[f32]);
+/// Squared distances from `x` to a block of reference rows, with an early exit
+/// (checked shapes): the mask of rows within the bound.
+type BlockDistFn = unsafe fn(&mut [f32], &[f32], &[f32], f32) -> u32;
 
-/// Reference rows are padded to a multiple of this for the distance kernel.
-pub const SQ_DIST_BLOCK: usize = 16;
+/// Reference rows per block of the kNN distance kernel.
+pub const KNN_BLOCK: usize = 16;
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -35,10 +34,9 @@ pub struct Kernels {
     axpy: AxpyFn,
     dot: DotFn,
     gemv: GemvFn,
-    sq_dists: SqDistFn,
+    block_dists: BlockDistFn,
     gemm: GemmFn,
     add_rows: AddRowsFn,
-    first_below: FirstBelowFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -49,10 +47,9 @@ pub(crate) fn scalar_kernels() -> Kernels {
         axpy: scalar::axpy,
         dot: scalar::dot,
         gemv: scalar::gemv,
-        sq_dists: scalar::sq_dists,
+        block_dists: scalar::block_dists,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
-        first_below: scalar::first_below,
     }
 }
 
@@ -68,10 +65,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx2,
                 dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
-                sq_dists: x86::sq_dists_avx2,
+                block_dists: x86::block_dists_avx2,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
-                first_below: x86::first_below_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -80,10 +76,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx512,
                 dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
-                sq_dists: x86::sq_dists_avx512,
+                block_dists: x86::block_dists_avx512,
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
-                first_below: x86::first_below_avx512,
             });
         }
     }
@@ -95,10 +90,9 @@ pub fn available() -> Vec<Kernels> {
                 axpy: neon::axpy,
                 dot: neon::dot,
                 gemv: scalar::gemv,
-                sq_dists: scalar::sq_dists,
+                block_dists: scalar::block_dists,
                 gemm: scalar::gemm,
                 add_rows: scalar::add_rows,
-                first_below: scalar::first_below,
             });
         }
     }
@@ -166,22 +160,18 @@ impl Kernels {
         unsafe { (self.add_rows)(out, base, rows, idx) }
     }
 
-    /// Index of the first value of `v` strictly below `threshold` (NaN
-    /// never is): the k-nearest selection skips non-candidates 16 at a time.
+    /// Squared distances from `x` to the `KNN_BLOCK` reference rows of
+    /// `block` (dimension-major: value j of row l at `j * KNN_BLOCK + l`) into
+    /// `out`, and the mask of rows within `bound`. Every four dimensions the
+    /// partial sums are checked: when none is within the bound, the block
+    /// cannot hold a neighbour and the scan stops early (mask 0, `out` partial).
+    /// Partial sums never decrease, so the exit loses no row within the bound.
     #[inline]
-    pub fn first_below(&self, v: &[f32], threshold: f32) -> Option<usize> {
-        // SAFETY: reads only inside `v`; the variant matches the CPU.
-        unsafe { (self.first_below)(v, threshold) }
-    }
-
-    /// `out[i] = sum_j (cols[j * n + i] - x[j])^2` for `n = out.len()`, a
-    /// multiple of `SQ_DIST_BLOCK`: the kNN scan over a column-major reference.
-    #[inline]
-    pub fn sq_dists(&self, out: &mut [f32], cols: &[f32], x: &[f32]) {
-        assert_eq!(out.len() % SQ_DIST_BLOCK, 0, "sq_dists padding");
-        assert_eq!(cols.len(), out.len() * x.len(), "sq_dists shape");
+    pub fn block_dists(&self, out: &mut [f32], block: &[f32], x: &[f32], bound: f32) -> u32 {
+        assert_eq!(out.len(), KNN_BLOCK, "block_dists output length");
+        assert_eq!(block.len(), KNN_BLOCK * x.len(), "block_dists block shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
-        unsafe { (self.sq_dists)(out, cols, x) }
+        unsafe { (self.block_dists)(out, block, x, bound) }
     }
 }
 
@@ -359,54 +349,101 @@ mod tests {
         selected().add_rows(&mut [0.0; 4], &[0.0; 4], &[0.0; 8], &[2]);
     }
 
-    #[test]
-    fn first_below_matches_naive_for_every_variant() {
-        for kern in available() {
-            for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 33, 100] {
-                let mut v = data(n, 29);
-                if n > 5 {
-                    v[5] = f32::NAN;
-                }
-                for t in [-2.0f32, -0.5, 0.0, 0.3, 2.0, f32::INFINITY] {
-                    let naive = v.iter().position(|&x| x < t);
-                    assert_eq!(kern.first_below(&v, t), naive, "{} n={n} t={t}", kern.name);
-                }
-            }
-        }
+    /// Scalar squared distances of a block, for the tests.
+    fn naive_block(block: &[f32], x: &[f32]) -> Vec<f32> {
+        (0..KNN_BLOCK)
+            .map(|l| {
+                x.iter()
+                    .enumerate()
+                    .map(|(j, &v)| (block[j * KNN_BLOCK + l] - v).powi(2))
+                    .sum()
+            })
+            .collect()
     }
 
     #[test]
-    fn sq_dists_match_naive_for_every_variant() {
+    fn block_dists_match_naive_for_every_variant() {
         for k in available() {
-            for (n, d) in [
-                (16, 1),
-                (16, 3),
-                (32, 16),
-                (48, 5),
-                (64, 7),
-                (80, 39),
-                (1024, 16),
-            ] {
-                let cols = data(n * d, 13);
+            for d in [0usize, 1, 3, 4, 5, 7, 8, 16, 39, 100] {
+                let block = data(KNN_BLOCK * d, 13);
                 let x = data(d, 17);
-                let mut out = vec![0.0; n];
-                k.sq_dists(&mut out, &cols, &x);
-                for (i, &o) in out.iter().enumerate() {
-                    let naive: f32 = (0..d).map(|j| (cols[j * n + i] - x[j]).powi(2)).sum();
+                let naive = naive_block(&block, &x);
+                let mut out = vec![f32::NAN; KNN_BLOCK];
+                // No bound: every row is reported, with its full distance.
+                let mask = k.block_dists(&mut out, &block, &x, f32::INFINITY);
+                assert_eq!(mask, 0xffff, "{} d={d}", k.name);
+                for (l, (&o, &n)) in out.iter().zip(&naive).enumerate() {
                     assert!(
-                        (o - naive).abs() <= REL_TOL * (1.0 + naive),
-                        "{} n={n} d={d} [{i}]: {o} vs {naive}",
+                        (o - n).abs() <= REL_TOL * (1.0 + n),
+                        "{} d={d} [{l}]: {o} vs {n}",
                         k.name
                     );
                 }
+                // A bound between the rows: exactly the rows within it (away
+                // from rounding), or none when the scan stopped early.
+                let mut sorted = naive.clone();
+                sorted.sort_by(f32::total_cmp);
+                for cut in [0usize, 3, 8, 14] {
+                    let (below, above) = (sorted[cut], sorted[cut + 1]);
+                    if above - below <= 4.0 * REL_TOL * (1.0 + above) {
+                        continue; // a near tie: rounding may take either side
+                    }
+                    let bound = (below + above) / 2.0;
+                    let mask = k.block_dists(&mut out, &block, &x, bound);
+                    let want = naive
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &n)| n <= bound)
+                        .fold(0u32, |m, (l, _)| m | 1 << l);
+                    assert_eq!(mask, want, "{} d={d} cut={cut}", k.name);
+                }
             }
         }
     }
 
     #[test]
-    #[should_panic(expected = "sq_dists padding")]
-    fn unpadded_reference_never_reaches_unsafe_code() {
-        selected().sq_dists(&mut [0.0; 3], &[0.0; 6], &[0.0; 2]);
+    fn block_dists_stop_early_only_when_no_row_can_qualify() {
+        for k in available() {
+            // Row 5 is the query itself; every other row is far in the first dimension.
+            let d = 12;
+            let x = data(d, 3);
+            let mut block = vec![0.0f32; KNN_BLOCK * d];
+            for j in 0..d {
+                for l in 0..KNN_BLOCK {
+                    let far = if j == 0 && l != 5 { 100.0 } else { 0.0 };
+                    block[j * KNN_BLOCK + l] = x[j] + far;
+                }
+            }
+            let mut out = vec![0.0; KNN_BLOCK];
+            assert_eq!(
+                k.block_dists(&mut out, &block, &x, 1.0),
+                1 << 5,
+                "{}",
+                k.name
+            );
+            assert_eq!(out[5], 0.0, "{}", k.name);
+            // Without row 5 nothing is within the bound: the scan stops after
+            // the first check, with the first four dimensions' partial sums.
+            for j in 0..d {
+                block[j * KNN_BLOCK + 5] += if j == 0 { 100.0 } else { 0.0 };
+            }
+            assert_eq!(k.block_dists(&mut out, &block, &x, 1.0), 0, "{}", k.name);
+            assert!(out.iter().all(|&o| o >= 1.0e4), "{} {out:?}", k.name);
+            // NaN rows are never within a bound.
+            let nan = vec![f32::NAN; KNN_BLOCK * d];
+            assert_eq!(
+                k.block_dists(&mut out, &nan, &x, f32::INFINITY),
+                0,
+                "{}",
+                k.name
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "block_dists block shape")]
+    fn misshaped_block_never_reaches_unsafe_code() {
+        selected().block_dists(&mut [0.0; KNN_BLOCK], &[0.0; 6], &[0.0; 2], 1.0);
     }
 
     #[test]

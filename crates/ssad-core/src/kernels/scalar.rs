@@ -1,5 +1,7 @@
 //! Portable reference kernels; the SIMD variants must agree with these.
 
+use super::KNN_BLOCK;
+
 /// # Safety
 /// None needed beyond equal lengths (checked by the caller); `unsafe` only to
 /// share the function-pointer type of the SIMD variants.
@@ -56,14 +58,32 @@ pub unsafe fn gemv(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
 }
 
 /// # Safety
-/// As for `axpy`; shapes are checked by the caller.
-pub unsafe fn sq_dists(out: &mut [f32], cols: &[f32], x: &[f32]) {
-    let n = out.len();
-    out.fill(0.0);
-    for (j, &xj) in x.iter().enumerate() {
-        for (o, &c) in out.iter_mut().zip(&cols[j * n..(j + 1) * n]) {
-            let t = c - xj;
-            *o += t * t;
+/// As for `axpy`; shapes are checked by the caller (`block.len() == 16 d`,
+/// `out.len() == 16`). Four accumulator chains per lane (dimension j feeds
+/// chain j mod 4), summed at every check: the association of the SIMD variants.
+pub unsafe fn block_dists(out: &mut [f32], block: &[f32], x: &[f32], bound: f32) -> u32 {
+    let d = x.len();
+    let mut acc = [[0.0f32; KNN_BLOCK]; 4];
+    let mut j = 0;
+    loop {
+        let end = (j + 4).min(d);
+        while j < end {
+            let row = &block[j * KNN_BLOCK..(j + 1) * KNN_BLOCK];
+            for (a, &r) in acc[j % 4].iter_mut().zip(row) {
+                let t = r - x[j];
+                *a += t * t;
+            }
+            j += 1;
+        }
+        let mut mask = 0u32;
+        for (l, o) in out.iter_mut().enumerate() {
+            *o = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+            if *o <= bound {
+                mask |= 1 << l;
+            }
+        }
+        if mask == 0 || j == d {
+            return mask;
         }
     }
 }
@@ -89,10 +109,4 @@ pub unsafe fn add_rows(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16])
             *o += r;
         }
     }
-}
-
-/// # Safety
-/// None needed; `unsafe` only to share the function-pointer type.
-pub unsafe fn first_below(v: &[f32], threshold: f32) -> Option<usize> {
-    v.iter().position(|&x| x < threshold)
 }

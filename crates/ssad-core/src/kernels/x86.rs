@@ -301,87 +301,115 @@ pub unsafe fn gemv_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
 }
 
 /// # Safety
-/// The CPU must support AVX-512F; `out.len()` is a multiple of 16 and
-/// `cols.len() == out.len() * x.len()`.
+/// The CPU must support AVX-512F; `block.len() == 16 * x.len()`, `out.len() == 16`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn sq_dists_avx512(out: &mut [f32], cols: &[f32], x: &[f32]) {
-    let n = out.len();
-    let mut i = 0;
-    // 64 reference rows per pass: four independent accumulator chains.
-    while i + 64 <= n {
-        let mut acc = [_mm512_setzero_ps(); 4];
-        for (j, &xj) in x.iter().enumerate() {
-            let vx = _mm512_set1_ps(xj);
-            for (b, a) in acc.iter_mut().enumerate() {
-                // SAFETY: j * n + i + 16 b + 16 <= (j + 1) * n <= cols.len().
-                let t = _mm512_sub_ps(
-                    unsafe { _mm512_loadu_ps(cols.as_ptr().add(j * n + i + 16 * b)) },
-                    vx,
-                );
-                *a = _mm512_fmadd_ps(t, t, *a);
-            }
-        }
-        for (b, a) in acc.iter().enumerate() {
-            // SAFETY: i + 16 b + 16 <= n.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(i + 16 * b), *a) };
-        }
-        i += 64;
-    }
-    while i + 16 <= n {
-        let mut a = _mm512_setzero_ps();
-        for (j, &xj) in x.iter().enumerate() {
-            // SAFETY: as above.
+pub unsafe fn block_dists_avx512(out: &mut [f32], block: &[f32], x: &[f32], bound: f32) -> u32 {
+    let d = x.len();
+    let p = block.as_ptr();
+    let bv = _mm512_set1_ps(bound);
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+    );
+    // Dimension j feeds chain j mod 4 (the scalar association).
+    macro_rules! step {
+        ($acc:ident, $j:expr) => {{
+            // SAFETY: $j < d, so ($j + 1) * 16 <= block.len().
             let t = _mm512_sub_ps(
-                unsafe { _mm512_loadu_ps(cols.as_ptr().add(j * n + i)) },
-                _mm512_set1_ps(xj),
+                unsafe { _mm512_loadu_ps(p.add($j * 16)) },
+                _mm512_set1_ps(x[$j]),
             );
-            a = _mm512_fmadd_ps(t, t, a);
+            $acc = _mm512_fmadd_ps(t, t, $acc);
+        }};
+    }
+    let mut j = 0;
+    loop {
+        if j + 4 <= d {
+            step!(a0, j);
+            step!(a1, j + 1);
+            step!(a2, j + 2);
+            step!(a3, j + 3);
+            j += 4;
+        } else {
+            if j < d {
+                step!(a0, j);
+            }
+            if j + 1 < d {
+                step!(a1, j + 1);
+            }
+            if j + 2 < d {
+                step!(a2, j + 2);
+            }
+            j = d;
         }
-        // SAFETY: i + 16 <= n.
-        unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(i), a) };
-        i += 16;
+        let s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        let mask = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(s, bv) as u32;
+        if mask == 0 || j == d {
+            // SAFETY: out.len() == 16.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), s) };
+            return mask;
+        }
     }
 }
 
 /// # Safety
-/// The CPU must support AVX2 and FMA; `out.len()` is a multiple of 8 and
-/// `cols.len() == out.len() * x.len()`.
+/// The CPU must support AVX2 and FMA; `block.len() == 16 * x.len()`, `out.len() == 16`.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn sq_dists_avx2(out: &mut [f32], cols: &[f32], x: &[f32]) {
-    let n = out.len();
-    let mut i = 0;
-    while i + 32 <= n {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        for (j, &xj) in x.iter().enumerate() {
-            let vx = _mm256_set1_ps(xj);
-            for (b, a) in acc.iter_mut().enumerate() {
-                // SAFETY: j * n + i + 8 b + 8 <= (j + 1) * n <= cols.len().
-                let t = _mm256_sub_ps(
-                    unsafe { _mm256_loadu_ps(cols.as_ptr().add(j * n + i + 8 * b)) },
-                    vx,
-                );
-                *a = _mm256_fmadd_ps(t, t, *a);
-            }
-        }
-        for (b, a) in acc.iter().enumerate() {
-            // SAFETY: i + 8 b + 8 <= n.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i + 8 * b), *a) };
-        }
-        i += 32;
+pub unsafe fn block_dists_avx2(out: &mut [f32], block: &[f32], x: &[f32], bound: f32) -> u32 {
+    let d = x.len();
+    let p = block.as_ptr();
+    let bv = _mm256_set1_ps(bound);
+    // Lanes 0-7 and 8-15, four chains each.
+    let mut lo = [_mm256_setzero_ps(); 4];
+    let mut hi = [_mm256_setzero_ps(); 4];
+    macro_rules! step {
+        ($c:literal, $j:expr) => {{
+            let vx = _mm256_set1_ps(x[$j]);
+            // SAFETY: $j < d, so ($j + 1) * 16 <= block.len().
+            let (a, b) = unsafe {
+                (
+                    _mm256_sub_ps(_mm256_loadu_ps(p.add($j * 16)), vx),
+                    _mm256_sub_ps(_mm256_loadu_ps(p.add($j * 16 + 8)), vx),
+                )
+            };
+            lo[$c] = _mm256_fmadd_ps(a, a, lo[$c]);
+            hi[$c] = _mm256_fmadd_ps(b, b, hi[$c]);
+        }};
     }
-    while i + 8 <= n {
-        let mut a = _mm256_setzero_ps();
-        for (j, &xj) in x.iter().enumerate() {
-            // SAFETY: as above.
-            let t = _mm256_sub_ps(
-                unsafe { _mm256_loadu_ps(cols.as_ptr().add(j * n + i)) },
-                _mm256_set1_ps(xj),
-            );
-            a = _mm256_fmadd_ps(t, t, a);
+    let mut j = 0;
+    loop {
+        if j + 4 <= d {
+            step!(0, j);
+            step!(1, j + 1);
+            step!(2, j + 2);
+            step!(3, j + 3);
+            j += 4;
+        } else {
+            if j < d {
+                step!(0, j);
+            }
+            if j + 1 < d {
+                step!(1, j + 1);
+            }
+            if j + 2 < d {
+                step!(2, j + 2);
+            }
+            j = d;
         }
-        // SAFETY: i + 8 <= n.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), a) };
-        i += 8;
+        let sl = _mm256_add_ps(_mm256_add_ps(lo[0], lo[1]), _mm256_add_ps(lo[2], lo[3]));
+        let sh = _mm256_add_ps(_mm256_add_ps(hi[0], hi[1]), _mm256_add_ps(hi[2], hi[3]));
+        let mask = (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(sl, bv)) as u32)
+            | ((_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(sh, bv)) as u32) << 8);
+        if mask == 0 || j == d {
+            // SAFETY: out.len() == 16.
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr(), sl);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), sh);
+            }
+            return mask;
+        }
     }
 }
 
@@ -603,40 +631,4 @@ pub unsafe fn add_rows_avx2(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[
     for i in o..h {
         out[i] = base[i] + idx.iter().map(|&j| rows[j as usize * h + i]).sum::<f32>();
     }
-}
-
-/// # Safety
-/// AVX-512F present.
-#[target_feature(enable = "avx512f")]
-pub unsafe fn first_below_avx512(v: &[f32], threshold: f32) -> Option<usize> {
-    let t = _mm512_set1_ps(threshold);
-    let mut i = 0;
-    while i + 16 <= v.len() {
-        // SAFETY: i + 16 <= v.len().
-        let x = unsafe { _mm512_loadu_ps(v.as_ptr().add(i)) };
-        let m = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, t);
-        if m != 0 {
-            return Some(i + m.trailing_zeros() as usize);
-        }
-        i += 16;
-    }
-    v[i..].iter().position(|&x| x < threshold).map(|p| i + p)
-}
-
-/// # Safety
-/// AVX present (implied by the AVX2 variant's selection).
-#[target_feature(enable = "avx2")]
-pub unsafe fn first_below_avx2(v: &[f32], threshold: f32) -> Option<usize> {
-    let t = _mm256_set1_ps(threshold);
-    let mut i = 0;
-    while i + 8 <= v.len() {
-        // SAFETY: i + 8 <= v.len().
-        let x = unsafe { _mm256_loadu_ps(v.as_ptr().add(i)) };
-        let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, t));
-        if m != 0 {
-            return Some(i + m.trailing_zeros() as usize);
-        }
-        i += 8;
-    }
-    v[i..].iter().position(|&x| x < threshold).map(|p| i + p)
 }
