@@ -32,8 +32,58 @@ fn table(n: usize, d: usize) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
     (specs, rows)
 }
 
+/// Rows drawn like the generated table of `benches/speed.py`: 16 waves of
+/// one index plus uniform noise, at random indices of a 1M-row table, or at
+/// consecutive ones (a stretch of that table read in insertion order).
+fn wave_table(n: usize, ordered: bool) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
+    let specs = (0..16)
+        .map(|j| ColumnSpec {
+            name: format!("c{j}"),
+            kind: ColumnKind::Numeric,
+        })
+        .collect();
+    let mut rng = Rng::new(2);
+    let index: Vec<f64> = if ordered {
+        (0..n).map(|r| 400_001.0 + r as f64).collect()
+    } else {
+        (0..n)
+            .map(|_| (rng.next_f64() * 1e6).floor() + 1.0)
+            .collect()
+    };
+    let rows = index
+        .into_iter()
+        .map(|i| {
+            (0..16)
+                .map(|k| {
+                    let w = (i * (k + 1) as f64 * 0.001).sin()
+                        + (k % 4) as f64 * 0.5 * (i * 0.0007).cos();
+                    Value::Num(w + rng.next_f64() * 0.1)
+                })
+                .collect()
+        })
+        .collect();
+    (specs, rows)
+}
+
 fn bench(c: &mut Criterion) {
-    let (specs, rows) = table(4096, 16);
+    bench_table(c, "score 4096 rows x 16 columns", table(4096, 16));
+    bench_table(
+        c,
+        "score 4096 generated rows (speed.py)",
+        wave_table(4096, false),
+    );
+    bench_table(
+        c,
+        "score 4096 consecutive generated rows",
+        wave_table(4096, true),
+    );
+}
+
+fn bench_table(
+    c: &mut Criterion,
+    name: &str,
+    (specs, rows): (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>),
+) {
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let (model, _) = train(
         &specs,
@@ -46,7 +96,7 @@ fn bench(c: &mut Criterion) {
         &mut |_| true,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut g = c.benchmark_group("score 4096 rows x 16 columns");
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.sample_size(10);
     g.bench_function("one row at a time", |b| {

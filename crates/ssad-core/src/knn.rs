@@ -39,6 +39,8 @@ pub struct Reference {
 #[derive(Clone, Debug, PartialEq, Default)]
 struct Index {
     frame: Frame,
+    /// Columns left out of the search, with the value every row has there.
+    consts: Vec<(u32, f32)>,
     /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`.
     blocks: Vec<f32>,
     /// Reference row of each slot (`u32::MAX` for the padding of the last block).
@@ -51,9 +53,10 @@ struct Index {
 /// How a row maps into the index's frame.
 #[derive(Clone, Debug, PartialEq, Default)]
 enum Frame {
-    /// `y = bias + x R` (R orthonormal, `d x d` row-major, principal axes by decreasing variance).
+    /// `y = bias + x R` (`d x m` row-major: the principal axes of the m varying
+    /// columns by decreasing variance; zero rows for the columns left out).
     Rotate { r: Vec<f32>, bias: Vec<f32> },
-    /// `y_c = x_{perm_c}`: columns by decreasing variance.
+    /// `y_c = x_{perm_c}`: the varying columns by decreasing variance.
     Permute(Vec<u32>),
     /// `y = x` (an empty reference).
     #[default]
@@ -65,6 +68,9 @@ enum Frame {
 #[derive(Clone, Debug, Default)]
 pub struct KnnScratch {
     best: Vec<(f32, u32)>,
+    /// The search's candidates as (distance bits, row) keys: distances are
+    /// never negative or NaN here, so the keys order as (distance, row).
+    keys: Vec<u64>,
     q: Vec<f32>,
     out: Vec<f32>,
 }
@@ -133,18 +139,18 @@ impl Reference {
     /// squared distance, ties to the lower row, as a plain scan would keep
     /// them), skipping row `skip`.
     fn nearest(&self, x: &[f32], skip: Option<usize>, s: &mut KnnScratch) {
-        s.best.clear();
         let ix = &self.index;
         let nb = ix.lo.len();
         let k = self.k;
         if nb == 0 || k == 0 {
+            s.best.clear();
             return;
         }
-        let d = self.d;
-        s.q.resize(d, 0.0);
+        s.q.resize(ix.frame.dim(self.d), 0.0);
         s.out.resize(KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
-        let kern = kernels::selected();
+        let mut held = Held::new(k);
+        s.keys.clear();
         let q0 = s.q[0];
         // Blocks right of the query on the first axis from `right` up, left
         // of it from `left` down; each side's gap bound grows outward.
@@ -160,7 +166,6 @@ impl Reference {
             };
             g * g
         };
-        let mut worst = f32::INFINITY;
         loop {
             let gl = if left > 0 {
                 gap(left - 1)
@@ -179,7 +184,7 @@ impl Reference {
             } else {
                 (left - 1, gl)
             };
-            if g > worst || g == f32::INFINITY {
+            if g > held.worst || g == f32::INFINITY {
                 break;
             }
             if b == right {
@@ -187,19 +192,41 @@ impl Reference {
             } else {
                 left -= 1;
             }
-            let block = &ix.blocks[b * d * KNN_BLOCK..(b + 1) * d * KNN_BLOCK];
-            let mut mask = kern.block_dists(&mut s.out, block, &s.q, worst);
-            while mask != 0 {
-                let l = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                let row = ix.slot_row[b * KNN_BLOCK + l];
-                if row == u32::MAX || skip == Some(row as usize) {
-                    continue;
-                }
-                if insert(&mut s.best, k, (s.out[l], row)) {
-                    worst = s.best[k - 1].0;
-                }
+            self.visit(b, skip, s, &mut held);
+        }
+        s.keys.sort_unstable();
+        // What the left-out columns add to every distance.
+        let offset: f32 = ix
+            .consts
+            .iter()
+            .map(|&(j, v)| (x[j as usize] - v) * (x[j as usize] - v))
+            .sum();
+        s.best.clear();
+        s.best.extend(
+            s.keys
+                .iter()
+                .map(|&c| (f32::from_bits((c >> 32) as u32) + offset, c as u32)),
+        );
+    }
+
+    /// Scan block `b`, keeping in `s.keys` the k best candidates so far.
+    #[inline]
+    fn visit(&self, b: usize, skip: Option<usize>, s: &mut KnnScratch, held: &mut Held) {
+        let ix = &self.index;
+        let n = s.q.len() * KNN_BLOCK;
+        let block = &ix.blocks[b * n..(b + 1) * n];
+        let mut mask = kernels::selected().block_dists(&mut s.out, block, &s.q, held.worst);
+        while mask != 0 {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let row = ix.slot_row[b * KNN_BLOCK + l];
+            if row == u32::MAX || skip == Some(row as usize) {
+                continue;
             }
+            held.offer(
+                &mut s.keys,
+                (u64::from(s.out[l].to_bits()) << 32) | u64::from(row),
+            );
         }
     }
 
@@ -227,38 +254,60 @@ impl Reference {
     }
 }
 
-/// Insert `c` into the ascending list `best` of at most `k` entries, ordered
-/// by (distance, row); true once the list is full (its last entry may change).
-/// A linear shift from the end: candidates mostly land near it, and k is small.
-#[inline]
-fn insert(best: &mut Vec<(f32, u32)>, k: usize, c: (f32, u32)) -> bool {
-    let before = |a: (f32, u32), b: (f32, u32)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
-    let mut p = best.len();
-    if p == k {
-        if !before(c, best[k - 1]) {
-            return true;
+/// The bound of a search: the k-th best candidate held so far.
+struct Held {
+    k: usize,
+    /// Position and key of the candidate to beat once k are held.
+    at: usize,
+    key: u64,
+    /// Its squared distance (infinite until k are held).
+    worst: f32,
+}
+
+impl Held {
+    fn new(k: usize) -> Self {
+        Held {
+            k,
+            at: 0,
+            key: u64::MAX,
+            worst: f32::INFINITY,
         }
-        p -= 1;
-    } else {
-        best.push(c);
     }
-    while p > 0 && before(c, best[p - 1]) {
-        best[p] = best[p - 1];
-        p -= 1;
+
+    /// Keep `key` among the k smallest in `keys` (unordered).
+    #[inline]
+    fn offer(&mut self, keys: &mut Vec<u64>, key: u64) {
+        if keys.len() < self.k {
+            keys.push(key);
+            if keys.len() < self.k {
+                return;
+            }
+        } else if key < self.key {
+            keys[self.at] = key;
+        } else {
+            return;
+        }
+        // Re-find the largest held key (k is small: a branch-free pass).
+        (self.at, self.key) = (0, keys[0]);
+        for (i, &c) in keys.iter().enumerate().skip(1) {
+            if c > self.key {
+                (self.at, self.key) = (i, c);
+            }
+        }
+        self.worst = f32::from_bits((self.key >> 32) as u32);
     }
-    best[p] = c;
-    best.len() == k
 }
 
 impl Index {
-    fn build(d: usize, rows: &[f32]) -> Self {
-        let n = rows.len().checked_div(d).unwrap_or(0);
+    fn build(d_in: usize, rows: &[f32]) -> Self {
+        let n = rows.len().checked_div(d_in).unwrap_or(0);
         if n == 0 {
             return Index::default();
         }
-        let frame = Frame::fit(d, rows);
+        let (frame, consts) = Frame::fit(d_in, rows);
+        let d = frame.dim(d_in);
         let mut y = vec![0.0f32; n * d];
-        for (src, dst) in rows.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
+        for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
             frame.apply(src, dst);
         }
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -284,6 +333,7 @@ impl Index {
         }
         Index {
             frame,
+            consts,
             blocks,
             slot_row,
             lo,
@@ -293,45 +343,77 @@ impl Index {
 }
 
 impl Frame {
-    /// The principal axes of the rows (up to `ROTATE_MAX_D` columns), else
-    /// the columns by decreasing variance.
-    fn fit(d: usize, rows: &[f32]) -> Self {
+    /// The principal axes of the rows' varying columns (up to `ROTATE_MAX_D`
+    /// of them), else those columns by decreasing variance; and the columns
+    /// every row shares one value in (categories: the kNN coordinate is 0),
+    /// which add the same to every distance and are left out of the search.
+    fn fit(d: usize, rows: &[f32]) -> (Self, Vec<(u32, f32)>) {
         let n = rows.len() / d;
-        let mut mean = vec![0.0f64; d];
+        let mut keep: Vec<usize> = (0..d)
+            .filter(|&j| rows.chunks_exact(d).any(|r| r[j] != rows[j]))
+            .collect();
+        if keep.is_empty() {
+            // Nothing varies: search one column (every row ties).
+            keep.push(0);
+        }
+        let consts = (0..d)
+            .filter(|j| !keep.contains(j))
+            .map(|j| (j as u32, rows[j]))
+            .collect();
+        let m = keep.len();
+        let mut mean = vec![0.0f64; m];
         for r in rows.chunks_exact(d) {
-            for (m, &v) in mean.iter_mut().zip(r) {
-                *m += v as f64 / n as f64;
+            for (mu, &j) in mean.iter_mut().zip(&keep) {
+                *mu += r[j] as f64 / n as f64;
             }
         }
-        let mut cov = vec![0.0f64; d * d];
+        let mut cov = vec![0.0f64; m * m];
         for r in rows.chunks_exact(d) {
-            for a in 0..d {
-                let da = r[a] as f64 - mean[a];
-                for b in a..d {
-                    cov[a * d + b] += da * (r[b] as f64 - mean[b]);
+            for a in 0..m {
+                let da = r[keep[a]] as f64 - mean[a];
+                for b in a..m {
+                    cov[a * m + b] += da * (r[keep[b]] as f64 - mean[b]);
                 }
             }
         }
-        for a in 0..d {
+        for a in 0..m {
             for b in 0..a {
-                cov[a * d + b] = cov[b * d + a];
+                cov[a * m + b] = cov[b * m + a];
             }
         }
-        if d > ROTATE_MAX_D {
-            let mut perm: Vec<u32> = (0..d as u32).collect();
+        if m > ROTATE_MAX_D {
+            let mut perm: Vec<usize> = (0..m).collect();
             perm.sort_by(|&a, &b| {
-                cov[b as usize * (d + 1)]
-                    .total_cmp(&cov[a as usize * (d + 1)])
+                cov[b * (m + 1)]
+                    .total_cmp(&cov[a * (m + 1)])
                     .then(a.cmp(&b))
             });
-            return Frame::Permute(perm);
+            return (
+                Frame::Permute(perm.iter().map(|&a| keep[a] as u32).collect()),
+                consts,
+            );
         }
-        let axes = principal_axes(cov, d);
-        let r: Vec<f32> = axes.iter().map(|&v| v as f32).collect();
-        let bias = (0..d)
-            .map(|c| -(0..d).map(|i| mean[i] * axes[i * d + c]).sum::<f64>() as f32)
+        let axes = principal_axes(cov, m);
+        // d x m: the rows of the columns left out stay zero.
+        let mut r = vec![0.0f32; d * m];
+        for (a, &j) in keep.iter().enumerate() {
+            for c in 0..m {
+                r[j * m + c] = axes[a * m + c] as f32;
+            }
+        }
+        let bias = (0..m)
+            .map(|c| -(0..m).map(|a| mean[a] * axes[a * m + c]).sum::<f64>() as f32)
             .collect();
-        Frame::Rotate { r, bias }
+        (Frame::Rotate { r, bias }, consts)
+    }
+
+    /// Columns of the frame.
+    fn dim(&self, d: usize) -> usize {
+        match self {
+            Frame::Rotate { bias, .. } => bias.len(),
+            Frame::Permute(p) => p.len(),
+            Frame::Identity => d,
+        }
     }
 }
 
@@ -518,7 +600,8 @@ mod tests {
                 v
             })
             .collect();
-        let frame = Frame::fit(d, &rows);
+        let (frame, consts) = Frame::fit(d, &rows);
+        assert!(consts.is_empty());
         let (mut ya, mut yb) = (vec![0.0; d], vec![0.0; d]);
         for i in 0..50 {
             let (a, b) = (&rows[i * d..(i + 1) * d], &rows[(i + 1) * d..(i + 2) * d]);
@@ -573,5 +656,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn columns_without_spread_are_left_out_and_still_counted() {
+        let mut rng = crate::rng::Rng::new(3);
+        let d = 6;
+        // Columns 1 and 4 hold one value in every row (a category column's
+        // coordinate is 0; a constant number); the query differs there.
+        let rows: Vec<f32> = (0..300)
+            .flat_map(|i| {
+                let mut v: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+                v[1] = 0.0;
+                v[4] = 2.5;
+                if i % 7 == 0 {
+                    v[0] = 0.25; // a duplicate-heavy column, still varying
+                }
+                v
+            })
+            .collect();
+        for k in [1, K] {
+            let r = Reference::from_parts(d, k, rows.clone(), 1.0);
+            assert_eq!(r.index.consts, vec![(1, 0.0), (4, 2.5)]);
+            let mut s = KnnScratch::default();
+            for q in 0..30 {
+                let mut x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+                x[1] = if q % 2 == 0 { 0.0 } else { 1.5 };
+                let skip = (q % 3 == 0).then_some(q);
+                r.nearest(&x, skip, &mut s);
+                let want = brute(&r, &x, skip);
+                let got: Vec<u32> = s.best.iter().map(|e| e.1).collect();
+                let want_rows: Vec<u32> = want.iter().map(|e| e.1).collect();
+                assert_eq!(got, want_rows, "k={k} q={q}");
+                for (g, w) in s.best.iter().zip(&want) {
+                    assert!(
+                        (g.0 as f64 - w.0).abs() <= 1e-4 * (1.0 + w.0),
+                        "{g:?} vs {w:?}"
+                    );
+                }
+            }
+        }
+        // Nothing varies: every row ties, the lowest rows win.
+        let flat = Reference::from_parts(2, 3, vec![1.0; 20], 1.0);
+        let mut s = KnnScratch::default();
+        flat.nearest(&[1.0, 3.0], Some(1), &mut s);
+        assert_eq!(s.best, vec![(4.0, 0), (4.0, 2), (4.0, 3)]);
     }
 }
