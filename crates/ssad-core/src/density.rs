@@ -130,7 +130,8 @@ fn bin(lo: f64, hi: f64, x: f64) -> usize {
     if hi <= lo {
         return 0;
     }
-    ((((x - lo) / (hi - lo)) * BINS as f64).floor().max(0.0) as usize).min(BINS - 1)
+    // Truncation is floor here (never negative), without a libm call; NaN gives 0.
+    ((((x - lo) / (hi - lo)) * BINS as f64).max(0.0) as usize).min(BINS - 1)
 }
 
 #[cfg(test)]

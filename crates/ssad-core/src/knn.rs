@@ -243,11 +243,11 @@ impl Reference {
             if sq <= 0.0 {
                 continue;
             }
-            let dist = (sq as f64).sqrt();
+            let w = scale / (sq as f64).sqrt();
             let r = &self.rows[i as usize * self.d..(i as usize + 1) * self.d];
             for ((c, &a), &b) in cols.iter_mut().zip(r).zip(x) {
                 let t = (a - b) as f64;
-                *c += t * t / dist * scale;
+                *c += t * t * w;
             }
         }
         mean_dist(&s.best) / self.norm as f64
