@@ -189,6 +189,17 @@ fma_peak!(
 #[target_feature(enable = "avx512f")]
 pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
     let n = y.len();
+    if n <= 32 {
+        // SAFETY: shapes as checked by the caller.
+        unsafe {
+            match n {
+                0 => {}
+                1..=16 => gemv_narrow_avx512::<1>(y, b, w, x, lanes16(n)),
+                _ => gemv_narrow_avx512::<2>(y, b, w, x, lanes16(n - 16)),
+            }
+        }
+        return;
+    }
     let mut o = 0;
     // Full 64-wide blocks: two sets of four accumulators (even and odd
     // inputs) stay in registers, so eight FMA chains hide the FMA latency.
@@ -253,6 +264,63 @@ pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
                 3 => gemm_tile_avx512::<1, 3>(y, b, w, x, dims, 0, o, last),
                 _ => gemm_tile_avx512::<1, 4>(y, b, w, x, dims, 0, o, last),
             }
+        }
+    }
+}
+
+/// `gemv_avx512` for at most 32 outputs (a small network's upper layers):
+/// inputs in four phases (i mod 4), each with its own accumulators, so 4 B
+/// FMA chains hide the latency that one or two chains would expose. Zero
+/// inputs are not skipped: after a ReLU they come at random, and a branch
+/// on them would mispredict more than the multiply costs.
+///
+/// # Safety
+/// AVX-512F present; `w.len() == x.len() * y.len()`, `b.len() == y.len()`,
+/// `16 (B - 1) + popcount(last) == y.len()`.
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_narrow_avx512<const B: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    last: __mmask16,
+) {
+    let n = y.len();
+    let mask = |q: usize| if q + 1 == B { last } else { 0xFFFF };
+    let mut acc = [[_mm512_setzero_ps(); B]; 4];
+    let mut i = 0;
+    while i + 4 <= x.len() {
+        for (p, a) in acc.iter_mut().enumerate() {
+            let vx = _mm512_set1_ps(x[i + p]);
+            // SAFETY: row i + p of w holds n values; masked lanes are not read.
+            let row = unsafe { w.as_ptr().add((i + p) * n) };
+            for (q, aq) in a.iter_mut().enumerate() {
+                let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
+                *aq = _mm512_fmadd_ps(vx, wv, *aq);
+            }
+        }
+        i += 4;
+    }
+    while i < x.len() {
+        let vx = _mm512_set1_ps(x[i]);
+        // SAFETY: as above.
+        let row = unsafe { w.as_ptr().add(i * n) };
+        for (q, aq) in acc[0].iter_mut().enumerate() {
+            let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
+            *aq = _mm512_fmadd_ps(vx, wv, *aq);
+        }
+        i += 1;
+    }
+    #[allow(clippy::needless_range_loop)] // q indexes four phase arrays at once
+    for q in 0..B {
+        // SAFETY: lanes of block q inside b and y (masked).
+        unsafe {
+            let bv = _mm512_maskz_loadu_ps(mask(q), b.as_ptr().add(16 * q));
+            let s = _mm512_add_ps(
+                _mm512_add_ps(acc[0][q], acc[1][q]),
+                _mm512_add_ps(acc[2][q], acc[3][q]),
+            );
+            _mm512_mask_storeu_ps(y.as_mut_ptr().add(16 * q), mask(q), _mm512_add_ps(bv, s));
         }
     }
 }
