@@ -153,17 +153,12 @@ impl Reference {
         s.keys.clear();
         let q0 = s.q[0];
         // Blocks right of the query on the first axis from `right` up, left
-        // of it from `left` down; each side's gap bound grows outward.
+        // of it from `left` down, nearer gap first; each side's gap on that
+        // axis alone grows outward and bounds the distance of its rows.
         let mut right = ix.hi.partition_point(|&h| h < q0);
         let mut left = right;
         let gap = |b: usize| {
-            let g = if q0 < ix.lo[b] {
-                ix.lo[b] - q0
-            } else if q0 > ix.hi[b] {
-                q0 - ix.hi[b]
-            } else {
-                0.0
-            };
+            let g = (ix.lo[b] - q0).max(q0 - ix.hi[b]).max(0.0);
             g * g
         };
         loop {
@@ -179,19 +174,14 @@ impl Reference {
             };
             // Strictly beyond the k-th best: a row at exactly that distance
             // may still win its tie by a lower row number.
-            let (b, g) = if gr <= gl {
-                (right, gr)
-            } else {
-                (left - 1, gl)
-            };
+            let go_right = gr <= gl;
+            let g = if go_right { gr } else { gl };
             if g > held.worst || g == f32::INFINITY {
                 break;
             }
-            if b == right {
-                right += 1;
-            } else {
-                left -= 1;
-            }
+            let b = if go_right { right } else { left - 1 };
+            right += go_right as usize;
+            left -= !go_right as usize;
             self.visit(b, skip, s, &mut held);
         }
         s.keys.sort_unstable();
