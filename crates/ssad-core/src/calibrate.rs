@@ -1,10 +1,11 @@
-//! After training: fit the per-column normalisers, pick the kNN reference
+//! After training: fit the per-column normalisers and the linear term, pick the kNN reference
 //! sample (trimmed of the highest-scoring training rows), distil the student
 //! (unless the options say not to), and record the training score quantiles
 //! of the scores as `Model::score` computes them.
 
 use crate::error::Result;
 use crate::knn::{Reference, REFERENCE_ROWS};
+use crate::linear::{Linear, LINEAR_WEIGHT};
 use crate::model::Model;
 use crate::rng::Rng;
 use crate::schema::Value;
@@ -26,6 +27,13 @@ const REFERENCE_TRIM_MIN: f64 = 0.02;
 /// contaminated one loses its anomalies. The upper quartile keeps the fence
 /// itself clear of up to 25% contamination.
 const FENCE: f64 = 4.5;
+/// Neighbours of the mass check: a candidate whose `MASS_K` nearest candidates
+/// are far belongs to a group smaller than about `MASS_K` rows (3% of the
+/// candidates) or to none. With the scoring kNN's 5 neighbours such a group
+/// (a cluster of anomalies in a contaminated table) vouches for itself.
+const MASS_K: usize = 30;
+/// Share of the candidates, the sparsest by the mass check, left out of the reference.
+const MASS_TRIM: f64 = 0.05;
 
 pub fn calibrate(
     model: &mut Model,
@@ -45,6 +53,7 @@ pub fn calibrate(
         .map(|&r| project(r))
         .collect();
     fit_normalisers(model, &cal, pool);
+    model.linear = fit_linear(model, &cal);
     let want = (REFERENCE_ROWS as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
     let cand: Vec<Vec<Value<'static>>> = idx.iter().take(want).map(|&r| project(r)).collect();
     model.reference = build_reference(model, &cand, pool);
@@ -97,6 +106,16 @@ fn fit_normalisers(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon:
     }
 }
 
+/// The linear term, fitted on the calibration rows' kNN coordinates.
+fn fit_linear(model: &Model, cal: &[Vec<Value<'static>>]) -> Option<Linear> {
+    let d = model.columns.len();
+    let mut z = Vec::with_capacity(cal.len() * d);
+    for row in cal {
+        z.extend(model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)));
+    }
+    Linear::fit(d, &z, LINEAR_WEIGHT)
+}
+
 fn scores(model: &Model, rows: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) -> Vec<f64> {
     pool.install(|| {
         rows.par_chunks(256)
@@ -122,7 +141,16 @@ fn build_reference(
     no_knn.knn_weight = 0.0;
     no_knn.reference = Reference::empty(d);
     let sc = scores(&no_knn, cand, pool);
-    let order = kept_candidates(&sc, REFERENCE_ROWS);
+    let coords: Vec<f32> = cand
+        .iter()
+        .flat_map(|row| model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)))
+        .collect();
+    let sparse = sparsest(d, &coords, MASS_K, MASS_TRIM);
+    let order: Vec<usize> = kept_candidates(&sc, usize::MAX)
+        .into_iter()
+        .filter(|&r| !sparse[r])
+        .take(REFERENCE_ROWS)
+        .collect();
     let mut rows = Vec::with_capacity(order.len() * d);
     for &r in &order {
         rows.extend(
@@ -134,6 +162,30 @@ fn build_reference(
         );
     }
     Reference::new(d, rows)
+}
+
+/// Per row of `coords` (`d` per row): whether it is among the `share` of rows
+/// with the largest mean distance to their `k` nearest rows.
+fn sparsest(d: usize, coords: &[f32], k: usize, share: f64) -> Vec<bool> {
+    let n = coords.len().checked_div(d).unwrap_or(0);
+    let mut drop = vec![false; n];
+    let n_drop = (share * n as f64).round() as usize;
+    if n_drop == 0 || n <= 2 * k {
+        return drop;
+    }
+    let r = Reference::with_k(d, coords.to_vec(), k);
+    let mut s = crate::knn::KnnScratch::default();
+    let mut cols = vec![0.0; d];
+    let dist: Vec<f64> = coords
+        .chunks_exact(d)
+        .map(|x| r.distance(x, &mut s, &mut cols))
+        .collect();
+    let mut by: Vec<usize> = (0..n).collect();
+    by.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
+    for &i in &by[..n_drop] {
+        drop[i] = true;
+    }
+    drop
 }
 
 /// Candidates kept in the reference, in candidate (random) order: all but those
@@ -188,6 +240,24 @@ mod tests {
         // Uniform scores: nothing beyond the fence, the minimum 2% still goes.
         let flat: Vec<f64> = (0..1000).map(|i| i as f64).collect();
         assert_eq!(kept_candidates(&flat, 10_000).len(), 980);
+    }
+
+    #[test]
+    fn a_small_tight_group_is_sparse_by_mass() {
+        // 1000 rows around the origin, and a tight group of 10 far away: each of
+        // the 10 has 9 close neighbours but its 30 nearest reach the main mass.
+        let mut rng = Rng::new(1);
+        let mut coords: Vec<f32> = (0..2000).map(|_| rng.normal() as f32).collect();
+        for _ in 0..10 {
+            coords.extend([6.0 + 0.01 * rng.normal() as f32, 6.0]);
+        }
+        let sparse = sparsest(2, &coords, 30, 0.02);
+        assert_eq!(sparse.iter().filter(|&&b| b).count(), 20);
+        assert!(sparse[1000..].iter().all(|&b| b));
+        // With 5 neighbours the group vouches for itself.
+        let near = sparsest(2, &coords, 5, 0.01);
+        assert!(near[1000..].iter().all(|&b| !b));
+        assert!(sparsest(2, &coords[..40], 30, 0.5).iter().all(|&b| !b));
     }
 
     #[test]

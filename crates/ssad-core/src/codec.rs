@@ -7,6 +7,7 @@ use crate::density::Density;
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
 use crate::knn::Reference;
+use crate::linear::Linear;
 use crate::model::{Layout, Model};
 use crate::nn::{Dense, Mlp};
 use crate::options::ResolvedOptions;
@@ -14,8 +15,10 @@ use crate::schema::{ColumnKind, ColumnSpec};
 use crate::student::Student;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 2: the distilled student follows the score quantiles (1: no student).
-pub const FORMAT_VERSION: u16 = 2;
+/// 3: the linear term follows the student (2: the distilled student follows
+/// the score quantiles; 1: no student). Older versions still decode, without
+/// the parts they lack, and score as they did.
+pub const FORMAT_VERSION: u16 = 3;
 const HEADER: usize = 8 + 2 + 4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
@@ -229,6 +232,18 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
             None => w.u8(0),
         }
     }
+    if version >= 3 {
+        match &m.linear {
+            Some(l) => {
+                w.u8(1);
+                w.len(l.d);
+                w.f32(l.weight);
+                w.f32s(&l.w);
+                w.f32s(&l.b);
+            }
+            None => w.u8(0),
+        }
+    }
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
     out.extend_from_slice(MAGIC);
@@ -345,6 +360,24 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     } else {
         None
     };
+    let linear = if version >= 3 {
+        match r.u8()? {
+            0 => None,
+            1 => {
+                let (ld, weight) = (r.u32()? as usize, r.f32()?);
+                let (w, b) = (r.f32s()?, r.f32s()?);
+                Some(Linear {
+                    d: ld,
+                    weight,
+                    w,
+                    b,
+                })
+            }
+            _ => return Err(corrupt("linear flag")),
+        }
+    } else {
+        None
+    };
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
     }
@@ -361,6 +394,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         knn_weight,
         score_quantiles,
         student,
+        linear,
         options,
         layout,
     };
@@ -402,6 +436,11 @@ fn validate(m: &Model) -> Result<()> {
             || sl.windows(2).any(|w| w[0].n_out != w[1].n_in)
         {
             return Err(corrupt("student network shape"));
+        }
+    }
+    if let Some(l) = &m.linear {
+        if l.d != d || !l.is_valid() {
+            return Err(corrupt("linear term"));
         }
     }
     if m.err_norm.len() != d || m.marg_norm.len() != d {
@@ -477,12 +516,52 @@ mod tests {
         let v1 = encode_version(&m, 1);
         assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
         let back = decode(&v1).unwrap_or_else(|e| panic!("{e}"));
-        assert!(back.student.is_none());
+        assert!(back.student.is_none() && back.linear.is_none());
         let teacher = Model {
             student: None,
+            linear: None,
             ..m.clone()
         };
         assert_eq!(scores(&back, &rows), scores(&teacher, &rows));
+    }
+
+    #[test]
+    fn version_2_bytes_decode_without_the_linear_term() {
+        let (m, rows) = model(true);
+        assert!(m.linear.is_some());
+        let v2 = encode_version(&m, 2);
+        assert_eq!(u16::from_le_bytes([v2[8], v2[9]]), 2);
+        let back = decode(&v2).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.linear.is_none());
+        assert_eq!(back.student, m.student);
+        let without = Model {
+            linear: None,
+            ..m.clone()
+        };
+        assert_eq!(scores(&back, &rows), scores(&without, &rows));
+        // The linear term changes the scores: version 3 keeps it.
+        assert_ne!(scores(&back, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn misshaped_linear_term_is_an_error() {
+        let (mut m, _) = model(false);
+        let Some(l) = m.linear.as_mut() else {
+            panic!("no linear term")
+        };
+        l.d += 1;
+        assert!(matches!(
+            decode(&encode(&m)),
+            Err(CoreError::CorruptModel(_))
+        ));
+        let (mut m, _) = model(false);
+        if let Some(l) = m.linear.as_mut() {
+            l.b.pop();
+        }
+        assert!(matches!(
+            decode(&encode(&m)),
+            Err(CoreError::CorruptModel(_))
+        ));
     }
 
     #[test]
@@ -499,10 +578,11 @@ mod tests {
             decode(&encode(&m)),
             Err(CoreError::CorruptModel(_))
         ));
-        // An unknown student flag.
+        // An unknown student flag (no linear term: its flag is the last byte).
         let (m, _) = model(false);
+        let m = Model { linear: None, ..m };
         let mut bytes = encode(&m);
-        let flag = bytes.len() - 5;
+        let flag = bytes.len() - 6;
         assert_eq!(bytes[flag], 0);
         bytes[flag] = 7;
         let n = bytes.len() - 4;

@@ -12,6 +12,7 @@ pub mod encode;
 pub mod error;
 pub mod kernels;
 pub mod knn;
+pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod nn;

@@ -11,6 +11,7 @@
 use crate::encode::{ColumnEncoder, Expected};
 use crate::error::{CoreError, Result};
 use crate::knn::{KnnScratch, Reference};
+use crate::linear::Linear;
 use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
@@ -42,6 +43,9 @@ pub struct Model {
     pub score_quantiles: Vec<f64>,
     /// Distilled estimate of the prediction term used by `score` (None: the exact masked passes).
     pub student: Option<Student>,
+    /// Linear residual of each column given the others, added to its
+    /// prediction term (None: models of format 1 and 2).
+    pub linear: Option<Linear>,
     pub options: ResolvedOptions,
     /// Derived from `encoders` when the model is built or decoded.
     pub layout: Layout,
@@ -91,7 +95,9 @@ pub struct Contribution {
     pub column: usize,
     /// Share of the score due to this column (prediction + marginal terms).
     pub contribution: f64,
-    /// Normalised prediction error (1.0 is a typical training row).
+    /// Normalised prediction error (1.0 is a typical training row): the
+    /// network's, plus the weighted, hinged squared standardised residual of a
+    /// linear regression of the column on the others (see `linear`).
     pub prediction_term: f64,
     /// Marginal surprise beyond the rarest 2% of the column's values (by density
     /// level: far tails, gaps inside the range, rare levels), in nats; 0.0 for ordinary values.
@@ -134,6 +140,8 @@ pub struct Scratch {
     z: Vec<f32>,
     knn: KnnScratch,
     knn_cols: Vec<f64>,
+    /// Standardised linear residual per column.
+    lin: Vec<f32>,
     /// The student's input and hidden activations.
     student_x: Vec<f32>,
     student_hidden: [Vec<f32>; 2],
@@ -192,6 +200,7 @@ impl Model {
             z: vec![0.0; d],
             knn: KnnScratch::default(),
             knn_cols: vec![0.0; d],
+            lin: vec![0.0; d],
             student_x: Vec::new(),
             student_hidden: [Vec::new(), Vec::new()],
         };
@@ -233,6 +242,35 @@ impl Model {
             self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
         } else {
             s.knn_cols.fill(0.0);
+        }
+        match &self.linear {
+            Some(l) => {
+                if s.lin.len() != l.d {
+                    // A scratch made before the linear term was attached: sized once.
+                    s.lin = vec![0.0; l.d];
+                }
+                l.residuals(&s.z, &mut s.lin)
+            }
+            None => s.lin.fill(0.0),
+        }
+    }
+
+    /// Tests: every column's weighted linear term for a row.
+    #[cfg(test)]
+    pub(crate) fn linear_terms(&self, row: &[Value<'_>]) -> Vec<f64> {
+        let mut s = self.scratch();
+        self.prepare_row(self.layout(), row, &mut s, false);
+        (0..self.columns.len())
+            .map(|j| self.linear_term(&s, j))
+            .collect()
+    }
+
+    /// Column j's weighted linear term (0 without one), added to its prediction term.
+    #[inline]
+    fn linear_term(&self, s: &Scratch, j: usize) -> f64 {
+        match &self.linear {
+            Some(l) => l.term(s.lin[j]),
+            None => 0.0,
         }
     }
 
@@ -382,7 +420,7 @@ impl Model {
     fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
         let d = self.columns.len() as f64;
         (0..self.columns.len())
-            .map(|j| self.combine(p, s.marg_n[j], s.knn_cols[j] * d))
+            .map(|j| self.combine(p + self.linear_term(s, j), s.marg_n[j], s.knn_cols[j] * d))
             .sum()
     }
 
@@ -417,7 +455,7 @@ impl Model {
         (0..self.columns.len())
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
-                self.combine(p, m, k)
+                self.combine(p + self.linear_term(s, j), m, k)
             })
             .sum()
     }
@@ -451,7 +489,7 @@ impl Model {
                     Pred::Teacher => p,
                     Pred::Scaled(f) => p * f,
                     Pred::Flat(v) => v,
-                };
+                } + self.linear_term(s, j);
                 let enc = &self.encoders[j];
                 let o = layout.out_off[j];
                 let expected = if s.hits[j] > 0 {

@@ -374,13 +374,21 @@ mod tests {
                 assert_eq!(a.marginal_term, b.marginal_term);
                 assert_eq!(a.knn_term, b.knn_term);
             }
-            // Attribution follows the teacher: the prediction terms keep its proportions.
-            let (ps, pt): (f64, f64) = c.iter().zip(&tc).fold((0.0, 0.0), |(x, y), (a, b)| {
-                (x + a.prediction_term, y + b.prediction_term)
-            });
-            for (a, b) in c.iter().zip(&tc) {
-                let want = b.prediction_term / pt * ps;
-                assert!((a.prediction_term - want).abs() < 1e-9 * (1.0 + want.abs()));
+            // Attribution follows the teacher: the network's prediction terms
+            // keep its proportions; the exact linear terms are the same in both.
+            let lin = m.linear_terms(r);
+            assert!(m.linear.is_some());
+            let net = |c: &[crate::Contribution]| -> Vec<f64> {
+                c.iter()
+                    .zip(&lin)
+                    .map(|(c, l)| c.prediction_term - l)
+                    .collect()
+            };
+            let (hn, tn) = (net(&c), net(&tc));
+            let (ps, pt): (f64, f64) = (hn.iter().sum(), tn.iter().sum());
+            for (a, b) in hn.iter().zip(&tn) {
+                let want = b / pt * ps;
+                assert!((a - want).abs() < 1e-9 * (1.0 + want.abs()));
             }
         }
     }

@@ -438,6 +438,7 @@ pub fn train(
         knn_weight: KNN_WEIGHT,
         score_quantiles: Vec::new(),
         student: None,
+        linear: None,
         options: resolved.clone(),
         layout: e.layout.clone(),
     };

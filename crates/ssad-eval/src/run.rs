@@ -176,14 +176,15 @@ fn to_f16_and_back(mut m: ssad_core::Model) -> ssad_core::Model {
 /// pass (2 in x out per layer). Without: the first layer once per row
 /// (2 n_values h1) plus each column's hiding correction (2 n_values h1 + d h1),
 /// then per mask the k correction additions and the dense upper layers. Both
-/// plus the kNN scan (3 d per reference row). Lookups and activations not counted.
+/// plus the kNN scan (3 d per reference row) and the linear term (2 d^2). Lookups and
+/// activations not counted.
 pub fn flops_per_row(m: &ssad_core::Model) -> f64 {
     let d = m.n_columns() as f64;
     let knn = if m.knn_weight > 0.0 {
         3.0 * d * m.reference.n_rows() as f64
     } else {
         0.0
-    };
+    } + m.linear.as_ref().map_or(0.0, |l| l.flops_per_row());
     if let Some(st) = &m.student {
         return st.flops_per_row() + knn;
     }
