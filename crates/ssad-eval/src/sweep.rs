@@ -1,56 +1,91 @@
 //! Exploration only (`--sweep`): from one trained model, score the evaluation
 //! rows with several combinations of per-row features built from its
-//! prediction (p), hinged marginal (m) and kNN (k) terms, plus an HBOS-like
-//! per-column density surprise fitted here on the training sample, so
+//! prediction (p), hinged marginal (m) and kNN (k) terms, plus detectors fitted here on the
+//! training sample: an HBOS-like density (H), ECDF tails (E2 two-sided, EA in
+//! the skew direction as ECOD), ZCA-whitened coordinates (G2: sums to the
+//! Mahalanobis distance) and leave-one-column-out linear residuals (LOO, and
+//! variants: |r|, ln(1 + r^2), hinged, other ridges, trimmed covariance), so
 //! combinations can be compared without retraining. Each feature also exists
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
 
 use ssad_core::{metrics, Model, Value};
 
-/// Raw per-row features.
-const F_P: usize = 0; // mean p_j
-const F_M: usize = 1; // mean hinged m_j (the model's marginal term)
-const F_K: usize = 2; // mean k_j
-const F_H: usize = 3; // mean density surprise (HBOS)
-const F_L: usize = 4; // mean level-set surprise of the density
-const F_LH: usize = 5; // mean hinged level-set surprise (outer 2%)
-const F_MMAX: usize = 6; // max_j m_j
-const F_LMAX: usize = 7; // mean level-set surprise hinged at 1%
-const F_CMAX: usize = 8; // max_j (p_j + 2 m_j + k_j)
-const F_PMAX: usize = 9; // mean level-set surprise hinged at 5%
-const F_K30: usize = 10; // mean k_j with 30 neighbours
-const NF: usize = 11;
+/// Raw per-row features (means over columns).
+const F_P: usize = 0; // p_j
+const F_M: usize = 1; // hinged m_j (the model's marginal term)
+const F_K: usize = 2; // k_j
+const F_H: usize = 3; // HBOS-like density surprise
+const F_E2: usize = 4; // two-sided tail: -ln(2 min(F, 1 - F)) (ECDF of the sample)
+const F_EA: usize = 5; // one-sided tail in the column's skew direction (ECOD's auto side)
+const F_G2: usize = 6; // ZCA-whitened squared coordinate (sums to Mahalanobis)
+const F_G1: usize = 7; // |ZCA-whitened coordinate|, normalised by its training mean
+const F_LOO: usize = 8; // leave-one-column-out linear residual, squared, standardised
+const F_G2T: usize = 9; // ZCA squared, covariance refit without the top 10% by Mahalanobis
+const F_E2H: usize = 10; // two-sided tail hinged at 10%: max(0, e - ln 10)
+const F_LOOT: usize = 11; // LOO with the trimmed covariance
+const F_LOO1: usize = 12; // |r| sqrt(pi/2)
+const F_LOOL: usize = 13; // ln(1 + r^2) / ln 2... scaled
+const F_LOOH: usize = 14; // max(0, r^2 - 4)
+const F_LOOR1: usize = 15; // ridge 0.1
+const F_LOOR3: usize = 16; // ridge 1e-3
+const NF: usize = 17;
 /// Offset of the standardised (u) features.
 const U: usize = NF;
 
 /// name, sparse weights over features (raw 0..NF, u NF..2NF).
 pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
     ("cur", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25)]),
-    ("p", &[(F_P, 1.0)]),
-    ("m", &[(F_M, 1.0)]),
-    ("k", &[(F_K, 1.0)]),
-    ("k30", &[(F_K30, 1.0)]),
-    ("p+2m+1.25k30", &[(F_P, 1.0), (F_M, 2.0), (F_K30, 1.25)]),
     (
-        "cur+.6k30",
-        &[(F_P, 1.0), (F_M, 2.0), (F_K, 0.625), (F_K30, 0.625)],
+        "c+.5LOO",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOO, 0.5)],
     ),
     (
-        "uP+uM+uK",
-        &[(U + F_P, 1.0), (U + F_M, 1.0), (U + F_K, 1.0)],
+        "c+.25LOO",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOO, 0.25)],
     ),
     (
-        "u+uCmax",
-        &[
-            (U + F_P, 1.0),
-            (U + F_M, 1.0),
-            (U + F_K, 1.0),
-            (U + F_CMAX, 1.0),
-        ],
+        "c+.5LOO1",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOO1, 0.5)],
     ),
-    ("ucur+.5uH", &[(X, 1.0), (U + F_H, 0.5)]),
-    ("max(uc,uH)", &[(X + 1, 1.0)]),
+    (
+        "c+1LOO1",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOO1, 1.0)],
+    ),
+    (
+        "c+.5LOOL",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOL, 0.5)],
+    ),
+    (
+        "c+1LOOL",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOL, 1.0)],
+    ),
+    (
+        "c+.5LOOH",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOH, 0.5)],
+    ),
+    (
+        "c+1LOOH",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOH, 1.0)],
+    ),
+    (
+        "c+.5LOOr.1",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOR1, 0.5)],
+    ),
+    (
+        "c+.5LOOr.001",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOR3, 0.5)],
+    ),
+    (
+        "c+.5LOOt",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_LOOT, 0.5)],
+    ),
+    ("c+1E2", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_E2, 1.0)]),
+    ("c+1G2", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_G2, 1.0)]),
+    ("uc+uE2", &[(X, 1.0), (U + F_E2, 1.0)]),
+    ("uc+uH", &[(X, 1.0), (U + F_H, 1.0)]),
+    ("max(uc,uE2)", &[(X + 6, 1.0)]),
+    ("max(uc,uEA)", &[(X + 7, 1.0)]),
 ];
 /// Derived features after the u block.
 const X: usize = 2 * NF;
@@ -65,8 +100,6 @@ struct Density {
     bins: Vec<f64>,
     n: f64,
     scale: f64,
-    /// Sorted training surprises (for the level-set transform).
-    level: Vec<f64>,
 }
 
 const BINS: usize = 20;
@@ -103,19 +136,14 @@ impl Density {
                 bins[b.min(BINS - 1)] += 1.0;
             }
         }
-        let mut d = Density {
+        Density {
             discrete,
             lo,
             hi,
             bins,
             n,
             scale,
-            level: Vec::new(),
-        };
-        let mut level: Vec<f64> = s.iter().map(|&x| d.surprise(x)).collect();
-        level.sort_by(f64::total_cmp);
-        d.level = level;
-        d
+        }
     }
 
     /// -ln(probability mass of the value's cell), extrapolated beyond the range.
@@ -142,52 +170,219 @@ impl Density {
         let b = (((x - self.lo) / (self.hi - self.lo)) * BINS as f64).floor() as usize;
         -((self.bins[b.min(BINS - 1)] + 0.5) / (self.n + 1.0)).ln()
     }
+}
 
-    /// -ln(share of training values at least as surprising).
-    fn level_surprise(&self, r: f64) -> f64 {
-        let ge = self.level.len() - self.level.partition_point(|&v| v < r - 1e-12);
-        let n = self.level.len() as f64;
-        if ge == 0 {
-            let top = self.level.last().copied().unwrap_or(0.0);
-            return (2.0 * (n + 1.0)).ln() + (r - top).max(0.0);
+/// Per-column tails, from the sample's ECDF (mid-ranks for ties).
+struct Tails {
+    sorted: Vec<f64>,
+    /// true: right-skewed column (ECOD takes the right tail).
+    right: bool,
+}
+
+impl Tails {
+    fn fit(xs: &[f64]) -> Self {
+        let mut s: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+        s.sort_by(f64::total_cmp);
+        let n = s.len().max(1) as f64;
+        let mean = s.iter().sum::<f64>() / n;
+        let m2 = s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let m3 = s.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n;
+        let skew = if m2 > 0.0 { m3 / m2.powf(1.5) } else { 0.0 };
+        Tails {
+            sorted: s,
+            right: skew >= 0.0,
         }
-        -((ge as f64 + 0.5) / (n + 1.0)).ln()
     }
+    /// (left, right) tail probabilities, smoothed.
+    fn probs(&self, x: f64) -> (f64, f64) {
+        let n = self.sorted.len() as f64;
+        let le = self.sorted.partition_point(|&v| v <= x) as f64;
+        let lt = self.sorted.partition_point(|&v| v < x) as f64;
+        ((le + 0.5) / (n + 1.0), (n - lt + 0.5) / (n + 1.0))
+    }
+}
+
+/// Linear (Gaussian) structure of the kNN coordinates: ZCA whitening and the
+/// precision matrix.
+struct Linear {
+    d: usize,
+    mean: Vec<f64>,
+    /// Symmetric Sigma^{-1/2} (row-major d x d).
+    zca: Vec<f64>,
+    /// Sigma^{-1}.
+    prec: Vec<f64>,
+}
+
+/// Jacobi eigen-decomposition of a symmetric matrix: (eigenvalues, eigenvectors as columns).
+fn jacobi(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; d * d];
+    for i in 0..d {
+        v[i * d + i] = 1.0;
+    }
+    for _sweep in 0..50 {
+        let off: f64 = (0..d)
+            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * d + j].powi(2))
+            .sum();
+        if off < 1e-22 {
+            break;
+        }
+        for p in 0..d {
+            for q in p + 1..d {
+                let apq = a[p * d + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let akp = a[k * d + p];
+                    let akq = a[k * d + q];
+                    a[k * d + p] = c * akp - s * akq;
+                    a[k * d + q] = s * akp + c * akq;
+                }
+                for k in 0..d {
+                    let apk = a[p * d + k];
+                    let aqk = a[q * d + k];
+                    a[p * d + k] = c * apk - s * aqk;
+                    a[q * d + k] = s * apk + c * aqk;
+                }
+                for k in 0..d {
+                    let vkp = v[k * d + p];
+                    let vkq = v[k * d + q];
+                    v[k * d + p] = c * vkp - s * vkq;
+                    v[k * d + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..d).map(|i| a[i * d + i]).collect(), v)
+}
+
+impl Linear {
+    fn fit(rows: &[Vec<f64>], d: usize) -> Self {
+        Self::fit_r(rows, d, 1e-2)
+    }
+    fn fit_r(rows: &[Vec<f64>], d: usize, rr: f64) -> Self {
+        let n = rows.len().max(1) as f64;
+        let mut mean = vec![0.0; d];
+        for r in rows {
+            for j in 0..d {
+                mean[j] += r[j] / n;
+            }
+        }
+        let mut cov = vec![0.0; d * d];
+        for r in rows {
+            for i in 0..d {
+                let a = r[i] - mean[i];
+                for j in 0..d {
+                    cov[i * d + j] += a * (r[j] - mean[j]) / n;
+                }
+            }
+        }
+        let (lam, v) = jacobi(&cov, d);
+        let ridge = rr * lam.iter().sum::<f64>() / d.max(1) as f64 + 1e-12;
+        let mut zca = vec![0.0; d * d];
+        let mut prec = vec![0.0; d * d];
+        for k in 0..d {
+            let l = lam[k].max(0.0) + ridge;
+            for i in 0..d {
+                for j in 0..d {
+                    let vv = v[i * d + k] * v[j * d + k];
+                    zca[i * d + j] += vv / l.sqrt();
+                    prec[i * d + j] += vv / l;
+                }
+            }
+        }
+        Linear { d, mean, zca, prec }
+    }
+    /// (ZCA coordinates, LOO standardised residuals) of a row.
+    fn coords(&self, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let d = self.d;
+        let c: Vec<f64> = (0..d).map(|j| x[j] - self.mean[j]).collect();
+        let w = (0..d)
+            .map(|i| (0..d).map(|j| self.zca[i * d + j] * c[j]).sum())
+            .collect();
+        let loo = (0..d)
+            .map(|i| {
+                let px: f64 = (0..d).map(|j| self.prec[i * d + j] * c[j]).sum();
+                px / self.prec[i * d + i].sqrt()
+            })
+            .collect();
+        (w, loo)
+    }
+    fn mahalanobis(&self, x: &[f64]) -> f64 {
+        self.coords(x).0.iter().map(|v| v * v).sum()
+    }
+}
+
+struct Ctx {
+    dens: Vec<Density>,
+    tails: Vec<Tails>,
+    lin: Linear,
+    lin_t: Linear,
+    lin_r1: Linear,
+    lin_r3: Linear,
+    /// Training mean of |ZCA coordinate| per column.
+    g1_norm: Vec<f64>,
+}
+
+fn knn_coords(model: &Model, row: &[Value<'static>]) -> Vec<f64> {
+    model
+        .encoders
+        .iter()
+        .zip(row)
+        .map(|(e, v)| e.knn_coord(v) as f64)
+        .collect()
 }
 
 fn features(
     model: &Model,
-    m30: &Model,
-    dens: &[Density],
-    means: &[f64],
+    cx: &Ctx,
     row: &[Value<'static>],
     s: &mut ssad_core::Scratch,
 ) -> [f64; NF] {
     let d = model.columns.len() as f64;
     let mut f = [0.0; NF];
-    for c in m30.explain(row, s).unwrap_or_default() {
-        f[F_K30] += c.knn_term / d;
-    }
+    let z = knn_coords(model, row);
+    let (w, loo) = cx.lin.coords(&z);
+    let (wt, loot) = cx.lin_t.coords(&z);
+    let (_, lr1) = cx.lin_r1.coords(&z);
+    let (_, lr3) = cx.lin_r3.coords(&z);
     let parts = model.explain(row, s).unwrap_or_default();
     for c in &parts {
         let j = c.column;
         let x = row[j].as_f64().unwrap_or(f64::NAN);
-        let r = if x.is_finite() {
-            dens[j].surprise(x)
+        let (r, e2, ea) = if x.is_finite() {
+            let (l, rr) = cx.tails[j].probs(x);
+            let e2 = -(2.0 * l.min(rr)).min(1.0).ln();
+            let ea = -(if cx.tails[j].right { rr } else { l }).ln();
+            (cx.dens[j].surprise(x), e2, ea)
         } else {
-            0.0
+            (0.0, 0.0, 0.0)
         };
-        let l = dens[j].level_surprise(r);
         f[F_P] += c.prediction_term / d;
         f[F_M] += c.marginal_term / d;
         f[F_K] += c.knn_term / d;
-        f[F_H] += (r - means[j]) / d;
-        f[F_L] += l / d;
-        f[F_LH] += (l - 50f64.ln()).max(0.0) / d;
-        f[F_MMAX] = f[F_MMAX].max(c.marginal_term);
-        f[F_LMAX] += (l - 100f64.ln()).max(0.0) / d;
-        f[F_CMAX] = f[F_CMAX].max(c.prediction_term + 2.0 * c.marginal_term + c.knn_term);
-        f[F_PMAX] += (l - 20f64.ln()).max(0.0) / d;
+        f[F_H] += r / d;
+        f[F_E2] += e2 / d;
+        f[F_EA] += ea / d;
+        f[F_E2H] += (e2 - 10f64.ln()).max(0.0) / d;
+        f[F_G2] += w[j] * w[j] / d;
+        f[F_G1] += w[j].abs() / cx.g1_norm[j] / d;
+        f[F_LOO] += loo[j] * loo[j] / d;
+        f[F_G2T] += wt[j] * wt[j] / d;
+        f[F_LOOT] += loot[j] * loot[j] / d;
+        let r2 = loo[j] * loo[j];
+        f[F_LOO1] += loo[j].abs() * (std::f64::consts::PI / 2.0).sqrt() / d;
+        f[F_LOOL] += r2.ln_1p() / 0.534 / d;
+        f[F_LOOH] += (r2 - 4.0).max(0.0) / d;
+        f[F_LOOR1] += lr1[j] * lr1[j] / d;
+        f[F_LOOR3] += lr3[j] * lr3[j] / d;
     }
     f
 }
@@ -240,53 +435,82 @@ pub fn sweep(
             Density::fit(&xs, scale)
         })
         .collect();
-    let means: Vec<f64> = dens
-        .iter()
-        .map(|de| de.level.iter().sum::<f64>() / de.level.len().max(1) as f64)
+    let tails: Vec<Tails> = (0..d)
+        .map(|j| {
+            let xs: Vec<f64> = sample.iter().filter_map(|r| r[j].as_f64()).collect();
+            Tails::fit(&xs)
+        })
         .collect();
-    let mut m30 = model.clone();
-    m30.reference = ssad_core::knn::Reference::with_k(d, model.reference.rows.clone(), 30);
-    let m30 = &m30;
+    let step_fit = (sample.len() / 20_000).max(1);
+    let zs: Vec<Vec<f64>> = sample
+        .iter()
+        .step_by(step_fit)
+        .map(|r| knn_coords(model, r))
+        .collect();
+    let lin = Linear::fit(&zs, d);
+    let mut maha: Vec<(f64, usize)> = zs
+        .iter()
+        .enumerate()
+        .map(|(i, z)| (lin.mahalanobis(z), i))
+        .collect();
+    maha.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let keep = (maha.len() as f64 * 0.9).ceil() as usize;
+    let zt: Vec<Vec<f64>> = maha[..keep].iter().map(|&(_, i)| zs[i].clone()).collect();
+    let lin_t = Linear::fit(&zt, d);
+    let mut g1_norm = vec![0.0; d];
+    for z in &zs {
+        let (w, _) = lin.coords(z);
+        for j in 0..d {
+            g1_norm[j] += w[j].abs() / zs.len() as f64;
+        }
+    }
+    for g in &mut g1_norm {
+        *g = g.max(1e-6);
+    }
+    let cx = Ctx {
+        dens,
+        tails,
+        lin,
+        lin_t,
+        lin_r1: Linear::fit_r(&zs, d, 0.1),
+        lin_r3: Linear::fit_r(&zs, d, 1e-3),
+        g1_norm,
+    };
     let mut s = model.scratch();
     let step = (sample.len() / 2000).max(1);
     let train_f: Vec<[f64; NF]> = sample
         .iter()
         .step_by(step)
-        .map(|r| features(model, m30, &dens, &means, r, &mut s))
+        .map(|r| features(model, &cx, r, &mut s))
         .collect();
-    let tails: Vec<Tail> = (0..NF)
+    let tails_u: Vec<Tail> = (0..NF)
         .map(|i| Tail::fit(train_f.iter().map(|f| f[i]).collect()))
         .collect();
-    let cur_u = Tail::fit(
-        train_f
-            .iter()
-            .map(|f| f[F_P] + 2.0 * f[F_M] + 1.25 * f[F_K])
-            .collect(),
-    );
-    let lh_u = Tail::fit(
-        train_f
-            .iter()
-            .map(|f| f[F_P] + 2.0 * f[F_LH] + f[F_K])
-            .collect(),
-    );
+    let cur = |f: &[f64; NF]| f[F_P] + 2.0 * f[F_M] + 1.25 * f[F_K];
+    let cur_u = Tail::fit(train_f.iter().map(cur).collect());
+    let curl = |f: &[f64; NF]| f[F_P] + 2.0 * f[F_M] + 1.25 * f[F_K] + f[F_LOO];
+    let curl_u = Tail::fit(train_f.iter().map(curl).collect());
     let feats: Vec<Vec<f64>> = eval
         .iter()
         .map(|r| {
-            let f = features(model, m30, &dens, &means, r, &mut s);
+            let f = features(model, &cx, r, &mut s);
             let mut all = f.to_vec();
-            all.extend((0..NF).map(|i| tails[i].u(f[i])));
-            let uc = cur_u.u(f[F_P] + 2.0 * f[F_M] + 1.25 * f[F_K]);
-            let uh = tails[F_H].u(f[F_H]);
-            let ul = tails[F_L].u(f[F_L]);
-            let ulh = lh_u.u(f[F_P] + 2.0 * f[F_LH] + f[F_K]);
+            all.extend((0..NF).map(|i| tails_u[i].u(f[i])));
+            let uc = cur_u.u(cur(&f));
             all.push(uc);
-            all.push(uc.max(uh));
-            all.push(uc.max(ul));
-            let m = uc.max(uh);
-            all.push(m + ((uc - m).exp() + (uh - m).exp()).ln());
-            all.push(uc.max(uh).max(0.0));
-            all.push(ulh);
-            all.push(ulh.max(uh));
+            let ue2 = tails_u[F_E2].u(f[F_E2]);
+            let uh = tails_u[F_H].u(f[F_H]);
+            let uea = tails_u[F_EA].u(f[F_EA]);
+            let ug2 = tails_u[F_G2].u(f[F_G2]);
+            let (l20, l10) = (20f64.ln(), 10f64.ln());
+            all.push((ue2 - l20).max(0.0));
+            all.push((ue2 - l10).max(0.0));
+            all.push((uh - l20).max(0.0));
+            all.push((uea - l20).max(0.0));
+            all.push((ug2 - l20).max(0.0));
+            all.push(uc.max(ue2));
+            all.push(uc.max(uea));
+            all.push(curl_u.u(curl(&f)));
             all
         })
         .collect();
