@@ -5,7 +5,9 @@
 //! Run: `cargo bench -p ssad-core --bench kernels`
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ssad_core::kernels::{available, fma_peak_gflops, KNN_BLOCK};
+use ssad_core::kernels::{available, fma_peak_gflops, selected, KNN_BLOCK};
+use ssad_core::knn::{KnnScratch, Reference};
+use ssad_core::rng::Rng;
 
 fn data(n: usize) -> Vec<f32> {
     (0..n)
@@ -89,7 +91,75 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+    knn_search(c);
     println!("(throughput elements are FLOPs: GElem/s = GFLOP/s; compare with the peak above)");
+}
+
+/// Rows like speed.py's generated table (16 waves of one index plus noise),
+/// or like celeba (39 correlated bits).
+fn knn_rows(n: usize, kind: &str, rng: &mut Rng) -> (usize, Vec<f32>) {
+    let mut v = Vec::new();
+    let d = if kind == "waves" { 16 } else { 39 };
+    for _ in 0..n {
+        let i = (rng.next_f64() * 1e6).floor() + 1.0;
+        let t = rng.next_f64();
+        for k in 0..d {
+            v.push(if kind == "waves" {
+                ((i * (k + 1) as f64 * 0.001).sin()
+                    + (k % 4) as f64 * 0.5 * (i * 0.0007).cos()
+                    + rng.next_f64() * 0.1) as f32
+            } else {
+                // Bits driven by one latent value per row, each with its own threshold.
+                ((t + 0.3 * rng.next_f64()) > (k as f64 + 1.0) / (d as f64 + 1.0)) as u8 as f32
+            });
+        }
+    }
+    (d, v)
+}
+
+/// The exact kNN search of the kNN term (principal-axis frame, gap bounds,
+/// early exit) against the full scan of the same 1,024 reference rows with
+/// the same kernel, in the same run: rows per second of each.
+fn knn_search(c: &mut Criterion) {
+    let kern = selected();
+    for kind in ["waves", "bits"] {
+        let mut rng = Rng::new(9);
+        let (d, rows) = knn_rows(1024, kind, &mut rng);
+        let (_, queries) = knn_rows(512, kind, &mut rng);
+        let reference = Reference::new(d, rows.clone());
+        // The full scan's layout: blocks of KNN_BLOCK rows, dimension-major.
+        let mut blocks = vec![0.0f32; 1024 * d];
+        for (i, r) in rows.chunks_exact(d).enumerate() {
+            for (j, &v) in r.iter().enumerate() {
+                blocks[((i / KNN_BLOCK) * d + j) * KNN_BLOCK + i % KNN_BLOCK] = v;
+            }
+        }
+        let mut g = c.benchmark_group(format!("knn search/1024x{d} {kind}/{}", kern.name));
+        g.throughput(Throughput::Elements(512));
+        g.bench_function("exact search", |b| {
+            let (mut s, mut cols) = (KnnScratch::default(), vec![0.0f64; d]);
+            b.iter(|| {
+                queries
+                    .chunks_exact(d)
+                    .map(|q| reference.distance(q, &mut s, &mut cols))
+                    .sum::<f64>()
+            })
+        });
+        g.bench_function("full scan", |b| {
+            let mut out = vec![0.0f32; KNN_BLOCK];
+            b.iter(|| {
+                let mut acc = 0.0f32;
+                for q in queries.chunks_exact(d) {
+                    for blk in blocks.chunks_exact(KNN_BLOCK * d) {
+                        kern.block_dists(&mut out, blk, black_box(q), f32::INFINITY);
+                        acc += out[0];
+                    }
+                }
+                acc
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);
