@@ -10,7 +10,8 @@ SELECT i AS id,
   FROM generate_series(1, 400) AS i;
 SELECT model_name, version, rows_used, rows_scanned, columns, skipped_columns
   FROM ssad_train('readings_model', 'readings', exclude => ARRAY['id'], options => '{"seed": 1}');
--- The rows that break the relation come first, next to row 400: load 0 with
+-- Row 100 (power 5 at load 20) comes first; the subtler break, row 200 (power
+-- 5 at load 0), comes in the top three, behind row 400, whose load 0 with
 -- noise 0 is a combination only rows 200 and 400 have.
 SELECT id, load, power FROM readings t ORDER BY ssad_score('readings_model', t) DESC, id LIMIT 3;
 -- The broken rows score several times a typical row.
