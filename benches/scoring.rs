@@ -7,15 +7,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ssad_core::rng::Rng;
-use ssad_core::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+use ssad_core::{thread_pool, train, ColumnSpec, TrainOptions, Value};
 
 fn table(n: usize, d: usize) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
-    let specs = (0..d)
-        .map(|j| ColumnSpec {
-            name: format!("c{j}"),
-            kind: ColumnKind::Numeric,
-        })
-        .collect();
+    let specs = ColumnSpec::numbered("c", d);
     let mut rng = Rng::new(1);
     let rows = (0..n)
         .map(|_| {
@@ -36,12 +31,7 @@ fn table(n: usize, d: usize) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
 /// one index plus uniform noise, at random indices of a 1M-row table, or at
 /// consecutive ones (a stretch of that table read in insertion order).
 fn wave_table(n: usize, ordered: bool) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
-    let specs = (0..16)
-        .map(|j| ColumnSpec {
-            name: format!("c{j}"),
-            kind: ColumnKind::Numeric,
-        })
-        .collect();
+    let specs = ColumnSpec::numbered("c", 16);
     let mut rng = Rng::new(2);
     let index: Vec<f64> = if ordered {
         (0..n).map(|r| 400_001.0 + r as f64).collect()

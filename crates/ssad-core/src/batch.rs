@@ -98,16 +98,11 @@ impl<T: Send + 'static> Pipeline<T> {
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnKind, ColumnSpec, CoreError, TrainOptions, Value};
+    use crate::{thread_pool, train, ColumnSpec, CoreError, TrainOptions, Value};
 
     #[test]
     fn batch_equals_one_by_one_for_any_pool() {
-        let specs: Vec<ColumnSpec> = (0..4)
-            .map(|j| ColumnSpec {
-                name: format!("c{j}"),
-                kind: ColumnKind::Numeric,
-            })
-            .collect();
+        let specs = ColumnSpec::numbered("c", 4);
         let mut rng = Rng::new(4);
         let rows: Vec<Vec<Value<'static>>> = (0..1500)
             .map(|_| (0..4).map(|_| Value::Num(rng.normal())).collect())

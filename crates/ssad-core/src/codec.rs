@@ -464,12 +464,7 @@ mod tests {
     use crate::{thread_pool, train, TrainOptions};
 
     fn model(distill: bool) -> (Model, Vec<Vec<Value<'static>>>) {
-        let specs: Vec<ColumnSpec> = (0..3)
-            .map(|j| ColumnSpec {
-                name: format!("c{j}"),
-                kind: ColumnKind::Numeric,
-            })
-            .collect();
+        let specs = ColumnSpec::numbered("c", 3);
         let mut rng = Rng::new(4);
         let rows: Vec<Vec<Value<'static>>> = (0..400)
             .map(|_| {

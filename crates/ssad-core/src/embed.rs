@@ -46,16 +46,11 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+    use crate::{thread_pool, train, ColumnSpec, TrainOptions, Value};
 
     #[test]
     fn embedding_has_hidden_width_and_separates_rows() {
-        let specs: Vec<ColumnSpec> = (0..3)
-            .map(|j| ColumnSpec {
-                name: format!("c{j}"),
-                kind: ColumnKind::Numeric,
-            })
-            .collect();
+        let specs = ColumnSpec::numbered("c", 3);
         let mut rng = Rng::new(1);
         let rows: Vec<Vec<Value<'static>>> = (0..300)
             .map(|_| {

@@ -43,6 +43,19 @@ pub struct ColumnSpec {
     pub kind: ColumnKind,
 }
 
+impl ColumnSpec {
+    /// `d` numeric columns named `{prefix}0`, `{prefix}1`, ...: tables built
+    /// in code (tests, benchmarks, the accuracy harness).
+    pub fn numbered(prefix: &str, d: usize) -> Vec<ColumnSpec> {
+        (0..d)
+            .map(|j| ColumnSpec {
+                name: format!("{prefix}{j}"),
+                kind: ColumnKind::Numeric,
+            })
+            .collect()
+    }
+}
+
 /// One cell of a row. Text borrows when scoring and owns when sampled for training.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value<'a> {

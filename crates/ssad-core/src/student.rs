@@ -269,7 +269,7 @@ pub fn distill(
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnKind, ColumnSpec, Model, TrainOptions, Value};
+    use crate::{thread_pool, train, ColumnSpec, Model, TrainOptions, Value};
 
     use super::{ln_1p, squash, LOG_CAP};
 
@@ -288,15 +288,6 @@ mod tests {
         assert_eq!(squash(f64::NAN), 0.0);
         assert_eq!(squash(f64::INFINITY), 0.0);
         assert_eq!(squash(1e300), LOG_CAP);
-    }
-
-    fn specs(d: usize) -> Vec<ColumnSpec> {
-        (0..d)
-            .map(|j| ColumnSpec {
-                name: format!("c{j}"),
-                kind: ColumnKind::Numeric,
-            })
-            .collect()
     }
 
     /// Three correlated numeric columns, a noise column.
@@ -322,8 +313,14 @@ mod tests {
             distill: Some(distill),
             ..Default::default()
         };
-        let (m, _) = train(&specs(4), &rows(1500, 2), &opts, &pool, &mut |_| true)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (m, _) = train(
+            &ColumnSpec::numbered("c", 4),
+            &rows(1500, 2),
+            &opts,
+            &pool,
+            &mut |_| true,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         m
     }
 

@@ -3,18 +3,7 @@
 
 use ssad_core::metrics::auroc;
 use ssad_core::rng::Rng;
-use ssad_core::{
-    codec, thread_pool, train, ColumnKind, ColumnSpec, CoreError, Event, TrainOptions, Value,
-};
-
-fn specs(d: usize) -> Vec<ColumnSpec> {
-    (0..d)
-        .map(|j| ColumnSpec {
-            name: format!("c{j}"),
-            kind: ColumnKind::Numeric,
-        })
-        .collect()
-}
+use ssad_core::{codec, thread_pool, train, ColumnSpec, CoreError, Event, TrainOptions, Value};
 
 /// Rows on a 2-D latent manifold embedded in 6 columns; anomalies break the
 /// relations between columns while each value stays in its normal range.
@@ -52,12 +41,18 @@ fn finds_planted_anomalies() {
     let (rows, labels) = correlated_table(2000, 40, 1);
     let pool = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
     let mut epochs = 0;
-    let (model, report) = train(&specs(6), &rows, &quick(), &pool, &mut |e| {
-        if let Event::Epoch { .. } = e {
-            epochs += 1;
-        }
-        true
-    })
+    let (model, report) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |e| {
+            if let Event::Epoch { .. } = e {
+                epochs += 1;
+            }
+            true
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(epochs, report.options.epochs);
     assert_eq!(report.rows_used, 2000);
@@ -78,8 +73,14 @@ fn finds_planted_anomalies() {
 fn contributions_sum_to_score_and_point_at_broken_columns() {
     let (rows, _) = correlated_table(1500, 30, 2);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (model, _) =
-        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (model, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut s = model.scratch();
     let score = model.score(&rows[0], &mut s).unwrap_or(f64::NAN);
     let parts = model.explain(&rows[0], &mut s).unwrap_or_default();
@@ -98,17 +99,35 @@ fn same_seed_same_model_regardless_of_threads() {
     let (rows, _) = correlated_table(600, 10, 3);
     let p1 = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let p2 = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
-    let (m1, _) =
-        train(&specs(6), &rows, &quick(), &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
-    let (m2, _) =
-        train(&specs(6), &rows, &quick(), &p2, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m1, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &p1,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (m2, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &p2,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(codec::encode(&m1), codec::encode(&m2));
     let other = TrainOptions {
         seed: Some(8),
         ..quick()
     };
-    let (m3, _) =
-        train(&specs(6), &rows, &other, &p1, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m3, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &other,
+        &p1,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(codec::encode(&m1), codec::encode(&m3));
 }
 
@@ -116,8 +135,14 @@ fn same_seed_same_model_regardless_of_threads() {
 fn codec_round_trip_scores_identically() {
     let (rows, _) = correlated_table(500, 5, 4);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) =
-        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let bytes = codec::encode(&m);
     let back = codec::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, m);
@@ -131,8 +156,14 @@ fn codec_round_trip_scores_identically() {
 fn codec_rejects_damage() {
     let (rows, _) = correlated_table(300, 5, 5);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) =
-        train(&specs(6), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let bytes = codec::encode(&m);
     assert!(matches!(
         codec::decode(&bytes[..bytes.len() - 1]),
@@ -175,8 +206,14 @@ fn skips_constant_and_null_columns_and_handles_nulls() {
         })
         .collect();
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, report) =
-        train(&specs(4), &rows, &quick(), &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let (m, report) = train(
+        &ColumnSpec::numbered("c", 4),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.used_columns, vec!["c0", "c3"]);
     assert_eq!(
         report.skipped_columns,
@@ -208,16 +245,28 @@ fn errors_on_too_little_data_and_cancel() {
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let rows: Vec<Vec<Value<'static>>> = (0..5).map(|i| vec![Value::Num(i as f64)]).collect();
     assert!(matches!(
-        train(&specs(1), &rows, &quick(), &pool, &mut |_| true),
+        train(
+            &ColumnSpec::numbered("c", 1),
+            &rows,
+            &quick(),
+            &pool,
+            &mut |_| true
+        ),
         Err(CoreError::NotEnoughData(_))
     ));
     let (rows, _) = correlated_table(300, 5, 9);
     let mut batches = 0;
-    let r = train(&specs(6), &rows, &quick(), &pool, &mut |e| {
-        if let Event::Batch { .. } = e {
-            batches += 1;
-        }
-        batches < 3
-    });
+    let r = train(
+        &ColumnSpec::numbered("c", 6),
+        &rows,
+        &quick(),
+        &pool,
+        &mut |e| {
+            if let Event::Batch { .. } = e {
+                batches += 1;
+            }
+            batches < 3
+        },
+    );
     assert_eq!(r.err(), Some(CoreError::Cancelled));
 }

@@ -6,7 +6,7 @@ use crate::data::Table;
 use ssad_core::reservoir::Reservoir;
 use ssad_core::rng::Rng;
 use ssad_core::train::DEFAULT_SAMPLE_SIZE;
-use ssad_core::{metrics, thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+use ssad_core::{metrics, thread_pool, train, ColumnSpec, TrainOptions, Value};
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,12 +79,7 @@ pub fn run(
     let mut sample_idx = res.into_items();
     sample_idx.sort_unstable();
     let sample: Vec<Vec<Value<'static>>> = sample_idx.iter().map(|&i| t.rows[i].clone()).collect();
-    let specs: Vec<ColumnSpec> = (0..t.n_features)
-        .map(|j| ColumnSpec {
-            name: format!("f{j}"),
-            kind: ColumnKind::Numeric,
-        })
-        .collect();
+    let specs = ColumnSpec::numbered("f", t.n_features);
     let pool = thread_pool(1).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let (model, _report) = train(&specs, &sample, opts, &pool, &mut |_| true)
