@@ -51,16 +51,20 @@ struct Index {
 }
 
 /// How a row maps into the index's frame.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 enum Frame {
     /// `y = bias + x R` (`d x m` row-major: the principal axes of the m varying
     /// columns by decreasing variance; zero rows for the columns left out).
     Rotate { r: Vec<f32>, bias: Vec<f32> },
-    /// `y_c = x_{perm_c}`: the varying columns by decreasing variance.
+    /// `y_c = x_{perm_c}`: the varying columns by decreasing variance
+    /// (none for an empty reference).
     Permute(Vec<u32>),
-    /// `y = x` (an empty reference).
-    #[default]
-    Identity,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame::Permute(Vec::new())
+    }
 }
 
 /// Scratch for one query: the k best (squared distance, reference row), the
@@ -84,7 +88,6 @@ impl Frame {
                     *o = x[p as usize];
                 }
             }
-            Frame::Identity => y.copy_from_slice(x),
         }
     }
 }
@@ -146,7 +149,7 @@ impl Reference {
             s.best.clear();
             return;
         }
-        s.q.resize(ix.frame.dim(self.d), 0.0);
+        s.q.resize(ix.frame.dim(), 0.0);
         s.out.resize(KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
         let mut held = Held::new(k);
@@ -295,7 +298,7 @@ impl Index {
             return Index::default();
         }
         let (frame, consts) = Frame::fit(d_in, rows);
-        let d = frame.dim(d_in);
+        let d = frame.dim();
         let mut y = vec![0.0f32; n * d];
         for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
             frame.apply(src, dst);
@@ -398,11 +401,10 @@ impl Frame {
     }
 
     /// Columns of the frame.
-    fn dim(&self, d: usize) -> usize {
+    fn dim(&self) -> usize {
         match self {
             Frame::Rotate { bias, .. } => bias.len(),
             Frame::Permute(p) => p.len(),
-            Frame::Identity => d,
         }
     }
 }
