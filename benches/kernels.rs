@@ -117,8 +117,9 @@ fn knn_rows(n: usize, kind: &str, rng: &mut Rng) -> (usize, Vec<f32>) {
     (d, v)
 }
 
-/// The exact kNN search of the kNN term (principal-axis frame, gap bounds,
-/// early exit) against the full scan of the same 1,024 reference rows with
+/// The exact kNN search of the kNN term, one row at a time (principal-axis
+/// frame, gap bounds, early exit) and for 512 rows at once (block bounds for
+/// tiles of rows), against the full scan of the same 1,024 reference rows with
 /// the same kernel, in the same run: rows per second of each.
 fn knn_search(c: &mut Criterion) {
     let kern = selected();
@@ -143,6 +144,14 @@ fn knn_search(c: &mut Criterion) {
                     .chunks_exact(d)
                     .map(|q| reference.distance(q, &mut s, &mut cols))
                     .sum::<f64>()
+            })
+        });
+        g.bench_function("batch search", |b| {
+            let mut s = KnnScratch::default();
+            let (mut cols, mut dists) = (vec![0.0f64; 512 * d], vec![0.0f64; 512]);
+            b.iter(|| {
+                reference.distance_batch(black_box(&queries), &mut s, &mut cols, &mut dists);
+                dists.iter().sum::<f64>()
             })
         });
         g.bench_function("full scan", |b| {

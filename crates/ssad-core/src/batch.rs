@@ -23,13 +23,7 @@ impl Model {
     ) -> Result<Vec<f64>> {
         let parts: Vec<Result<Vec<f64>>> = pool.install(|| {
             rows.par_chunks(CHUNK)
-                .map(|chunk| {
-                    let mut s = self.scratch();
-                    chunk
-                        .iter()
-                        .map(|r| self.score(r, &mut s))
-                        .collect::<Result<Vec<f64>>>()
-                })
+                .map(|chunk| self.score_chunk(chunk))
                 .collect()
         });
         let mut out = Vec::with_capacity(rows.len());
@@ -37,6 +31,31 @@ impl Model {
             out.extend(p?);
         }
         Ok(out)
+    }
+}
+
+impl Model {
+    /// One task's rows: the kNN search for all of them first (the reference
+    /// is read once per tile of rows, not once per row), then each row as
+    /// `score` scores it, with its kNN shares given: the same bits.
+    fn score_chunk(&self, chunk: &[Vec<Value<'_>>]) -> Result<Vec<f64>> {
+        let mut s = self.scratch();
+        let d = self.n_columns();
+        if !self.uses_knn() || d == 0 {
+            return chunk.iter().map(|r| self.score(r, &mut s)).collect();
+        }
+        let mut zs = vec![0.0f32; chunk.len() * d];
+        for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
+            self.knn_coords(r, z)?;
+        }
+        let (mut cols, mut dists) = (vec![0.0f64; chunk.len() * d], vec![0.0f64; chunk.len()]);
+        self.reference
+            .distance_batch(&zs, &mut s.knn, &mut cols, &mut dists);
+        chunk
+            .iter()
+            .zip(cols.chunks_exact(d))
+            .map(|(r, c)| self.score_with(r, &mut s, Some(c)))
+            .collect()
     }
 }
 

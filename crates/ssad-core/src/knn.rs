@@ -31,23 +31,36 @@ pub struct Reference {
 
 /// The search index: the rows in a rotated frame where distances are the same
 /// but the leading axes carry most of the spread, sorted along the first axis
-/// and cut into blocks of `KNN_BLOCK` for the SIMD kernel. A query visits the
-/// blocks outward from its own position on the first axis and stops once the
-/// gap on that axis alone exceeds its k-th best distance; inside a block the
-/// kernel stops once no row can still qualify. Both bounds are exact, so the
-/// neighbours are those of a full scan.
+/// and cut into blocks of `KNN_BLOCK` for the SIMD kernels. Exact distances
+/// are computed block by block, only in blocks that a lower bound does not
+/// rule out given the k-th best so far; every bound is conservative, so the
+/// neighbours are those of a full scan. Two bounds:
+/// - one row (`nearest`): the gap on the first axis alone, visiting blocks
+///   outward from the query's own position (no pass over the whole reference);
+/// - many rows (`distance_batch`): each block's least `|r|^2 - 2 x.r` (the
+///   expanded squared distance, with a rounding slack), computed for a tile of
+///   queries at once so that each load of the reference serves all of them.
 #[derive(Clone, Debug, PartialEq, Default)]
 struct Index {
     frame: Frame,
     /// Columns left out of the search, with the value every row has there.
     consts: Vec<(u32, f32)>,
-    /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`.
+    /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`
+    /// (0 in the padding of the last block).
     blocks: Vec<f32>,
     /// Reference row of each slot (`u32::MAX` for the padding of the last block).
     slot_row: Vec<u32>,
     /// Per block, the range of its rows on the first axis.
     lo: Vec<f32>,
     hi: Vec<f32>,
+    /// Squared norm of each slot's row in the frame (infinite for padding).
+    norms: Vec<f32>,
+    /// The largest row norm, and the relative rounding slack of the bound:
+    /// a row's expanded and direct squared distances each lie within
+    /// `(m + 4) 2^-24 (|x| + |r|)^2` of the true one (m multiply-adds and a
+    /// few roundings); the slack doubles that for both and again for margin.
+    r_max: f64,
+    slack: f64,
 }
 
 /// How a row maps into the index's frame.
@@ -77,7 +90,35 @@ pub struct KnnScratch {
     keys: Vec<u64>,
     q: Vec<f32>,
     out: Vec<f32>,
+    /// A tile of queries of `distance_batch`: frame coordinates, `-2 q`,
+    /// `|q|^2`, and each block's lower bound (minus `|q|^2`).
+    tile_q: Vec<f32>,
+    tile_q2: Vec<f32>,
+    tile_qn: Vec<f64>,
+    mins: Vec<f32>,
+    /// Blocks still to visit, as (ordered bound, block) keys.
+    order: Vec<u64>,
 }
+
+/// Whether a block with lower bound `bound` may hold a row within `cut`
+/// (a NaN bound rules nothing out).
+#[inline]
+fn may_hold(bound: f32, cut: f32) -> bool {
+    bound <= cut || bound.is_nan()
+}
+
+/// The bits of `v` as a u32 that orders as the floats do (negatives too).
+fn ordered(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 1 << 31
+    }
+}
+
+/// Queries whose block bounds `distance_batch` computes together.
+const TILE: usize = 32;
 
 impl Frame {
     fn apply(&self, x: &[f32], y: &mut [f32]) {
@@ -144,15 +185,14 @@ impl Reference {
     fn nearest(&self, x: &[f32], skip: Option<usize>, s: &mut KnnScratch) {
         let ix = &self.index;
         let nb = ix.lo.len();
-        let k = self.k;
-        if nb == 0 || k == 0 {
+        if nb == 0 || self.k == 0 {
             s.best.clear();
             return;
         }
         s.q.resize(ix.frame.dim(), 0.0);
         s.out.resize(KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
-        let mut held = Held::new(k);
+        let mut held = Held::new(self.k);
         s.keys.clear();
         let q0 = s.q[0];
         // Blocks right of the query on the first axis from `right` up, left
@@ -187,9 +227,53 @@ impl Reference {
             left -= !go_right as usize;
             self.visit(b, skip, s, &mut held);
         }
+        self.finish(x, s);
+    }
+
+    /// As `nearest` for the query already in `s.q`, with its blocks' lower
+    /// bounds `mins` (minus `qn = |q|^2`) from `block_mins`.
+    fn nearest_bounded(&self, x: &[f32], mins: &[f32], qn: f64, s: &mut KnnScratch) {
+        let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
+        // Blocks may hold a neighbour while their bound does not exceed the
+        // k-th best (strictly: a row at exactly that distance may still win
+        // its tie by a lower row number); NaN never rules a block out. The
+        // cut-off is rounded up to f32, so it stays conservative.
+        let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
+        let mut held = Held::new(self.k);
+        s.keys.clear();
+        // The most promising block first; then, in the order of their bounds,
+        // the blocks its k-th best leaves in, each checked again before its visit.
+        let mut first = 0;
+        for (b, &v) in mins.iter().enumerate() {
+            if v < mins[first] {
+                first = b;
+            }
+        }
+        self.visit(first, None, s, &mut held);
+        let mut t = cut(held.worst);
+        s.order.clear();
+        for (b, &v) in mins.iter().enumerate() {
+            if b != first && may_hold(v, t) {
+                s.order.push((u64::from(ordered(v)) << 32) | b as u64);
+            }
+        }
+        s.order.sort_unstable();
+        for i in 0..s.order.len() {
+            let b = (s.order[i] & 0xffff_ffff) as usize;
+            if may_hold(mins[b], t) {
+                self.visit(b, None, s, &mut held);
+                t = cut(held.worst);
+            }
+        }
+        self.finish(x, s);
+    }
+
+    /// `s.best` from the candidates the search kept: ascending, with what
+    /// the columns left out of the search add to every distance.
+    fn finish(&self, x: &[f32], s: &mut KnnScratch) {
         s.keys.sort_unstable();
-        // What the left-out columns add to every distance.
-        let offset: f32 = ix
+        let offset: f32 = self
+            .index
             .consts
             .iter()
             .map(|&(j, v)| (x[j as usize] - v) * (x[j as usize] - v))
@@ -225,11 +309,69 @@ impl Reference {
 
     /// Normalised kNN distance of `x`; per-column shares (summing to it) into `cols`.
     pub fn distance(&self, x: &[f32], s: &mut KnnScratch, cols: &mut [f64]) -> f64 {
-        cols.iter_mut().for_each(|c| *c = 0.0);
         if self.n_rows() == 0 {
+            cols.iter_mut().for_each(|c| *c = 0.0);
             return 0.0;
         }
         self.nearest(x, None, s);
+        self.shares(x, s, cols)
+    }
+
+    /// `distance` for `n = xs.len() / d` rows at once (row-major), the shares
+    /// into `cols` (`n x d`) and the distances into `dists`: bit for bit what
+    /// `distance` gives each row, with the blocks bounded a tile at a time.
+    pub fn distance_batch(
+        &self,
+        xs: &[f32],
+        s: &mut KnnScratch,
+        cols: &mut [f64],
+        dists: &mut [f64],
+    ) {
+        let (d, n) = (self.d, dists.len());
+        let ix = &self.index;
+        let nb = ix.lo.len();
+        if nb == 0 || self.k == 0 {
+            cols.iter_mut().for_each(|c| *c = 0.0);
+            dists.iter_mut().for_each(|v| *v = 0.0);
+            return;
+        }
+        let m = ix.frame.dim();
+        s.q.resize(m, 0.0);
+        s.out.resize(KNN_BLOCK, 0.0);
+        for t0 in (0..n).step_by(TILE) {
+            let r = TILE.min(n - t0);
+            s.tile_q.resize(r * m, 0.0);
+            s.tile_q2.resize(r * m, 0.0);
+            s.tile_qn.resize(r, 0.0);
+            s.mins.resize(r * nb, 0.0);
+            for i in 0..r {
+                let x = &xs[(t0 + i) * d..(t0 + i + 1) * d];
+                let q = &mut s.tile_q[i * m..(i + 1) * m];
+                ix.frame.apply(x, q);
+                let mut qn = 0.0f64;
+                for (t, &v) in s.tile_q2[i * m..(i + 1) * m].iter_mut().zip(q.iter()) {
+                    *t = -2.0 * v;
+                    qn += v as f64 * v as f64;
+                }
+                s.tile_qn[i] = qn;
+            }
+            kernels::selected().block_mins(&mut s.mins, &ix.blocks, &ix.norms, &s.tile_q2, r);
+            let mut mins = std::mem::take(&mut s.mins);
+            for i in 0..r {
+                let row = t0 + i;
+                let x = &xs[row * d..(row + 1) * d];
+                s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
+                self.nearest_bounded(x, &mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
+                dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
+            }
+            std::mem::swap(&mut s.mins, &mut mins);
+        }
+    }
+
+    /// The per-column shares of the neighbours in `s.best` into `cols`, and
+    /// the normalised distance.
+    fn shares(&self, x: &[f32], s: &KnnScratch, cols: &mut [f64]) -> f64 {
+        cols.iter_mut().for_each(|c| *c = 0.0);
         let kk = s.best.len().max(1) as f64;
         let scale = 1.0 / (kk * self.norm as f64);
         for &(sq, i) in &s.best {
@@ -310,9 +452,12 @@ impl Index {
                 .then(a.cmp(&b))
         });
         let nb = n.div_ceil(KNN_BLOCK);
-        // Padding slots sit at infinity: never within a bound.
-        let mut blocks = vec![f32::INFINITY; nb * KNN_BLOCK * d];
+        // Padding slots hold zeros and an infinite norm: their bound is
+        // infinite, and the search skips their slot.
+        let mut blocks = vec![0.0f32; nb * KNN_BLOCK * d];
         let mut slot_row = vec![u32::MAX; nb * KNN_BLOCK];
+        let mut norms = vec![f32::INFINITY; nb * KNN_BLOCK];
+        let mut r_max = 0.0f64;
         let (mut lo, mut hi) = (vec![f32::INFINITY; nb], vec![f32::NEG_INFINITY; nb]);
         for (slot, &row) in order.iter().enumerate() {
             let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
@@ -323,6 +468,9 @@ impl Index {
             slot_row[slot] = row;
             lo[b] = lo[b].min(v[0]);
             hi[b] = hi[b].max(v[0]);
+            let sq: f64 = v.iter().map(|&t| t as f64 * t as f64).sum();
+            norms[slot] = sq as f32;
+            r_max = r_max.max(sq.sqrt());
         }
         Index {
             frame,
@@ -331,6 +479,9 @@ impl Index {
             slot_row,
             lo,
             hi,
+            norms,
+            r_max,
+            slack: 4.0 * (d + 4) as f64 * f64::from(f32::EPSILON) / 2.0,
         }
     }
 }
@@ -563,6 +714,85 @@ mod tests {
                         "n={n} d={d} q={q}: {got:?} vs {w:?}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The k smallest (distance bits, row) keys of a full scan with the
+    /// search's own exact kernel: what the pruned search must return, bit for bit.
+    fn full_scan(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<u64> {
+        let ix = &r.index;
+        let mut q = vec![0.0; ix.frame.dim()];
+        ix.frame.apply(x, &mut q);
+        let mut out = vec![0.0; KNN_BLOCK];
+        let n = q.len() * KNN_BLOCK;
+        let mut keys: Vec<u64> = Vec::new();
+        for (b, block) in ix.blocks.chunks_exact(n).enumerate() {
+            kernels::selected().block_dists(&mut out, block, &q, f32::INFINITY);
+            for (l, &o) in out.iter().enumerate() {
+                let row = ix.slot_row[b * KNN_BLOCK + l];
+                if row != u32::MAX && skip != Some(row as usize) {
+                    keys.push((u64::from(o.to_bits()) << 32) | u64::from(row));
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.truncate(r.k);
+        keys
+    }
+
+    #[test]
+    fn pruned_search_returns_the_full_scan_bit_for_bit() {
+        let mut rng = crate::rng::Rng::new(5);
+        // Binary rows (many exact ties, like flag columns), rows far from the
+        // origin (the expanded bound's rounding is largest there), and wide rows.
+        for (n, d, kind) in [
+            (1024, 39, 0),
+            (700, 8, 0),
+            (1024, 16, 1),
+            (333, 5, 1),
+            (500, 80, 2),
+        ] {
+            let rows: Vec<f32> = (0..n * d)
+                .map(|i| match kind {
+                    0 => (rng.next_f64() < 0.3) as u8 as f32,
+                    1 => (1000.0 + (i % d) as f64 * 50.0 + rng.normal() * 0.01) as f32,
+                    _ => rng.normal() as f32,
+                })
+                .collect();
+            let r = Reference::from_parts(d, K, rows, 1.0);
+            let mut s = KnnScratch::default();
+            let mut xs = Vec::new();
+            for q in 0..70 {
+                let x: Vec<f32> = if q % 2 == 0 {
+                    r.rows[(q * 13 % n) * d..(q * 13 % n + 1) * d].to_vec()
+                } else {
+                    let src = &r.rows[(q * 7 % n) * d..(q * 7 % n + 1) * d];
+                    src.iter()
+                        .map(|&v| v + (rng.normal() * 0.01) as f32)
+                        .collect()
+                };
+                let skip = (q % 3 == 0).then_some(q * 13 % n);
+                r.nearest(&x, skip, &mut s);
+                assert_eq!(
+                    s.keys,
+                    full_scan(&r, &x, skip),
+                    "n={n} d={d} kind={kind} q={q}"
+                );
+                xs.extend(x);
+            }
+            // The batch path (tiles of 32 and a tail) against one row at a time.
+            let (mut cols, mut dists) = (vec![0.0; 70 * d], vec![0.0; 70]);
+            r.distance_batch(&xs, &mut s, &mut cols, &mut dists);
+            let mut one = vec![0.0; d];
+            for (q, x) in xs.chunks_exact(d).enumerate() {
+                let want = r.distance(x, &mut s, &mut one);
+                assert_eq!(
+                    dists[q].to_bits(),
+                    want.to_bits(),
+                    "n={n} d={d} kind={kind} q={q}"
+                );
+                assert_eq!(&cols[q * d..(q + 1) * d], &one[..], "n={n} d={d} q={q}");
             }
         }
     }

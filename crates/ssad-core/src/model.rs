@@ -138,7 +138,7 @@ pub struct Scratch {
     /// Normalised marginal terms (the hybrid path computes them once per row).
     marg_n: Vec<f64>,
     z: Vec<f32>,
-    knn: KnnScratch,
+    pub(crate) knn: KnnScratch,
     knn_cols: Vec<f64>,
     /// Standardised linear residual per column.
     lin: Vec<f32>,
@@ -228,6 +228,19 @@ impl Model {
     /// The per-row inputs of scoring: encoded input, marginals, kNN terms, and
     /// the prediction targets when the masked passes will run.
     fn prepare_row(&self, layout: &Layout, row: &[Value<'_>], s: &mut Scratch, targets: bool) {
+        self.prepare_row_with(layout, row, s, targets, None)
+    }
+
+    /// `prepare_row`, with the kNN shares given (`knn`) when the batch path
+    /// computed them for many rows at once.
+    fn prepare_row_with(
+        &self,
+        layout: &Layout,
+        row: &[Value<'_>],
+        s: &mut Scratch,
+        targets: bool,
+        knn: Option<&[f64]>,
+    ) {
         s.base.fill(0.0);
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
             let off = layout.in_off[j];
@@ -238,7 +251,9 @@ impl Model {
             s.marg[j] = enc.marginal(v);
             s.z[j] = enc.knn_coord(v);
         }
-        if self.knn_weight > 0.0 {
+        if let Some(cols) = knn {
+            s.knn_cols.copy_from_slice(cols);
+        } else if self.knn_weight > 0.0 {
             self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
         } else {
             s.knn_cols.fill(0.0);
@@ -371,9 +386,34 @@ impl Model {
 
     /// Anomaly score of one row (values in model column order); higher is more anomalous.
     pub fn score(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<f64> {
+        self.score_with(row, s, None)
+    }
+
+    /// Whether scoring searches the kNN reference (the batch path then
+    /// searches for many rows at once).
+    pub(crate) fn uses_knn(&self) -> bool {
+        self.knn_weight > 0.0
+    }
+
+    /// The kNN coordinates of `row` into `z` (as `prepare_row` computes them).
+    pub(crate) fn knn_coords(&self, row: &[Value<'_>], z: &mut [f32]) -> Result<()> {
+        self.check_arity(row)?;
+        for ((o, enc), v) in z.iter_mut().zip(&self.encoders).zip(row) {
+            *o = enc.knn_coord(v);
+        }
+        Ok(())
+    }
+
+    /// `score`, with the kNN shares of the row given when already computed.
+    pub(crate) fn score_with(
+        &self,
+        row: &[Value<'_>],
+        s: &mut Scratch,
+        knn: Option<&[f64]>,
+    ) -> Result<f64> {
         self.check_arity(row)?;
         let layout = self.layout();
-        self.prepare_row(layout, row, s, self.student.is_none());
+        self.prepare_row_with(layout, row, s, self.student.is_none(), knn);
         match &self.student {
             Some(st) => {
                 let p = self.student_prediction(st, layout, s);

@@ -24,6 +24,9 @@ type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
 /// Squared distances from `x` to a block of reference rows, with an early exit
 /// (checked shapes): the mask of rows within the bound.
 type BlockDistFn = unsafe fn(&mut [f32], &[f32], &[f32], f32) -> u32;
+/// Per query and block, the least of `norm + q . row` over the block's rows
+/// (checked shapes).
+type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
 
 /// Reference rows per block of the kNN distance kernel.
 pub const KNN_BLOCK: usize = 16;
@@ -35,6 +38,7 @@ pub struct Kernels {
     dot: DotFn,
     gemv: GemvFn,
     block_dists: BlockDistFn,
+    block_mins: BlockMinsFn,
     gemm: GemmFn,
     add_rows: AddRowsFn,
 }
@@ -48,6 +52,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         dot: scalar::dot,
         gemv: scalar::gemv,
         block_dists: scalar::block_dists,
+        block_mins: scalar::block_mins,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
     }
@@ -66,6 +71,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
                 block_dists: x86::block_dists_avx2,
+                block_mins: x86::block_mins_avx2,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
             });
@@ -77,6 +83,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
                 block_dists: x86::block_dists_avx512,
+                block_mins: x86::block_mins_avx512,
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
             });
@@ -91,6 +98,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: neon::dot,
                 gemv: scalar::gemv,
                 block_dists: scalar::block_dists,
+                block_mins: scalar::block_mins,
                 gemm: scalar::gemm,
                 add_rows: scalar::add_rows,
             });
@@ -172,6 +180,24 @@ impl Kernels {
         assert_eq!(block.len(), KNN_BLOCK * x.len(), "block_dists block shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_dists)(out, block, x, bound) }
+    }
+    /// For each of the `r` queries in `q` (row-major, `m` values each) and
+    /// every block of `KNN_BLOCK` rows (laid out as for `block_dists`), the
+    /// least of `norms[slot] + q . row` over the block's rows, into `mins`
+    /// (`r x blocks`). With `q = -2x` and `norms` the rows' squared norms this
+    /// is the block's least squared distance to `x` minus `|x|^2`, up to
+    /// rounding: one multiply-add per value, and several queries share each
+    /// load of the reference.
+    #[inline]
+    pub fn block_mins(&self, mins: &mut [f32], blocks: &[f32], norms: &[f32], q: &[f32], r: usize) {
+        let nb = norms.len() / KNN_BLOCK;
+        assert_eq!(norms.len(), nb * KNN_BLOCK, "block_mins norms length");
+        assert_eq!(mins.len(), r * nb, "block_mins output length");
+        let m = q.len().checked_div(r).unwrap_or(0);
+        assert_eq!(q.len(), r * m, "block_mins query shape");
+        assert_eq!(blocks.len(), nb * KNN_BLOCK * m, "block_mins blocks shape");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.block_mins)(mins, blocks, norms, q, r) }
     }
 }
 
@@ -444,6 +470,63 @@ mod tests {
                 k.name
             );
         }
+    }
+
+    #[test]
+    fn block_mins_match_naive_for_every_variant_and_shape() {
+        // Query and block counts crossing every tile (4 and 2 queries, 4 and
+        // 2 blocks) and their tails; widths including 1.
+        for k in available() {
+            for nb in [1usize, 2, 3, 4, 5, 7, 9, 64] {
+                for m in [1usize, 2, 5, 16, 39] {
+                    for r in [1usize, 2, 3, 5, 8] {
+                        let blocks = data(nb * KNN_BLOCK * m, (nb * 31 + m) as u32);
+                        let norms: Vec<f32> =
+                            data(nb * KNN_BLOCK, 5).iter().map(|v| v + 2.0).collect();
+                        let q = data(r * m, 9 + r as u32);
+                        let mut mins = vec![0.0; r * nb];
+                        k.block_mins(&mut mins, &blocks, &norms, &q, r);
+                        for (i, qi) in q.chunks_exact(m).enumerate() {
+                            for b in 0..nb {
+                                let (want, scale) = (0..KNN_BLOCK)
+                                    .map(|l| {
+                                        let mut v = norms[b * KNN_BLOCK + l] as f64;
+                                        let mut a = v.abs();
+                                        for (j, &qj) in qi.iter().enumerate() {
+                                            let t = qj as f64
+                                                * blocks[(b * m + j) * KNN_BLOCK + l] as f64;
+                                            v += t;
+                                            a += t.abs();
+                                        }
+                                        (v, a)
+                                    })
+                                    .fold((f64::INFINITY, 0.0f64), |(w, s), (v, a)| {
+                                        (w.min(v), s.max(a))
+                                    });
+                                let got = mins[i * nb + b] as f64;
+                                assert!(
+                                    (got - want).abs() <= REL_TOL as f64 * (1.0 + scale),
+                                    "{} nb={nb} m={m} r={r} query {i} block {b}: {got} vs {want}",
+                                    k.name
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "block_mins blocks shape")]
+    fn misshaped_mins_never_reach_unsafe_code() {
+        selected().block_mins(
+            &mut [0.0; 2],
+            &[0.0; 60],
+            &[0.0; 2 * KNN_BLOCK],
+            &[0.0; 2],
+            1,
+        );
     }
 
     #[test]

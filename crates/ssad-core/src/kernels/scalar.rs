@@ -89,6 +89,29 @@ pub unsafe fn block_dists(out: &mut [f32], block: &[f32], x: &[f32], bound: f32)
 }
 
 /// # Safety
+/// None beyond the shapes, which the caller checked.
+pub unsafe fn block_mins(mins: &mut [f32], blocks: &[f32], norms: &[f32], q: &[f32], r: usize) {
+    let nb = norms.len() / KNN_BLOCK;
+    let m = q.len().checked_div(r).unwrap_or(0);
+    for (qi, out) in q
+        .chunks_exact(m.max(1))
+        .zip(mins.chunks_exact_mut(nb.max(1)))
+    {
+        for (b, o) in out.iter_mut().enumerate() {
+            let mut acc = [0.0f32; KNN_BLOCK];
+            acc.copy_from_slice(&norms[b * KNN_BLOCK..(b + 1) * KNN_BLOCK]);
+            for (j, &qj) in qi.iter().enumerate().take(m) {
+                let row = &blocks[(b * m + j) * KNN_BLOCK..(b * m + j + 1) * KNN_BLOCK];
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += qj * v;
+                }
+            }
+            *o = acc.iter().fold(f32::INFINITY, |a, &v| a.min(v));
+        }
+    }
+}
+
+/// # Safety
 /// As for `axpy`; shapes are checked by the caller.
 pub unsafe fn gemm(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
     let (n, k) = (b.len(), x.len().checked_div(m).unwrap_or(0));

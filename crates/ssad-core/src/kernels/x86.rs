@@ -481,6 +481,215 @@ pub unsafe fn block_dists_avx2(out: &mut [f32], block: &[f32], x: &[f32], bound:
     }
 }
 
+/// # Safety
+/// AVX-512F present; `q.len() == r * m`, `mins.len() == r * nb`,
+/// `blocks.len() == nb * 16 * m`, `norms.len() == nb * 16`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn block_mins_avx512(
+    mins: &mut [f32],
+    blocks: &[f32],
+    norms: &[f32],
+    q: &[f32],
+    r: usize,
+) {
+    let nb = norms.len() / 16;
+    let m = q.len().checked_div(r).unwrap_or(0);
+    let (pb, pn, pq) = (blocks.as_ptr(), norms.as_ptr(), q.as_ptr());
+    // A tile of R queries by B blocks: each block load feeds R multiply-adds,
+    // each query broadcast B; R * B independent chains.
+    macro_rules! tile {
+        ($r:literal, $b:literal, $q0:expr, $b0:expr) => {{
+            let (q0, b0) = ($q0, $b0);
+            // SAFETY: q0 + $r <= r and b0 + $b <= nb, so every read lies inside
+            // `q`, `norms` and `blocks`, every write inside `mins`.
+            let mut acc: [[__m512; $b]; $r] = [[_mm512_setzero_ps(); $b]; $r];
+            for (i, row) in acc.iter_mut().enumerate() {
+                let _ = i;
+                for (t, a) in row.iter_mut().enumerate() {
+                    *a = unsafe { _mm512_loadu_ps(pn.add((b0 + t) * 16)) };
+                }
+            }
+            for j in 0..m {
+                let p: [__m512; $b] = std::array::from_fn(|t| unsafe {
+                    _mm512_loadu_ps(pb.add(((b0 + t) * m + j) * 16))
+                });
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let v = _mm512_set1_ps(unsafe { *pq.add((q0 + i) * m + j) });
+                    for (a, &pt) in row.iter_mut().zip(&p) {
+                        *a = _mm512_fmadd_ps(v, pt, *a);
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                for (t, a) in row.iter().enumerate() {
+                    mins[(q0 + i) * nb + b0 + t] = _mm512_reduce_min_ps(*a);
+                }
+            }
+        }};
+    }
+    let mut q0 = 0;
+    while q0 < r {
+        let rows = if r - q0 >= 4 { 4 } else { 1 };
+        let mut b0 = 0;
+        while b0 < nb {
+            let wide = nb - b0 >= 4;
+            match (rows, wide) {
+                // SAFETY: q0 + 4 <= r, b0 + 4 <= nb.
+                (4, true) => unsafe { mins_4x4_avx512(mins, pb, pn, pq, m, nb, q0, b0) },
+                (4, false) => tile!(4, 1, q0, b0),
+                (_, true) => tile!(1, 4, q0, b0),
+                _ => tile!(1, 1, q0, b0),
+            }
+            b0 += if wide { 4 } else { 1 };
+        }
+        q0 += rows;
+    }
+}
+
+/// The 4-query by 4-block tile of `block_mins_avx512` with its 16 chains in
+/// named registers (as an array they were spilled to the stack).
+///
+/// # Safety
+/// AVX-512F present; `q0 + 4` queries and `b0 + 4` blocks within the shapes
+/// of `block_mins_avx512`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn mins_4x4_avx512(
+    mins: &mut [f32],
+    pb: *const f32,
+    pn: *const f32,
+    pq: *const f32,
+    m: usize,
+    nb: usize,
+    q0: usize,
+    b0: usize,
+) {
+    // SAFETY (whole body): the caller keeps every offset inside the shapes.
+    unsafe {
+        let n0 = _mm512_loadu_ps(pn.add(b0 * 16));
+        let n1 = _mm512_loadu_ps(pn.add((b0 + 1) * 16));
+        let n2 = _mm512_loadu_ps(pn.add((b0 + 2) * 16));
+        let n3 = _mm512_loadu_ps(pn.add((b0 + 3) * 16));
+        let (mut a00, mut a01, mut a02, mut a03) = (n0, n1, n2, n3);
+        let (mut a10, mut a11, mut a12, mut a13) = (n0, n1, n2, n3);
+        let (mut a20, mut a21, mut a22, mut a23) = (n0, n1, n2, n3);
+        let (mut a30, mut a31, mut a32, mut a33) = (n0, n1, n2, n3);
+        let stride = m * 16;
+        let mut p = pb.add(b0 * stride);
+        let (q_0, q_1, q_2, q_3) = (
+            pq.add(q0 * m),
+            pq.add((q0 + 1) * m),
+            pq.add((q0 + 2) * m),
+            pq.add((q0 + 3) * m),
+        );
+        for j in 0..m {
+            let r0 = _mm512_loadu_ps(p);
+            let r1 = _mm512_loadu_ps(p.add(stride));
+            let r2 = _mm512_loadu_ps(p.add(2 * stride));
+            let r3 = _mm512_loadu_ps(p.add(3 * stride));
+            let v = _mm512_set1_ps(*q_0.add(j));
+            a00 = _mm512_fmadd_ps(v, r0, a00);
+            a01 = _mm512_fmadd_ps(v, r1, a01);
+            a02 = _mm512_fmadd_ps(v, r2, a02);
+            a03 = _mm512_fmadd_ps(v, r3, a03);
+            let v = _mm512_set1_ps(*q_1.add(j));
+            a10 = _mm512_fmadd_ps(v, r0, a10);
+            a11 = _mm512_fmadd_ps(v, r1, a11);
+            a12 = _mm512_fmadd_ps(v, r2, a12);
+            a13 = _mm512_fmadd_ps(v, r3, a13);
+            let v = _mm512_set1_ps(*q_2.add(j));
+            a20 = _mm512_fmadd_ps(v, r0, a20);
+            a21 = _mm512_fmadd_ps(v, r1, a21);
+            a22 = _mm512_fmadd_ps(v, r2, a22);
+            a23 = _mm512_fmadd_ps(v, r3, a23);
+            let v = _mm512_set1_ps(*q_3.add(j));
+            a30 = _mm512_fmadd_ps(v, r0, a30);
+            a31 = _mm512_fmadd_ps(v, r1, a31);
+            a32 = _mm512_fmadd_ps(v, r2, a32);
+            a33 = _mm512_fmadd_ps(v, r3, a33);
+            p = p.add(16);
+        }
+        for (i, acc) in [
+            [a00, a01, a02, a03],
+            [a10, a11, a12, a13],
+            [a20, a21, a22, a23],
+            [a30, a31, a32, a33],
+        ]
+        .iter()
+        .enumerate()
+        {
+            for (t, a) in acc.iter().enumerate() {
+                mins[(q0 + i) * nb + b0 + t] = _mm512_reduce_min_ps(*a);
+            }
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA present; shapes as for `block_mins_avx512`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn block_mins_avx2(
+    mins: &mut [f32],
+    blocks: &[f32],
+    norms: &[f32],
+    q: &[f32],
+    r: usize,
+) {
+    let nb = norms.len() / 16;
+    let m = q.len().checked_div(r).unwrap_or(0);
+    let (pb, pn, pq) = (blocks.as_ptr(), norms.as_ptr(), q.as_ptr());
+    // A tile of R queries by 2 blocks (two 8-lane halves each): 4R chains.
+    macro_rules! tile {
+        ($r:literal, $b:literal, $q0:expr, $b0:expr) => {{
+            let (q0, b0) = ($q0, $b0);
+            // SAFETY: q0 + $r <= r and b0 + $b <= nb, so every read lies inside
+            // `q`, `norms` and `blocks`, every write inside `mins`.
+            let mut acc: [[__m256; 2 * $b]; $r] = [[_mm256_setzero_ps(); 2 * $b]; $r];
+            for row in acc.iter_mut() {
+                for (h, a) in row.iter_mut().enumerate() {
+                    *a = unsafe { _mm256_loadu_ps(pn.add(b0 * 16 + h * 8)) };
+                }
+            }
+            for j in 0..m {
+                let p: [__m256; 2 * $b] = std::array::from_fn(|h| unsafe {
+                    _mm256_loadu_ps(pb.add(((b0 + h / 2) * m + j) * 16 + (h % 2) * 8))
+                });
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let v = _mm256_set1_ps(unsafe { *pq.add((q0 + i) * m + j) });
+                    for (a, &ph) in row.iter_mut().zip(&p) {
+                        *a = _mm256_fmadd_ps(v, ph, *a);
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                for t in 0..$b {
+                    let x = _mm256_min_ps(row[2 * t], row[2 * t + 1]);
+                    let x = _mm_min_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+                    let x = _mm_min_ps(x, _mm_movehl_ps(x, x));
+                    let x = _mm_min_ss(x, _mm_shuffle_ps::<1>(x, x));
+                    mins[(q0 + i) * nb + b0 + t] = _mm_cvtss_f32(x);
+                }
+            }
+        }};
+    }
+    let mut q0 = 0;
+    while q0 < r {
+        let rows = if r - q0 >= 2 { 2 } else { 1 };
+        let mut b0 = 0;
+        while b0 < nb {
+            let wide = nb - b0 >= 2;
+            match (rows, wide) {
+                (2, true) => tile!(2, 2, q0, b0),
+                (2, false) => tile!(2, 1, q0, b0),
+                (_, true) => tile!(1, 2, q0, b0),
+                _ => tile!(1, 1, q0, b0),
+            }
+            b0 += if wide { 2 } else { 1 };
+        }
+        q0 += rows;
+    }
+}
+
 /// Lane mask of the first `rem` (1..=16) lanes.
 #[inline(always)]
 fn lanes16(rem: usize) -> __mmask16 {
