@@ -96,8 +96,6 @@ pub struct KnnScratch {
     tile_q2: Vec<f32>,
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
-    /// Blocks still to visit, as (ordered bound, block) keys.
-    order: Vec<u64>,
 }
 
 /// Whether a block with lower bound `bound` may hold a row within `cut`
@@ -105,16 +103,6 @@ pub struct KnnScratch {
 #[inline]
 fn may_hold(bound: f32, cut: f32) -> bool {
     bound <= cut || bound.is_nan()
-}
-
-/// The bits of `v` as a u32 that orders as the floats do (negatives too).
-fn ordered(v: f32) -> u32 {
-    let b = v.to_bits();
-    if b >> 31 == 1 {
-        !b
-    } else {
-        b | 1 << 31
-    }
 }
 
 /// Queries whose block bounds `distance_batch` computes together.
@@ -241,28 +229,35 @@ impl Reference {
         let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
         let mut held = Held::new(self.k);
         s.keys.clear();
-        // The most promising block first; then, in the order of their bounds,
-        // the blocks its k-th best leaves in, each checked again before its visit.
-        let mut first = 0;
-        for (b, &v) in mins.iter().enumerate() {
-            if v < mins[first] {
-                first = b;
+        // The two most promising blocks first: their k-th best rules out
+        // most of the others.
+        let (mut b1, mut b2) = (0, usize::MAX);
+        for (b, &v) in mins.iter().enumerate().skip(1) {
+            if v < mins[b1] {
+                (b1, b2) = (b, b1);
+            } else if b2 == usize::MAX || v < mins[b2] {
+                b2 = b;
             }
         }
-        self.visit(first, None, s, &mut held);
-        let mut t = cut(held.worst);
-        s.order.clear();
-        for (b, &v) in mins.iter().enumerate() {
-            if b != first && may_hold(v, t) {
-                s.order.push((u64::from(ordered(v)) << 32) | b as u64);
-            }
+        self.visit(b1, None, s, &mut held);
+        if b2 != usize::MAX {
+            self.visit(b2, None, s, &mut held);
         }
-        s.order.sort_unstable();
-        for i in 0..s.order.len() {
-            let b = (s.order[i] & 0xffff_ffff) as usize;
-            if may_hold(mins[b], t) {
-                self.visit(b, None, s, &mut held);
-                t = cut(held.worst);
+        // The other blocks in index order, each checked against the k-th best
+        // at its turn: a branch-free pass marks the blocks the two visits
+        // leave in (a few of 64), and only those are looked at again.
+        let t = cut(held.worst);
+        for (c, chunk) in mins.chunks(64).enumerate() {
+            let mut open = 0u64;
+            for (i, &v) in chunk.iter().enumerate() {
+                open |= u64::from(may_hold(v, t)) << i;
+            }
+            while open != 0 {
+                let b = c * 64 + open.trailing_zeros() as usize;
+                open &= open - 1;
+                if b != b1 && b != b2 && may_hold(mins[b], cut(held.worst)) {
+                    self.visit(b, None, s, &mut held);
+                }
             }
         }
         self.finish(x, s);
@@ -287,7 +282,7 @@ impl Reference {
     }
 
     /// Scan block `b`, keeping in `s.keys` the k best candidates so far.
-    #[inline]
+    #[inline(always)]
     fn visit(&self, b: usize, skip: Option<usize>, s: &mut KnnScratch, held: &mut Held) {
         let ix = &self.index;
         let n = s.q.len() * KNN_BLOCK;

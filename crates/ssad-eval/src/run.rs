@@ -96,15 +96,13 @@ pub fn run(
         .iter()
         .filter_map(|c| specs.iter().position(|s| s.name == c.name))
         .collect();
+    // The batch path (as top-k and evaluate score): the same bits as one row at a time.
+    let rows: Vec<Vec<Value<'static>>> = eval_idx
+        .iter()
+        .map(|&i| keep.iter().map(|&c| t.rows[i][c].clone()).collect())
+        .collect();
     let t1 = Instant::now();
-    let mut s = model.scratch();
-    let mut row = Vec::with_capacity(keep.len());
-    let mut scores = Vec::with_capacity(eval_idx.len());
-    for &i in &eval_idx {
-        row.clear();
-        row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
-        scores.push(model.score(&row, &mut s).map_err(|e| e.to_string())?);
-    }
+    let scores = model.score_batch(&rows, &pool).map_err(|e| e.to_string())?;
     let score_s = t1.elapsed().as_secs_f64();
     let labels: Vec<bool> = eval_idx.iter().map(|&i| t.labels[i]).collect();
     // `--teacher`: the same model scored with its exact network instead of the student.
@@ -113,13 +111,7 @@ pub fn run(
             student: None,
             ..model.clone()
         };
-        let mut ts = exact.scratch();
-        let mut sc = Vec::with_capacity(eval_idx.len());
-        for &i in &eval_idx {
-            row.clear();
-            row.extend(keep.iter().map(|&c| t.rows[i][c].clone()));
-            sc.push(exact.score(&row, &mut ts).map_err(|e| e.to_string())?);
-        }
+        let sc = exact.score_batch(&rows, &pool).map_err(|e| e.to_string())?;
         Some(TeacherOutcome {
             auroc: metrics::auroc(&sc, &labels).unwrap_or(f64::NAN),
             auprc: metrics::auprc(&sc, &labels).unwrap_or(f64::NAN),
