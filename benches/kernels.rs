@@ -90,6 +90,24 @@ fn bench(c: &mut Criterion) {
             );
         }
         g.finish();
+        // The batch search's bound kernel: 32 queries against 1024 reference
+        // rows of d columns (one multiply-add per value).
+        let mut g = c.benchmark_group(format!("block_mins/{}", k.name));
+        for d in [3usize, 16, 39] {
+            let (blocks, norms, q) = (data(1024 * d), data(1024), data(32 * d));
+            let mut mins = vec![0.0; 32 * 64];
+            g.throughput(Throughput::Elements(2 * (32 * 1024 * d) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("32x1024x{d}")),
+                &d,
+                |bch, _| {
+                    bch.iter(|| {
+                        k.block_mins(black_box(&mut mins), &blocks, &norms, black_box(&q), 32)
+                    })
+                },
+            );
+        }
+        g.finish();
     }
     knn_search(c);
     println!("(throughput elements are FLOPs: GElem/s = GFLOP/s; compare with the peak above)");
