@@ -50,6 +50,9 @@ struct Index {
     blocks: Vec<f32>,
     /// Reference row of each slot (`u32::MAX` for the padding of the last block).
     slot_row: Vec<u32>,
+    /// Whether the batch search bounds every block (see `bounds_pay`), or
+    /// searches row by row as `nearest` does.
+    bounds_pay: bool,
     /// Per block, the range of its rows on the first axis.
     lo: Vec<f32>,
     hi: Vec<f32>,
@@ -96,6 +99,8 @@ pub struct KnnScratch {
     tile_q2: Vec<f32>,
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
+    /// Blocks visited by this scratch's searches (to size up a reference).
+    visits: usize,
 }
 
 /// Whether a block with lower bound `bound` may hold a row within `cut`
@@ -107,6 +112,11 @@ fn may_hold(bound: f32, cut: f32) -> bool {
 
 /// Queries whose block bounds `distance_batch` computes together.
 const TILE: usize = 32;
+/// The batch search bounds every block when the one-row search visits more
+/// than this share of the blocks plus this many (measured break-even: the
+/// bound pass costs about a third of a full scan, and some 8 visits follow).
+const BOUNDS_VISITS_SHARE: f64 = 0.35;
+const BOUNDS_VISITS_EXTRA: f64 = 8.0;
 
 impl Frame {
     fn apply(&self, x: &[f32], y: &mut [f32]) {
@@ -134,13 +144,35 @@ impl Reference {
     /// A reference from its stored parts (as decoded), building the search index.
     pub fn from_parts(d: usize, k: usize, rows: Vec<f32>, norm: f32) -> Self {
         let index = Index::build(d, &rows);
-        Reference {
+        let mut r = Reference {
             d,
             k,
             rows,
             norm,
             index,
+        };
+        r.index.bounds_pay = r.bounds_pay();
+        r
+    }
+
+    /// Whether the batch search's pass over every block pays: it costs about
+    /// a third of a full scan plus a few visits, so it does where the
+    /// one-row search visits more blocks than that (measured on reference
+    /// rows as queries: a count, the same on every machine).
+    fn bounds_pay(&self) -> bool {
+        let (n, nb) = (self.n_rows(), self.index.lo.len());
+        if n == 0 || self.k == 0 {
+            return false;
         }
+        let mut s = KnnScratch::default();
+        let step = n.div_ceil(64);
+        let mut queries = 0;
+        for i in (0..n).step_by(step) {
+            let x = self.rows[i * self.d..(i + 1) * self.d].to_vec();
+            self.nearest(&x, Some(i), &mut s);
+            queries += 1;
+        }
+        s.visits as f64 / queries as f64 > BOUNDS_VISITS_SHARE * nb as f64 + BOUNDS_VISITS_EXTRA
     }
 
     /// Build from scaled rows and fit the normaliser.
@@ -284,6 +316,7 @@ impl Reference {
     /// Scan block `b`, keeping in `s.keys` the k best candidates so far.
     #[inline(always)]
     fn visit(&self, b: usize, skip: Option<usize>, s: &mut KnnScratch, held: &mut Held) {
+        s.visits += 1;
         let ix = &self.index;
         let n = s.q.len() * KNN_BLOCK;
         let block = &ix.blocks[b * n..(b + 1) * n];
@@ -328,6 +361,13 @@ impl Reference {
         if nb == 0 || self.k == 0 {
             cols.iter_mut().for_each(|c| *c = 0.0);
             dists.iter_mut().for_each(|v| *v = 0.0);
+            return;
+        }
+        if !ix.bounds_pay {
+            for (i, x) in xs.chunks_exact(d).enumerate().take(n) {
+                self.nearest(x, None, s);
+                dists[i] = self.shares(x, s, &mut cols[i * d..(i + 1) * d]);
+            }
             return;
         }
         let m = ix.frame.dim();
@@ -472,6 +512,7 @@ impl Index {
             consts,
             blocks,
             slot_row,
+            bounds_pay: false,
             lo,
             hi,
             norms,
@@ -776,20 +817,38 @@ mod tests {
                 );
                 xs.extend(x);
             }
-            // The batch path (tiles of 32 and a tail) against one row at a time.
-            let (mut cols, mut dists) = (vec![0.0; 70 * d], vec![0.0; 70]);
-            r.distance_batch(&xs, &mut s, &mut cols, &mut dists);
-            let mut one = vec![0.0; d];
-            for (q, x) in xs.chunks_exact(d).enumerate() {
-                let want = r.distance(x, &mut s, &mut one);
-                assert_eq!(
-                    dists[q].to_bits(),
-                    want.to_bits(),
-                    "n={n} d={d} kind={kind} q={q}"
-                );
-                assert_eq!(&cols[q * d..(q + 1) * d], &one[..], "n={n} d={d} q={q}");
+            // The batch path, with block bounds (tiles of 32 and a tail) and
+            // row by row, against one row at a time.
+            for bounds in [true, false] {
+                let mut r = r.clone();
+                r.index.bounds_pay = bounds;
+                let (mut cols, mut dists) = (vec![0.0; 70 * d], vec![0.0; 70]);
+                r.distance_batch(&xs, &mut s, &mut cols, &mut dists);
+                let mut one = vec![0.0; d];
+                for (q, x) in xs.chunks_exact(d).enumerate() {
+                    let want = r.distance(x, &mut s, &mut one);
+                    assert_eq!(
+                        dists[q].to_bits(),
+                        want.to_bits(),
+                        "n={n} d={d} {kind} {q} {bounds}"
+                    );
+                    assert_eq!(&cols[q * d..(q + 1) * d], &one[..], "n={n} d={d} q={q}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn batch_bounds_blocks_only_where_the_row_search_visits_many() {
+        let mut rng = crate::rng::Rng::new(3);
+        // One spread-out axis: the row search visits a few blocks.
+        let line: Vec<f32> = (0..1024)
+            .flat_map(|i| [i as f32, (rng.normal() * 0.01) as f32])
+            .collect();
+        assert!(!Reference::new(2, line).index.bounds_pay);
+        // Independent noise in 30 columns: it visits most of them.
+        let noise: Vec<f32> = (0..1024 * 30).map(|_| rng.normal() as f32).collect();
+        assert!(Reference::new(30, noise).index.bounds_pay);
     }
 
     #[test]
