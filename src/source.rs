@@ -245,7 +245,7 @@ pub fn scan_scored<E: Send + 'static>(
             }
         },
     );
-    if let Some(d) = pipeline.finish() {
+    for d in pipeline.finish() {
         done(d);
     }
 }

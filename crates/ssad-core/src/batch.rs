@@ -7,6 +7,7 @@ use crate::error::{CoreError, Result};
 use crate::model::Model;
 use crate::schema::Value;
 use rayon::prelude::*;
+use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 
@@ -62,13 +63,16 @@ impl Model {
 /// Rows handed to the pipeline, scored, and handed back with their scores.
 pub type Scored<T> = (T, Vec<Vec<Value<'static>>>, Result<Vec<f64>>);
 
-/// Double-buffered batch scoring: while the pool scores one batch, the
-/// caller (the backend, which alone may call Postgres) fetches the next.
-/// Batches come back in submission order, one behind.
+/// Pipelined batch scoring: while the pool scores earlier batches, the caller
+/// (the backend, which alone may call Postgres) fetches the next. Each batch
+/// is scored by one pool thread, and up to one batch per pool thread is in
+/// flight, so every thread has a batch of its own while the caller reads
+/// (a batch split across threads left them waiting on each other).
+/// Batches come back in submission order.
 pub struct Pipeline<T: Send + 'static> {
     model: Arc<Model>,
     pool: Arc<rayon::ThreadPool>,
-    in_flight: Option<Receiver<Scored<T>>>,
+    in_flight: VecDeque<Receiver<Scored<T>>>,
 }
 
 impl<T: Send + 'static> Pipeline<T> {
@@ -76,37 +80,44 @@ impl<T: Send + 'static> Pipeline<T> {
         Pipeline {
             model: Arc::new(model),
             pool: Arc::new(pool),
-            in_flight: None,
+            in_flight: VecDeque::new(),
         }
     }
 
-    /// Start scoring `rows` (tagged with `tag`); returns the previous batch,
-    /// if one was in flight, once it is scored.
+    /// Start scoring `rows` (tagged with `tag`); once every pool thread has
+    /// a batch, returns the oldest, scored.
     pub fn submit(&mut self, tag: T, rows: Vec<Vec<Value<'static>>>) -> Option<Scored<T>> {
         let (tx, rx) = channel();
-        let (model, pool) = (Arc::clone(&self.model), Arc::clone(&self.pool));
+        let model = Arc::clone(&self.model);
         self.pool.spawn(move || {
             // A panic must not unwind into rayon (which aborts the process):
             // it becomes an error the caller raises.
             let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                model.score_batch(&rows, &pool)
+                let mut out = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(CHUNK) {
+                    out.extend(model.score_chunk(chunk)?);
+                }
+                Ok(out)
             }))
             .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
             // The receiver only goes away when the caller is unwinding an error.
             let _ = tx.send((tag, rows, scores));
         });
-        let previous = self.wait();
-        self.in_flight = Some(rx);
-        previous
+        self.in_flight.push_back(rx);
+        if self.in_flight.len() > self.pool.current_num_threads().max(1) {
+            self.wait()
+        } else {
+            None
+        }
     }
 
-    /// The batch still in flight, once scored.
-    pub fn finish(mut self) -> Option<Scored<T>> {
-        self.wait()
+    /// The batches still in flight, in submission order, once scored.
+    pub fn finish(mut self) -> Vec<Scored<T>> {
+        std::iter::from_fn(|| self.wait()).collect()
     }
 
     fn wait(&mut self) -> Option<Scored<T>> {
-        let rx = self.in_flight.take()?;
+        let rx = self.in_flight.pop_front()?;
         Some(rx.recv().unwrap_or_else(|_| {
             // The job always sends unless the pool itself is gone.
             unreachable!("scoring job ended without a result")
@@ -144,7 +155,8 @@ mod tests {
         let b2 = m.score_batch(&rows, &p2).unwrap_or_default();
         assert_eq!(b1, b2);
         assert_eq!(b1, single);
-        // The pipeline returns the same scores, in submission order, one batch behind.
+        // The pipeline returns the same scores, in submission order (up to one
+        // batch per pool thread behind).
         let mut pipe =
             super::Pipeline::new(m.clone(), thread_pool(2).unwrap_or_else(|e| panic!("{e}")));
         let mut piped = Vec::new();
@@ -155,6 +167,7 @@ mod tests {
         }
         piped.extend(
             pipe.finish()
+                .into_iter()
                 .map(|(tag, _, sc)| (tag, sc.unwrap_or_default())),
         );
         assert_eq!(
