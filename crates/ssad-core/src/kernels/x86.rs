@@ -503,8 +503,7 @@ pub unsafe fn block_mins_avx512(
             // SAFETY: q0 + $r <= r and b0 + $b <= nb, so every read lies inside
             // `q`, `norms` and `blocks`, every write inside `mins`.
             let mut acc: [[__m512; $b]; $r] = [[_mm512_setzero_ps(); $b]; $r];
-            for (i, row) in acc.iter_mut().enumerate() {
-                let _ = i;
+            for row in acc.iter_mut() {
                 for (t, a) in row.iter_mut().enumerate() {
                     *a = unsafe { _mm512_loadu_ps(pn.add((b0 + t) * 16)) };
                 }
