@@ -93,6 +93,8 @@ pub struct KnnScratch {
     keys: Vec<u64>,
     q: Vec<f32>,
     out: Vec<f32>,
+    /// Two blocks' distances (`visit_pair`).
+    out2: Vec<f32>,
     /// A tile of queries of `distance_batch`: frame coordinates, `-2 q`,
     /// `|q|^2`, and each block's lower bound (minus `|q|^2`).
     tile_q: Vec<f32>,
@@ -239,9 +241,15 @@ impl Reference {
             // Strictly beyond the k-th best: a row at exactly that distance
             // may still win its tie by a lower row number.
             let go_right = gr <= gl;
-            let g = if go_right { gr } else { gl };
+            let (g, other) = if go_right { (gr, gl) } else { (gl, gr) };
             if g > held.worst || g == f32::INFINITY {
                 break;
+            }
+            if other <= held.worst && other != f32::INFINITY {
+                // Both sides are still open: one call for the pair.
+                self.visit_pair(left - 1, right, skip, s, &mut held);
+                (left, right) = (left - 1, right + 1);
+                continue;
             }
             let b = if go_right { right } else { left - 1 };
             right += go_right as usize;
@@ -332,6 +340,46 @@ impl Reference {
             held.offer(
                 &mut s.keys,
                 (u64::from(s.out[l].to_bits()) << 32) | u64::from(row),
+            );
+        }
+    }
+
+    /// `visit` of blocks `a` and `b` in one kernel call.
+    #[inline(always)]
+    fn visit_pair(
+        &self,
+        a: usize,
+        b: usize,
+        skip: Option<usize>,
+        s: &mut KnnScratch,
+        held: &mut Held,
+    ) {
+        s.visits += 2;
+        let ix = &self.index;
+        let n = s.q.len() * KNN_BLOCK;
+        s.out2.resize(2 * KNN_BLOCK, 0.0);
+        let mut mask = kernels::selected().block_dists2(
+            &mut s.out2,
+            &ix.blocks[a * n..(a + 1) * n],
+            &ix.blocks[b * n..(b + 1) * n],
+            &s.q,
+            held.worst,
+        );
+        while mask != 0 {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let slot = if l < KNN_BLOCK {
+                a * KNN_BLOCK + l
+            } else {
+                b * KNN_BLOCK + l - KNN_BLOCK
+            };
+            let row = ix.slot_row[slot];
+            if row == u32::MAX || skip == Some(row as usize) {
+                continue;
+            }
+            held.offer(
+                &mut s.keys,
+                (u64::from(s.out2[l].to_bits()) << 32) | u64::from(row),
             );
         }
     }

@@ -24,6 +24,8 @@ type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
 /// Squared distances from `x` to a block of reference rows, with an early exit
 /// (checked shapes): the mask of rows within the bound.
 type BlockDistFn = unsafe fn(&mut [f32], &[f32], &[f32], f32) -> u32;
+/// `BlockDistFn` for two blocks at once (masks in the low and high 16 bits).
+type BlockDist2Fn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32) -> u32;
 /// Per query and block, the least of `norm + q . row` over the block's rows
 /// (checked shapes).
 type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
@@ -38,6 +40,7 @@ pub struct Kernels {
     dot: DotFn,
     gemv: GemvFn,
     block_dists: BlockDistFn,
+    block_dists2: BlockDist2Fn,
     block_mins: BlockMinsFn,
     gemm: GemmFn,
     add_rows: AddRowsFn,
@@ -52,6 +55,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         dot: scalar::dot,
         gemv: scalar::gemv,
         block_dists: scalar::block_dists,
+        block_dists2: scalar::block_dists2,
         block_mins: scalar::block_mins,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
@@ -71,6 +75,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
                 block_dists: x86::block_dists_avx2,
+                block_dists2: x86::block_dists2_avx2,
                 block_mins: x86::block_mins_avx2,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
@@ -83,6 +88,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
                 block_dists: x86::block_dists_avx512,
+                block_dists2: x86::block_dists2_avx512,
                 block_mins: x86::block_mins_avx512,
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
@@ -98,6 +104,7 @@ pub fn available() -> Vec<Kernels> {
                 dot: neon::dot,
                 gemv: scalar::gemv,
                 block_dists: scalar::block_dists,
+                block_dists2: scalar::block_dists2,
                 block_mins: scalar::block_mins,
                 gemm: scalar::gemm,
                 add_rows: scalar::add_rows,
@@ -181,6 +188,25 @@ impl Kernels {
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_dists)(out, block, x, bound) }
     }
+    /// `block_dists` of blocks `a` and `b` at once, into `out[..16]` and
+    /// `out[16..]`, with their masks in the low and high 16 bits: the same
+    /// distances lane for lane (where a row is within the bound), in one call.
+    #[inline]
+    pub fn block_dists2(
+        &self,
+        out: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        x: &[f32],
+        bound: f32,
+    ) -> u32 {
+        assert_eq!(out.len(), 2 * KNN_BLOCK, "block_dists2 output length");
+        assert_eq!(a.len(), KNN_BLOCK * x.len(), "block_dists2 block shape");
+        assert_eq!(b.len(), a.len(), "block_dists2 block shape");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.block_dists2)(out, a, b, x, bound) }
+    }
+
     /// For each of the `r` queries in `q` (row-major, `m` values each) and
     /// every block of `KNN_BLOCK` rows (laid out as for `block_dists`), the
     /// least of `norms[slot] + q . row` over the block's rows, into `mins`
@@ -527,6 +553,31 @@ mod tests {
             &[0.0; 2],
             1,
         );
+    }
+
+    #[test]
+    fn block_dists2_matches_two_single_calls_bit_for_bit() {
+        for k in available() {
+            for d in [1usize, 3, 4, 5, 8, 16, 17, 39] {
+                let (a, b, x) = (data(KNN_BLOCK * d, 3), data(KNN_BLOCK * d, 8), data(d, 4));
+                for bound in [f32::INFINITY, 0.0, 0.5 * d as f32, d as f32] {
+                    let mut pair = vec![0.0; 2 * KNN_BLOCK];
+                    let (mut oa, mut ob) = (vec![0.0; KNN_BLOCK], vec![0.0; KNN_BLOCK]);
+                    let mask = k.block_dists2(&mut pair, &a, &b, &x, bound);
+                    let ma = k.block_dists(&mut oa, &a, &x, bound);
+                    let mb = k.block_dists(&mut ob, &b, &x, bound);
+                    assert_eq!(mask, ma | mb << 16, "{} d={d} bound={bound}", k.name);
+                    for l in 0..KNN_BLOCK {
+                        if ma >> l & 1 == 1 {
+                            assert_eq!(pair[l].to_bits(), oa[l].to_bits(), "{} d={d}", k.name);
+                        }
+                        if mb >> l & 1 == 1 {
+                            assert_eq!(pair[16 + l].to_bits(), ob[l].to_bits(), "{} d={d}", k.name);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

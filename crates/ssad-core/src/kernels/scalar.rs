@@ -111,6 +111,16 @@ pub unsafe fn block_mins(mins: &mut [f32], blocks: &[f32], norms: &[f32], q: &[f
     }
 }
 
+/// Two `block_dists` calls (the SIMD variants interleave the blocks).
+///
+/// # Safety
+/// As for `block_dists`; shapes are checked by the caller.
+pub unsafe fn block_dists2(out: &mut [f32], a: &[f32], b: &[f32], x: &[f32], bound: f32) -> u32 {
+    let (oa, ob) = out.split_at_mut(KNN_BLOCK);
+    // SAFETY: the caller checked both blocks' shapes and `out`'s length.
+    unsafe { block_dists(oa, a, x, bound) | block_dists(ob, b, x, bound) << 16 }
+}
+
 /// # Safety
 /// As for `axpy`; shapes are checked by the caller.
 pub unsafe fn gemm(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {

@@ -422,6 +422,77 @@ pub unsafe fn block_dists_avx512(out: &mut [f32], block: &[f32], x: &[f32], boun
     }
 }
 
+/// Two blocks at once: `block_dists_avx512` of `a` into `out[..16]` and of
+/// `b` into `out[16..]` (masks in the low and high 16 bits), with the same
+/// arithmetic lane for lane, and eight chains in flight instead of four. The
+/// scan stops once neither block holds a row within the bound.
+///
+/// # Safety
+/// AVX-512F present; `a.len() == b.len() == 16 * x.len()`, `out.len() == 32`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn block_dists2_avx512(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    x: &[f32],
+    bound: f32,
+) -> u32 {
+    let d = x.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let bv = _mm512_set1_ps(bound);
+    let z = _mm512_setzero_ps();
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+    // Dimension j feeds chain j mod 4 of each block (the scalar association).
+    macro_rules! step {
+        ($ca:ident, $cb:ident, $j:expr) => {{
+            let vx = _mm512_set1_ps(x[$j]);
+            // SAFETY: $j < d, so ($j + 1) * 16 <= a.len() == b.len().
+            let (ta, tb) = unsafe {
+                (
+                    _mm512_sub_ps(_mm512_loadu_ps(pa.add($j * 16)), vx),
+                    _mm512_sub_ps(_mm512_loadu_ps(pb.add($j * 16)), vx),
+                )
+            };
+            $ca = _mm512_fmadd_ps(ta, ta, $ca);
+            $cb = _mm512_fmadd_ps(tb, tb, $cb);
+        }};
+    }
+    let mut j = 0;
+    loop {
+        if j + 4 <= d {
+            step!(a0, b0, j);
+            step!(a1, b1, j + 1);
+            step!(a2, b2, j + 2);
+            step!(a3, b3, j + 3);
+            j += 4;
+        } else {
+            if j < d {
+                step!(a0, b0, j);
+            }
+            if j + 1 < d {
+                step!(a1, b1, j + 1);
+            }
+            if j + 2 < d {
+                step!(a2, b2, j + 2);
+            }
+            j = d;
+        }
+        let sa = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        let sb = _mm512_add_ps(_mm512_add_ps(b0, b1), _mm512_add_ps(b2, b3));
+        let mask = (_mm512_cmp_ps_mask::<_CMP_LE_OQ>(sa, bv) as u32)
+            | ((_mm512_cmp_ps_mask::<_CMP_LE_OQ>(sb, bv) as u32) << 16);
+        if mask == 0 || j == d {
+            // SAFETY: out.len() == 32.
+            unsafe {
+                _mm512_storeu_ps(out.as_mut_ptr(), sa);
+                _mm512_storeu_ps(out.as_mut_ptr().add(16), sb);
+            }
+            return mask;
+        }
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2 and FMA; `block.len() == 16 * x.len()`, `out.len() == 16`.
 #[target_feature(enable = "avx2,fma")]
@@ -687,6 +758,22 @@ pub unsafe fn block_mins_avx2(
         }
         q0 += rows;
     }
+}
+
+/// # Safety
+/// AVX2 and FMA present; shapes as for `block_dists2_avx512`. Two calls of
+/// `block_dists_avx2`: both blocks' chains would not fit in 16 registers.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn block_dists2_avx2(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    x: &[f32],
+    bound: f32,
+) -> u32 {
+    let (oa, ob) = out.split_at_mut(16);
+    // SAFETY: the caller checked both blocks' shapes and `out`'s length.
+    unsafe { block_dists_avx2(oa, a, x, bound) | block_dists_avx2(ob, b, x, bound) << 16 }
 }
 
 /// Lane mask of the first `rem` (1..=16) lanes.
