@@ -251,6 +251,18 @@ impl Reference {
                 (left, right) = (left - 1, right + 1);
                 continue;
             }
+            // One side only: its next two blocks together when the second is
+            // within the bound too.
+            if go_right && right + 1 < nb && gap(right + 1) <= held.worst {
+                self.visit_pair(right, right + 1, skip, s, &mut held);
+                right += 2;
+                continue;
+            }
+            if !go_right && left >= 2 && gap(left - 2) <= held.worst {
+                self.visit_pair(left - 2, left - 1, skip, s, &mut held);
+                left -= 2;
+                continue;
+            }
             let b = if go_right { right } else { left - 1 };
             right += go_right as usize;
             left -= !go_right as usize;
