@@ -90,6 +90,34 @@ fn bench(c: &mut Criterion) {
             );
         }
         g.finish();
+        // The same scan two blocks per call, as the one-row search pairs them.
+        let mut g = c.benchmark_group(format!("block_dists2/{}", k.name));
+        for d in [3usize, 16, 39] {
+            let (blocks, x) = (data(1024 * d), data(d));
+            let mut out = vec![0.0; 2 * KNN_BLOCK];
+            g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("1024x{d}")),
+                &d,
+                |bch, _| {
+                    bch.iter(|| {
+                        let mut m = 0u32;
+                        for pair in blocks.chunks_exact(2 * KNN_BLOCK * d) {
+                            let (a, b) = pair.split_at(KNN_BLOCK * d);
+                            m ^= k.block_dists2(
+                                black_box(&mut out),
+                                a,
+                                b,
+                                black_box(&x),
+                                f32::INFINITY,
+                            );
+                        }
+                        m
+                    })
+                },
+            );
+        }
+        g.finish();
         // The batch search's bound kernel: 32 queries against 1024 reference
         // rows of d columns (one multiply-add per value).
         let mut g = c.benchmark_group(format!("block_mins/{}", k.name));
