@@ -68,54 +68,33 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
         // The kNN distance kernel over 1024 reference rows (64 blocks) of d
-        // columns, no bound (the full arithmetic; the search skips most of it).
+        // columns, no bound (the full arithmetic; the search skips most of it):
+        // one block per call, and two as the one-row search pairs them.
         let mut g = c.benchmark_group(format!("block_dists/{}", k.name));
-        for d in [3usize, 16, 39] {
-            let (blocks, x) = (data(1024 * d), data(d));
-            let mut out = vec![0.0; KNN_BLOCK];
-            g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
-            g.bench_with_input(
-                BenchmarkId::from_parameter(format!("1024x{d}")),
-                &d,
-                |bch, _| {
-                    bch.iter(|| {
-                        let mut m = 0u32;
-                        for b in blocks.chunks_exact(KNN_BLOCK * d) {
-                            m ^=
-                                k.block_dists(black_box(&mut out), b, black_box(&x), f32::INFINITY);
-                        }
-                        m
-                    })
-                },
-            );
-        }
-        g.finish();
-        // The same scan two blocks per call, as the one-row search pairs them.
-        let mut g = c.benchmark_group(format!("block_dists2/{}", k.name));
         for d in [3usize, 16, 39] {
             let (blocks, x) = (data(1024 * d), data(d));
             let mut out = vec![0.0; 2 * KNN_BLOCK];
             g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
-            g.bench_with_input(
-                BenchmarkId::from_parameter(format!("1024x{d}")),
-                &d,
-                |bch, _| {
+            for pair in [false, true] {
+                let name = format!("{}1024x{d}", if pair { "pair " } else { "" });
+                g.bench_function(name, |bch| {
                     bch.iter(|| {
-                        let mut m = 0u32;
-                        for pair in blocks.chunks_exact(2 * KNN_BLOCK * d) {
-                            let (a, b) = pair.split_at(KNN_BLOCK * d);
-                            m ^= k.block_dists2(
-                                black_box(&mut out),
-                                a,
-                                b,
-                                black_box(&x),
-                                f32::INFINITY,
-                            );
+                        let (x, mut m) = (black_box(&x), 0u32);
+                        let out = black_box(&mut out);
+                        if pair {
+                            for two in blocks.chunks_exact(2 * KNN_BLOCK * d) {
+                                let (a, b) = two.split_at(KNN_BLOCK * d);
+                                m ^= k.block_dists2(out, a, b, x, f32::INFINITY);
+                            }
+                        } else {
+                            for b in blocks.chunks_exact(KNN_BLOCK * d) {
+                                m ^= k.block_dists(&mut out[..KNN_BLOCK], b, x, f32::INFINITY);
+                            }
                         }
                         m
                     })
-                },
-            );
+                });
+            }
         }
         g.finish();
         // The batch search's bound kernel: 32 queries against 1024 reference

@@ -92,16 +92,15 @@ pub struct KnnScratch {
     /// never negative or NaN here, so the keys order as (distance, row).
     keys: Vec<u64>,
     q: Vec<f32>,
+    /// Distances of the block or pair of blocks just scanned.
     out: Vec<f32>,
-    /// Two blocks' distances (`visit_pair`).
-    out2: Vec<f32>,
     /// A tile of queries of `distance_batch`: frame coordinates, `-2 q`,
     /// `|q|^2`, and each block's lower bound (minus `|q|^2`).
     tile_q: Vec<f32>,
     tile_q2: Vec<f32>,
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
-    /// Blocks visited by this scratch's searches (to size up a reference).
+    /// Blocks visited by this scratch's one-row searches (to size up a reference).
     visits: usize,
 }
 
@@ -213,9 +212,9 @@ impl Reference {
             return;
         }
         s.q.resize(ix.frame.dim(), 0.0);
-        s.out.resize(KNN_BLOCK, 0.0);
+        s.out.resize(2 * KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
-        let mut held = Held::new(self.k);
+        let (mut held, mut visited) = (Held::new(self.k), 0);
         s.keys.clear();
         let q0 = s.q[0];
         // Blocks right of the query on the first axis from `right` up, left
@@ -245,29 +244,31 @@ impl Reference {
             if g > held.worst || g == f32::INFINITY {
                 break;
             }
-            if other <= held.worst && other != f32::INFINITY {
-                // Both sides are still open: one call for the pair.
-                self.visit_pair(left - 1, right, skip, s, &mut held);
-                (left, right) = (left - 1, right + 1);
-                continue;
+            // A second block for the same kernel call when it is within the
+            // bound too: the other side's next, else this side's following one.
+            let first = if go_right { right } else { left - 1 };
+            let second = if other <= held.worst && other != f32::INFINITY {
+                Some(if go_right { left - 1 } else { right })
+            } else if go_right {
+                Some(right + 1).filter(|&b| b < nb && gap(b) <= held.worst)
+            } else {
+                left.checked_sub(2).filter(|&b| gap(b) <= held.worst)
+            };
+            // Each visited block is the next one on its side.
+            for v in std::iter::once(first).chain(second) {
+                if v >= right {
+                    right += 1;
+                } else {
+                    left -= 1;
+                }
             }
-            // One side only: its next two blocks together when the second is
-            // within the bound too.
-            if go_right && right + 1 < nb && gap(right + 1) <= held.worst {
-                self.visit_pair(right, right + 1, skip, s, &mut held);
-                right += 2;
-                continue;
+            match second {
+                Some(b) => self.visit_pair(first, b, skip, s, &mut held),
+                None => self.visit(first, skip, s, &mut held),
             }
-            if !go_right && left >= 2 && gap(left - 2) <= held.worst {
-                self.visit_pair(left - 2, left - 1, skip, s, &mut held);
-                left -= 2;
-                continue;
-            }
-            let b = if go_right { right } else { left - 1 };
-            right += go_right as usize;
-            left -= !go_right as usize;
-            self.visit(b, skip, s, &mut held);
+            visited += 1 + second.is_some() as usize;
         }
+        s.visits += visited;
         self.finish(x, s);
     }
 
@@ -337,11 +338,11 @@ impl Reference {
     /// Scan block `b`, keeping in `s.keys` the k best candidates so far.
     #[inline(always)]
     fn visit(&self, b: usize, skip: Option<usize>, s: &mut KnnScratch, held: &mut Held) {
-        s.visits += 1;
         let ix = &self.index;
         let n = s.q.len() * KNN_BLOCK;
         let block = &ix.blocks[b * n..(b + 1) * n];
-        let mut mask = kernels::selected().block_dists(&mut s.out, block, &s.q, held.worst);
+        let mut mask =
+            kernels::selected().block_dists(&mut s.out[..KNN_BLOCK], block, &s.q, held.worst);
         while mask != 0 {
             let l = mask.trailing_zeros() as usize;
             mask &= mask - 1;
@@ -366,12 +367,10 @@ impl Reference {
         s: &mut KnnScratch,
         held: &mut Held,
     ) {
-        s.visits += 2;
         let ix = &self.index;
         let n = s.q.len() * KNN_BLOCK;
-        s.out2.resize(2 * KNN_BLOCK, 0.0);
         let mut mask = kernels::selected().block_dists2(
-            &mut s.out2,
+            &mut s.out,
             &ix.blocks[a * n..(a + 1) * n],
             &ix.blocks[b * n..(b + 1) * n],
             &s.q,
@@ -391,7 +390,7 @@ impl Reference {
             }
             held.offer(
                 &mut s.keys,
-                (u64::from(s.out2[l].to_bits()) << 32) | u64::from(row),
+                (u64::from(s.out[l].to_bits()) << 32) | u64::from(row),
             );
         }
     }
@@ -433,7 +432,7 @@ impl Reference {
         }
         let m = ix.frame.dim();
         s.q.resize(m, 0.0);
-        s.out.resize(KNN_BLOCK, 0.0);
+        s.out.resize(2 * KNN_BLOCK, 0.0);
         for t0 in (0..n).step_by(TILE) {
             let r = TILE.min(n - t0);
             s.tile_q.resize(r * m, 0.0);

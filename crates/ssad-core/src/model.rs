@@ -449,9 +449,7 @@ impl Model {
         for j in 0..d {
             let (_, m) = self.normalise(j, 0.0, s.marg[j]);
             s.marg_n[j] = m;
-            // Most marginals are 0 (ordinary values are hinged away), and
-            // ln(1 + 0) is 0: skip the logarithm for them.
-            s.student_x[nv + j] = if m == 0.0 { 0.0 } else { student::squash(m) };
+            s.student_x[nv + j] = student::squash(m);
             s.student_x[nv + d + j] = student::squash(s.knn_cols[j] * d as f64);
         }
     }

@@ -72,6 +72,11 @@ impl Student {
 /// An input term compressed as ln(1 + v) (non-finite or negative: 0), capped.
 #[inline]
 pub(crate) fn squash(v: f64) -> f32 {
+    // Most inputs are 0 (ordinary values' marginals are hinged away), and
+    // ln(1 + 0) is 0: no logarithm for them.
+    if v == 0.0 {
+        return 0.0;
+    }
     let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
     (ln_1p(v) as f32).min(LOG_CAP)
 }

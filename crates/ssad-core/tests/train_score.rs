@@ -3,7 +3,23 @@
 
 use ssad_core::metrics::auroc;
 use ssad_core::rng::Rng;
-use ssad_core::{codec, thread_pool, train, ColumnSpec, CoreError, Event, TrainOptions, Value};
+use ssad_core::{
+    codec, thread_pool, train, ColumnSpec, CoreError, Event, Model, TrainOptions, TrainReport,
+    Value,
+};
+
+/// Train on numeric columns c0..c(d-1), ignoring progress events.
+fn fit(
+    d: usize,
+    rows: &[Vec<Value<'static>>],
+    opts: &TrainOptions,
+    pool: &rayon::ThreadPool,
+) -> (Model, TrainReport) {
+    train(&ColumnSpec::numbered("c", d), rows, opts, pool, &mut |_| {
+        true
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// Rows on a 2-D latent manifold embedded in 6 columns; anomalies break the
 /// relations between columns while each value stays in its normal range.
@@ -73,14 +89,7 @@ fn finds_planted_anomalies() {
 fn contributions_sum_to_score_and_point_at_broken_columns() {
     let (rows, _) = correlated_table(1500, 30, 2);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (model, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &quick(),
-        &pool,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (model, _) = fit(6, &rows, &quick(), &pool);
     let mut s = model.scratch();
     let score = model.score(&rows[0], &mut s).unwrap_or(f64::NAN);
     let parts = model.explain(&rows[0], &mut s).unwrap_or_default();
@@ -99,35 +108,14 @@ fn same_seed_same_model_regardless_of_threads() {
     let (rows, _) = correlated_table(600, 10, 3);
     let p1 = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let p2 = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
-    let (m1, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &quick(),
-        &p1,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let (m2, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &quick(),
-        &p2,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (m1, _) = fit(6, &rows, &quick(), &p1);
+    let (m2, _) = fit(6, &rows, &quick(), &p2);
     assert_eq!(codec::encode(&m1), codec::encode(&m2));
     let other = TrainOptions {
         seed: Some(8),
         ..quick()
     };
-    let (m3, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &other,
-        &p1,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (m3, _) = fit(6, &rows, &other, &p1);
     assert_ne!(codec::encode(&m1), codec::encode(&m3));
 }
 
@@ -135,14 +123,7 @@ fn same_seed_same_model_regardless_of_threads() {
 fn codec_round_trip_scores_identically() {
     let (rows, _) = correlated_table(500, 5, 4);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &quick(),
-        &pool,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) = fit(6, &rows, &quick(), &pool);
     let bytes = codec::encode(&m);
     let back = codec::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, m);
@@ -156,14 +137,7 @@ fn codec_round_trip_scores_identically() {
 fn codec_rejects_damage() {
     let (rows, _) = correlated_table(300, 5, 5);
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, _) = train(
-        &ColumnSpec::numbered("c", 6),
-        &rows,
-        &quick(),
-        &pool,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (m, _) = fit(6, &rows, &quick(), &pool);
     let bytes = codec::encode(&m);
     assert!(matches!(
         codec::decode(&bytes[..bytes.len() - 1]),
@@ -206,14 +180,7 @@ fn skips_constant_and_null_columns_and_handles_nulls() {
         })
         .collect();
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
-    let (m, report) = train(
-        &ColumnSpec::numbered("c", 4),
-        &rows,
-        &quick(),
-        &pool,
-        &mut |_| true,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (m, report) = fit(4, &rows, &quick(), &pool);
     assert_eq!(report.used_columns, vec!["c0", "c3"]);
     assert_eq!(
         report.skipped_columns,
