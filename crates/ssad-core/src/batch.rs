@@ -1,6 +1,7 @@
-//! Scoring many rows at once in an explicit rayon pool: chunks of rows, each
-//! scored as `Model::score` scores one (so batch and inline scores are
-//! identical), results in row order. The caller (the backend) checks for interrupts
+//! Scoring many rows at once in an explicit rayon pool: chunks of rows, the
+//! kNN search done for a whole chunk at once and then each row as
+//! `Model::score` scores it (so batch and inline scores are identical),
+//! results in row order. The caller (the backend) checks for interrupts
 //! between calls.
 
 use crate::error::{CoreError, Result};
