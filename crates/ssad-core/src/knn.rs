@@ -171,7 +171,7 @@ impl Reference {
         let mut queries = 0;
         for i in (0..n).step_by(step) {
             let x = self.rows[i * self.d..(i + 1) * self.d].to_vec();
-            self.nearest(&x, Some(i), &mut s);
+            self.nearest(&x, self.k, Some(i), &mut s);
             queries += 1;
         }
         s.visits as f64 / queries as f64 > BOUNDS_VISITS_SHARE * nb as f64 + BOUNDS_VISITS_EXTRA
@@ -192,7 +192,7 @@ impl Reference {
             let total: f64 = (0..n)
                 .map(|i| {
                     x.copy_from_slice(&r.rows[i * d..(i + 1) * d]);
-                    r.nearest(&x, Some(i), &mut s);
+                    r.nearest(&x, r.k, Some(i), &mut s);
                     mean_dist(&s.best)
                 })
                 .sum();
@@ -201,20 +201,20 @@ impl Reference {
         r
     }
 
-    /// Fill `s.best` with the k nearest reference rows of `x` (ascending by
-    /// squared distance, ties to the lower row, as a plain scan would keep
+    /// Fill `s.best` with the `held` nearest reference rows of `x` (ascending
+    /// by squared distance, ties to the lower row, as a plain scan would keep
     /// them), skipping row `skip`.
-    fn nearest(&self, x: &[f32], skip: Option<usize>, s: &mut KnnScratch) {
+    fn nearest(&self, x: &[f32], held: usize, skip: Option<usize>, s: &mut KnnScratch) {
         let ix = &self.index;
         let nb = ix.lo.len();
-        if nb == 0 || self.k == 0 {
+        if nb == 0 || held == 0 {
             s.best.clear();
             return;
         }
         s.q.resize(ix.frame.dim(), 0.0);
         s.out.resize(2 * KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
-        let (mut held, mut visited) = (Held::new(self.k), 0);
+        let (mut held, mut visited) = (Held::new(held), 0);
         s.keys.clear();
         let q0 = s.q[0];
         // Blocks right of the query on the first axis from `right` up, left
@@ -275,13 +275,14 @@ impl Reference {
     /// As `nearest` for the query already in `s.q`, with its blocks' lower
     /// bounds `mins` (minus `qn = |q|^2`) from `block_mins`.
     fn nearest_bounded(&self, x: &[f32], mins: &[f32], qn: f64, s: &mut KnnScratch) {
+        let held = self.k + 1;
         let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
         // Blocks may hold a neighbour while their bound does not exceed the
         // k-th best (strictly: a row at exactly that distance may still win
         // its tie by a lower row number); NaN never rules a block out. The
         // cut-off is rounded up to f32, so it stays conservative.
         let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
-        let mut held = Held::new(self.k);
+        let mut held = Held::new(held);
         s.keys.clear();
         // The two most promising blocks first: their k-th best rules out
         // most of the others.
@@ -401,7 +402,7 @@ impl Reference {
             cols.iter_mut().for_each(|c| *c = 0.0);
             return 0.0;
         }
-        self.nearest(x, None, s);
+        self.nearest(x, self.k + 1, None, s);
         self.shares(x, s, cols)
     }
 
@@ -425,7 +426,7 @@ impl Reference {
         }
         if !ix.bounds_pay {
             for (i, x) in xs.chunks_exact(d).enumerate().take(n) {
-                self.nearest(x, None, s);
+                self.nearest(x, self.k + 1, None, s);
                 dists[i] = self.shares(x, s, &mut cols[i * d..(i + 1) * d]);
             }
             return;
@@ -463,13 +464,27 @@ impl Reference {
         }
     }
 
-    /// The per-column shares of the neighbours in `s.best` into `cols`, and
-    /// the normalised distance.
+    /// The k neighbours of a scored row among the k + 1 nearest in `best`:
+    /// one exact match is passed over. The table scored is usually the one
+    /// trained on, so many of its rows are reference rows themselves, and a
+    /// row must not vouch for itself (the normaliser is leave-one-out too).
+    /// Measured in the harness (seeds 42 / 7): protocol A +0.0038 / +0.0039
+    /// mean AUROC, protocol B unchanged.
+    fn neighbours<'a>(&self, best: &'a [(f32, u32)]) -> &'a [(f32, u32)] {
+        match best {
+            [(sq, _), rest @ ..] if best.len() > self.k && *sq <= 0.0 => rest,
+            _ => &best[..best.len().min(self.k)],
+        }
+    }
+
+    /// The per-column shares of the k neighbours (`neighbours`) in `s.best`
+    /// into `cols`, and the normalised distance.
     fn shares(&self, x: &[f32], s: &KnnScratch, cols: &mut [f64]) -> f64 {
         cols.iter_mut().for_each(|c| *c = 0.0);
-        let kk = s.best.len().max(1) as f64;
+        let best = self.neighbours(&s.best);
+        let kk = best.len().max(1) as f64;
         let scale = 1.0 / (kk * self.norm as f64);
-        for &(sq, i) in &s.best {
+        for &(sq, i) in best {
             if sq <= 0.0 {
                 continue;
             }
@@ -480,7 +495,7 @@ impl Reference {
                 *c += t * t * w;
             }
         }
-        mean_dist(&s.best) / self.norm as f64
+        mean_dist(best) / self.norm as f64
     }
 }
 
@@ -799,7 +814,7 @@ mod tests {
                     (0..d).map(|_| (rng.normal() * 4.0) as f32).collect()
                 };
                 let skip = (q % 2 == 0).then_some(q * 7 % n);
-                r.nearest(&x, skip, &mut s);
+                r.nearest(&x, r.k, skip, &mut s);
                 let want = brute(&r, &x, skip);
                 let rows = |v: &[(f32, u32)]| v.iter().map(|e| e.1).collect::<Vec<_>>();
                 let want_rows: Vec<u32> = want.iter().map(|e| e.1).collect();
@@ -838,6 +853,36 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_row_does_not_vouch_for_itself() {
+        let r = grid();
+        let (mut s, mut cols) = (KnnScratch::default(), [0.0; 2]);
+        // Row 44 is (4, 4): scored, it gets its leave-one-out neighbours.
+        let got = r.distance(&[4.0, 4.0], &mut s, &mut cols);
+        r.nearest(&[4.0, 4.0], r.k, Some(44), &mut s);
+        let loo = mean_dist(&s.best) / r.norm as f64;
+        assert_eq!(got.to_bits(), loo.to_bits());
+        assert!(got > 0.5, "{got}");
+        // A row the reference holds twice still has one exact match.
+        let mut rows = r.rows.clone();
+        rows.extend([4.0, 4.0]);
+        let twice = Reference::new(2, rows);
+        let got = twice.distance(&[4.0, 4.0], &mut s, &mut cols);
+        twice.nearest(&[4.0, 4.0], twice.k, Some(44), &mut s);
+        assert_eq!(s.best[0].0, 0.0);
+        assert_eq!(
+            got.to_bits(),
+            (mean_dist(&s.best) / twice.norm as f64).to_bits()
+        );
+        // A row off the reference keeps its k nearest.
+        let off = r.distance(&[4.5, 4.0], &mut s, &mut cols);
+        r.nearest(&[4.5, 4.0], r.k, None, &mut s);
+        assert_eq!(
+            off.to_bits(),
+            (mean_dist(&s.best) / r.norm as f64).to_bits()
+        );
+    }
+
+    #[test]
     fn pruned_search_returns_the_full_scan_bit_for_bit() {
         let mut rng = crate::rng::Rng::new(5);
         // Binary rows (many exact ties, like flag columns), rows far from the
@@ -869,7 +914,7 @@ mod tests {
                         .collect()
                 };
                 let skip = (q % 3 == 0).then_some(q * 13 % n);
-                r.nearest(&x, skip, &mut s);
+                r.nearest(&x, r.k, skip, &mut s);
                 assert_eq!(
                     s.keys,
                     full_scan(&r, &x, skip),
@@ -1019,7 +1064,7 @@ mod tests {
                 let mut x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
                 x[1] = if q % 2 == 0 { 0.0 } else { 1.5 };
                 let skip = (q % 3 == 0).then_some(q);
-                r.nearest(&x, skip, &mut s);
+                r.nearest(&x, r.k, skip, &mut s);
                 let want = brute(&r, &x, skip);
                 let got: Vec<u32> = s.best.iter().map(|e| e.1).collect();
                 let want_rows: Vec<u32> = want.iter().map(|e| e.1).collect();
@@ -1035,7 +1080,7 @@ mod tests {
         // Nothing varies: every row ties, the lowest rows win.
         let flat = Reference::from_parts(2, 3, vec![1.0; 20], 1.0);
         let mut s = KnnScratch::default();
-        flat.nearest(&[1.0, 3.0], Some(1), &mut s);
+        flat.nearest(&[1.0, 3.0], flat.k, Some(1), &mut s);
         assert_eq!(s.best, vec![(4.0, 0), (4.0, 2), (4.0, 3)]);
     }
 }
