@@ -144,6 +144,8 @@ pub struct Scratch {
     lin: Vec<f32>,
     /// The student's input and hidden activations.
     student_x: Vec<f32>,
+    /// The student's per-column inputs before `squash` (marginals, kNN shares).
+    student_terms: Vec<f64>,
     student_hidden: [Vec<f32>; 2],
 }
 
@@ -158,6 +160,7 @@ impl Scratch {
     fn size_for_student(&mut self, m: &Model) {
         let d = m.columns.len();
         self.student_x = vec![0.0; Student::n_in(m.layout.n_values, d)];
+        self.student_terms = vec![0.0; 2 * d];
         let w = m
             .student
             .as_ref()
@@ -202,6 +205,7 @@ impl Model {
             knn_cols: vec![0.0; d],
             lin: vec![0.0; d],
             student_x: Vec::new(),
+            student_terms: Vec::new(),
             student_hidden: [Vec::new(), Vec::new()],
         };
         s.size_for_student(self);
@@ -449,9 +453,11 @@ impl Model {
         for j in 0..d {
             let (_, m) = self.normalise(j, 0.0, s.marg[j]);
             s.marg_n[j] = m;
-            s.student_x[nv + j] = student::squash(m);
-            s.student_x[nv + d + j] = student::squash(s.knn_cols[j] * d as f64);
+            s.student_terms[j] = m;
+            s.student_terms[d + j] = s.knn_cols[j] * d as f64;
         }
+        // One SIMD pass for the 2d logarithms.
+        student::squash_all(&mut s.student_x[nv..], &s.student_terms);
     }
 
     /// The score with the prediction term `p` (mean over columns) for every

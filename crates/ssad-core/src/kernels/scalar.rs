@@ -143,3 +143,11 @@ pub unsafe fn add_rows(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16])
         }
     }
 }
+
+/// # Safety
+/// None beyond the lengths, which the caller checked.
+pub unsafe fn log1p_capped(out: &mut [f32], v: &[f64], cap: f32) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = super::log1p_capped_one(x, cap);
+    }
+}

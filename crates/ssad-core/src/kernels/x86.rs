@@ -995,3 +995,25 @@ pub unsafe fn add_rows_avx2(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[
         out[i] = base[i] + idx.iter().map(|&j| rows[j as usize * h + i]).sum::<f32>();
     }
 }
+
+/// `log1p_capped` with the compiler's AVX2 vectorisation of the shared body.
+///
+/// # Safety
+/// AVX2 and FMA present; `out.len() == v.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn log1p_capped_avx2(out: &mut [f32], v: &[f64], cap: f32) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = super::log1p_capped_one(x, cap);
+    }
+}
+
+/// `log1p_capped` with the compiler's AVX-512 vectorisation of the shared body.
+///
+/// # Safety
+/// AVX-512F present; `out.len() == v.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn log1p_capped_avx512(out: &mut [f32], v: &[f64], cap: f32) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = super::log1p_capped_one(x, cap);
+    }
+}
