@@ -30,40 +30,51 @@ pub struct Reference {
 }
 
 /// The search index: the rows in a rotated frame where distances are the same
-/// but the leading axes carry most of the spread, sorted along the first axis
-/// and cut into blocks of `KNN_BLOCK` for the SIMD kernels. Exact distances
-/// are computed block by block, only in blocks that a lower bound does not
-/// rule out given the k-th best so far; every bound is conservative, so the
-/// neighbours are those of a full scan. Two bounds:
-/// - one row (`nearest`): the gap on the first axis alone, visiting blocks
-///   outward from the query's own position (no pass over the whole reference);
-/// - many rows (`distance_batch`): each block's least `|r|^2 - 2 x.r` (the
-///   expanded squared distance, with a rounding slack), computed for a tile of
-///   queries at once so that each load of the reference serves all of them.
+/// but the leading axes carry most of the spread, cut into blocks of
+/// `KNN_BLOCK` for the SIMD kernels. Exact distances are computed block by
+/// block, only in blocks that a lower bound does not rule out given the k-th
+/// best so far; every bound is conservative, so the neighbours are those of a
+/// full scan. Two searches, each over its own layout of the rows:
+/// - one row (`nearest`, blocks sorted along the first axis): the gap on that
+///   axis alone, visiting blocks outward from the query's own position (no
+///   pass over the whole reference);
+/// - many rows (`distance_batch`, blocks that are the leaves of a kd-tree, so
+///   each is compact on every leading axis): each block's least
+///   `|r|^2 - 2 x.r` (the expanded squared distance, with a rounding slack),
+///   computed for a tile of queries at once so that each load of the
+///   reference serves all of them.
 #[derive(Clone, Debug, PartialEq, Default)]
 struct Index {
     frame: Frame,
     /// Columns left out of the search, with the value every row has there.
     consts: Vec<(u32, f32)>,
-    /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`
-    /// (0 in the padding of the last block).
-    blocks: Vec<f32>,
-    /// Reference row of each slot (`u32::MAX` for the padding of the last block).
-    slot_row: Vec<u32>,
-    /// Whether the batch search bounds every block (see `bounds_pay`), or
-    /// searches row by row as `nearest` does.
-    bounds_pay: bool,
-    /// Per block, the range of its rows on the first axis.
+    /// The one-row search's blocks, sorted along the first axis.
+    walk: Blocks,
+    /// The batch search's blocks (kd-tree leaves), only where bounding every
+    /// block pays (see `bounds_pay`); else the batch searches row by row.
+    tiles: Option<Blocks>,
+    /// Per block of `walk`, the range of its rows on the first axis.
     lo: Vec<f32>,
     hi: Vec<f32>,
-    /// Squared norm of each slot's row in the frame (infinite for padding).
-    norms: Vec<f32>,
     /// The largest row norm, and the relative rounding slack of the bound:
     /// a row's expanded and direct squared distances each lie within
     /// `(m + 4) 2^-24 (|x| + |r|)^2` of the true one (m multiply-adds and a
     /// few roundings); the slack doubles that for both and again for margin.
     r_max: f64,
     slack: f64,
+}
+
+/// Reference rows in blocks of `KNN_BLOCK` for the SIMD kernels.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Blocks {
+    /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`
+    /// (0 in the padding of the last block).
+    vals: Vec<f32>,
+    /// Reference row of each slot (`u32::MAX` for the padding of the last block).
+    slot_row: Vec<u32>,
+    /// Squared norm of each slot's row in the frame (infinite for padding:
+    /// its bound is infinite, and the search skips its slot).
+    norms: Vec<f32>,
 }
 
 /// How a row maps into the index's frame.
@@ -153,7 +164,9 @@ impl Reference {
             norm,
             index,
         };
-        r.index.bounds_pay = r.bounds_pay();
+        if r.bounds_pay() {
+            r.index.tiles = Some(r.index.kd_blocks(d, &r.rows));
+        }
         r
     }
 
@@ -264,7 +277,7 @@ impl Reference {
             }
             match second {
                 Some(b) => self.visit_pair(first, b, skip, s, &mut held),
-                None => self.visit(first, skip, s, &mut held),
+                None => self.visit(&ix.walk, first, skip, s, &mut held),
             }
             visited += 1 + second.is_some() as usize;
         }
@@ -274,7 +287,14 @@ impl Reference {
 
     /// As `nearest` for the query already in `s.q`, with its blocks' lower
     /// bounds `mins` (minus `qn = |q|^2`) from `block_mins`.
-    fn nearest_bounded(&self, x: &[f32], mins: &[f32], qn: f64, s: &mut KnnScratch) {
+    fn nearest_bounded(
+        &self,
+        tiles: &Blocks,
+        x: &[f32],
+        mins: &[f32],
+        qn: f64,
+        s: &mut KnnScratch,
+    ) {
         let held = self.k + 1;
         let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
         // Blocks may hold a neighbour while their bound does not exceed the
@@ -294,9 +314,9 @@ impl Reference {
                 b2 = b;
             }
         }
-        self.visit(b1, None, s, &mut held);
+        self.visit(tiles, b1, None, s, &mut held);
         if b2 != usize::MAX {
-            self.visit(b2, None, s, &mut held);
+            self.visit(tiles, b2, None, s, &mut held);
         }
         // The other blocks in index order, each checked against the k-th best
         // at its turn: a branch-free pass marks the blocks the two visits
@@ -311,7 +331,7 @@ impl Reference {
                 let b = c * 64 + open.trailing_zeros() as usize;
                 open &= open - 1;
                 if b != b1 && b != b2 && may_hold(mins[b], cut(held.worst)) {
-                    self.visit(b, None, s, &mut held);
+                    self.visit(tiles, b, None, s, &mut held);
                 }
             }
         }
@@ -338,16 +358,22 @@ impl Reference {
 
     /// Scan block `b`, keeping in `s.keys` the k best candidates so far.
     #[inline(always)]
-    fn visit(&self, b: usize, skip: Option<usize>, s: &mut KnnScratch, held: &mut Held) {
-        let ix = &self.index;
+    fn visit(
+        &self,
+        blk: &Blocks,
+        b: usize,
+        skip: Option<usize>,
+        s: &mut KnnScratch,
+        held: &mut Held,
+    ) {
         let n = s.q.len() * KNN_BLOCK;
-        let block = &ix.blocks[b * n..(b + 1) * n];
+        let block = &blk.vals[b * n..(b + 1) * n];
         let mut mask =
             kernels::selected().block_dists(&mut s.out[..KNN_BLOCK], block, &s.q, held.worst);
         while mask != 0 {
             let l = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            let row = ix.slot_row[b * KNN_BLOCK + l];
+            let row = blk.slot_row[b * KNN_BLOCK + l];
             if row == u32::MAX || skip == Some(row as usize) {
                 continue;
             }
@@ -358,7 +384,7 @@ impl Reference {
         }
     }
 
-    /// `visit` of blocks `a` and `b` in one kernel call.
+    /// `visit` of blocks `a` and `b` of the one-row layout in one kernel call.
     #[inline(always)]
     fn visit_pair(
         &self,
@@ -372,8 +398,8 @@ impl Reference {
         let n = s.q.len() * KNN_BLOCK;
         let mut mask = kernels::selected().block_dists2(
             &mut s.out,
-            &ix.blocks[a * n..(a + 1) * n],
-            &ix.blocks[b * n..(b + 1) * n],
+            &ix.walk.vals[a * n..(a + 1) * n],
+            &ix.walk.vals[b * n..(b + 1) * n],
             &s.q,
             held.worst,
         );
@@ -385,7 +411,7 @@ impl Reference {
             } else {
                 b * KNN_BLOCK + l - KNN_BLOCK
             };
-            let row = ix.slot_row[slot];
+            let row = ix.walk.slot_row[slot];
             if row == u32::MAX || skip == Some(row as usize) {
                 continue;
             }
@@ -424,13 +450,13 @@ impl Reference {
             dists.iter_mut().for_each(|v| *v = 0.0);
             return;
         }
-        if !ix.bounds_pay {
+        let Some(tiles) = &ix.tiles else {
             for (i, x) in xs.chunks_exact(d).enumerate().take(n) {
                 self.nearest(x, self.k + 1, None, s);
                 dists[i] = self.shares(x, s, &mut cols[i * d..(i + 1) * d]);
             }
             return;
-        }
+        };
         let m = ix.frame.dim();
         s.q.resize(m, 0.0);
         s.out.resize(2 * KNN_BLOCK, 0.0);
@@ -451,13 +477,13 @@ impl Reference {
                 }
                 s.tile_qn[i] = qn;
             }
-            kernels::selected().block_mins(&mut s.mins, &ix.blocks, &ix.norms, &s.tile_q2, r);
+            kernels::selected().block_mins(&mut s.mins, &tiles.vals, &tiles.norms, &s.tile_q2, r);
             let mut mins = std::mem::take(&mut s.mins);
             for i in 0..r {
                 let row = t0 + i;
                 let x = &xs[row * d..(row + 1) * d];
                 s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
-                self.nearest_bounded(x, &mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
+                self.nearest_bounded(tiles, x, &mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
                 dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
             }
             std::mem::swap(&mut s.mins, &mut mins);
@@ -561,40 +587,99 @@ impl Index {
                 .total_cmp(&y[b as usize * d])
                 .then(a.cmp(&b))
         });
+        let walk = Blocks::new(&y, d, &order);
         let nb = n.div_ceil(KNN_BLOCK);
-        // Padding slots hold zeros and an infinite norm: their bound is
-        // infinite, and the search skips their slot.
-        let mut blocks = vec![0.0f32; nb * KNN_BLOCK * d];
-        let mut slot_row = vec![u32::MAX; nb * KNN_BLOCK];
-        let mut norms = vec![f32::INFINITY; nb * KNN_BLOCK];
-        let mut r_max = 0.0f64;
         let (mut lo, mut hi) = (vec![f32::INFINITY; nb], vec![f32::NEG_INFINITY; nb]);
         for (slot, &row) in order.iter().enumerate() {
-            let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
-            let v = &y[row as usize * d..(row as usize + 1) * d];
-            for (j, &vj) in v.iter().enumerate() {
-                blocks[(b * d + j) * KNN_BLOCK + l] = vj;
-            }
-            slot_row[slot] = row;
-            lo[b] = lo[b].min(v[0]);
-            hi[b] = hi[b].max(v[0]);
-            let sq: f64 = v.iter().map(|&t| t as f64 * t as f64).sum();
-            norms[slot] = sq as f32;
-            r_max = r_max.max(sq.sqrt());
+            let b = slot / KNN_BLOCK;
+            lo[b] = lo[b].min(y[row as usize * d]);
+            hi[b] = hi[b].max(y[row as usize * d]);
         }
+        let r_max = y
+            .chunks_exact(d)
+            .map(|v| v.iter().map(|&t| t as f64 * t as f64).sum::<f64>().sqrt())
+            .fold(0.0, f64::max);
         Index {
             frame,
             consts,
-            blocks,
-            slot_row,
-            bounds_pay: false,
+            walk,
+            tiles: None,
             lo,
             hi,
-            norms,
             r_max,
             slack: 4.0 * (d + 4) as f64 * f64::from(f32::EPSILON) / 2.0,
         }
     }
+
+    /// The rows (`d_in` columns) in the frame, as kd-tree leaves.
+    fn kd_blocks(&self, d_in: usize, rows: &[f32]) -> Blocks {
+        let d = self.frame.dim();
+        let mut y = vec![0.0f32; rows.len() / d_in * d];
+        for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
+            self.frame.apply(src, dst);
+        }
+        let mut order: Vec<u32> = (0..(y.len() / d) as u32).collect();
+        kd_order(&y, d, d.min(KD_AXES), &mut order);
+        Blocks::new(&y, d, &order)
+    }
+}
+
+impl Blocks {
+    /// Rows of `y` (`d` columns each) in slot order `order`.
+    fn new(y: &[f32], d: usize, order: &[u32]) -> Self {
+        let nb = order.len().div_ceil(KNN_BLOCK);
+        let mut vals = vec![0.0f32; nb * KNN_BLOCK * d];
+        let mut slot_row = vec![u32::MAX; nb * KNN_BLOCK];
+        let mut norms = vec![f32::INFINITY; nb * KNN_BLOCK];
+        for (slot, &row) in order.iter().enumerate() {
+            let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
+            let v = &y[row as usize * d..(row as usize + 1) * d];
+            for (j, &vj) in v.iter().enumerate() {
+                vals[(b * d + j) * KNN_BLOCK + l] = vj;
+            }
+            slot_row[slot] = row;
+            norms[slot] = v.iter().map(|&t| t as f64 * t as f64).sum::<f64>() as f32;
+        }
+        Blocks {
+            vals,
+            slot_row,
+            norms,
+        }
+    }
+}
+
+/// Leading axes the kd-tree splits on.
+const KD_AXES: usize = 8;
+
+/// Order `idx` (rows of `y`, `d` columns) as the leaves of a kd-tree of
+/// `KNN_BLOCK` rows: each node halves its blocks at the median of the widest
+/// of the first `p` axes (ties by row number: deterministic).
+fn kd_order(y: &[f32], d: usize, p: usize, idx: &mut [u32]) {
+    let nb = idx.len().div_ceil(KNN_BLOCK);
+    if nb <= 1 || p == 0 {
+        return;
+    }
+    let (mut axis, mut widest) = (0, f32::NEG_INFINITY);
+    for j in 0..p {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &r in idx.iter() {
+            let v = y[r as usize * d + j];
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if hi - lo > widest {
+            (axis, widest) = (j, hi - lo);
+        }
+    }
+    let left = (nb / 2) * KNN_BLOCK;
+    idx.select_nth_unstable_by(left, |&a, &b| {
+        y[a as usize * d + axis]
+            .total_cmp(&y[b as usize * d + axis])
+            .then(a.cmp(&b))
+    });
+    let (l, r) = idx.split_at_mut(left);
+    kd_order(y, d, p, l);
+    kd_order(y, d, p, r);
 }
 
 impl Frame {
@@ -838,10 +923,10 @@ mod tests {
         let mut out = vec![0.0; KNN_BLOCK];
         let n = q.len() * KNN_BLOCK;
         let mut keys: Vec<u64> = Vec::new();
-        for (b, block) in ix.blocks.chunks_exact(n).enumerate() {
+        for (b, block) in ix.walk.vals.chunks_exact(n).enumerate() {
             kernels::selected().block_dists(&mut out, block, &q, f32::INFINITY);
             for (l, &o) in out.iter().enumerate() {
-                let row = ix.slot_row[b * KNN_BLOCK + l];
+                let row = ix.walk.slot_row[b * KNN_BLOCK + l];
                 if row != u32::MAX && skip != Some(row as usize) {
                     keys.push((u64::from(o.to_bits()) << 32) | u64::from(row));
                 }
@@ -926,7 +1011,7 @@ mod tests {
             // row by row, against one row at a time.
             for bounds in [true, false] {
                 let mut r = r.clone();
-                r.index.bounds_pay = bounds;
+                r.index.tiles = bounds.then(|| r.index.kd_blocks(d, &r.rows));
                 let (mut cols, mut dists) = (vec![0.0; 70 * d], vec![0.0; 70]);
                 r.distance_batch(&xs, &mut s, &mut cols, &mut dists);
                 let mut one = vec![0.0; d];
@@ -950,10 +1035,10 @@ mod tests {
         let line: Vec<f32> = (0..1024)
             .flat_map(|i| [i as f32, (rng.normal() * 0.01) as f32])
             .collect();
-        assert!(!Reference::new(2, line).index.bounds_pay);
+        assert!(Reference::new(2, line).index.tiles.is_none());
         // Independent noise in 30 columns: it visits most of them.
         let noise: Vec<f32> = (0..1024 * 30).map(|_| rng.normal() as f32).collect();
-        assert!(Reference::new(30, noise).index.bounds_pay);
+        assert!(Reference::new(30, noise).index.tiles.is_some());
     }
 
     #[test]
