@@ -306,13 +306,21 @@ impl Reference {
         s.keys.clear();
         // The two most promising blocks first: their k-th best rules out
         // most of the others.
+        // (Both best values kept in locals: one predictable compare a block.)
         let (mut b1, mut b2) = (0, usize::MAX);
-        for (b, &v) in mins.iter().enumerate().skip(1) {
-            if v < mins[b1] {
-                (b1, b2) = (b, b1);
-            } else if b2 == usize::MAX || v < mins[b2] {
-                b2 = b;
+        let (mut v1, mut v2) = (f32::INFINITY, f32::INFINITY);
+        for (b, &v) in mins.iter().enumerate() {
+            if v < v2 {
+                if v < v1 {
+                    (b2, v2) = (b1, v1);
+                    (b1, v1) = (b, v);
+                } else {
+                    (b2, v2) = (b, v);
+                }
             }
+        }
+        if b2 == b1 {
+            b2 = usize::MAX;
         }
         self.visit(tiles, b1, None, s, &mut held);
         if b2 != usize::MAX {
@@ -321,17 +329,19 @@ impl Reference {
         // The other blocks in index order, each checked against the k-th best
         // at its turn: a branch-free pass marks the blocks the two visits
         // leave in (a few of 64), and only those are looked at again.
-        let t = cut(held.worst);
+        let mut t = cut(held.worst);
         for (c, chunk) in mins.chunks(64).enumerate() {
             let mut open = 0u64;
             for (i, &v) in chunk.iter().enumerate() {
                 open |= u64::from(may_hold(v, t)) << i;
             }
             while open != 0 {
-                let b = c * 64 + open.trailing_zeros() as usize;
+                let i = open.trailing_zeros() as usize;
                 open &= open - 1;
-                if b != b1 && b != b2 && may_hold(mins[b], cut(held.worst)) {
+                let b = c * 64 + i;
+                if b != b1 && b != b2 && may_hold(chunk[i], t) {
                     self.visit(tiles, b, None, s, &mut held);
+                    t = cut(held.worst);
                 }
             }
         }
