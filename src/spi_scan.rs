@@ -43,14 +43,85 @@ pub enum Item<'a> {
     EndOfFetch,
 }
 
+/// The receiver the executor hands each result row to: the row's datums are
+/// read straight from the executor's slot (no tuple is formed and copied
+/// into an SPI table, and none deformed again).
+#[repr(C)]
+struct Receiver<'a> {
+    /// First field: the executor sees a `DestReceiver`.
+    base: pg_sys::DestReceiver,
+    on: &'a mut dyn FnMut(Item<'_>),
+    types: Vec<pg_sys::Oid>,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn receive_slot(
+    slot: *mut pg_sys::TupleTableSlot,
+    this: *mut pg_sys::DestReceiver,
+) -> bool {
+    // SAFETY: `this` is the `base` of a live `Receiver` (repr(C), first
+    // field); the slot is the executor's, valid for this call.
+    unsafe {
+        let r = &mut *(this as *mut Receiver<'_>);
+        pg_sys::slot_getallattrs(slot);
+        let n = r
+            .types
+            .len()
+            .min((*(*slot).tts_tupleDescriptor).natts as usize);
+        let datums = std::slice::from_raw_parts((*slot).tts_values, n);
+        let nulls = std::slice::from_raw_parts((*slot).tts_isnull, n);
+        (r.on)(Item::Row(&RawRow {
+            datums,
+            nulls,
+            types: &r.types,
+        }));
+    }
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn startup(
+    this: *mut pg_sys::DestReceiver,
+    _operation: std::ffi::c_int,
+    typeinfo: pg_sys::TupleDesc,
+) {
+    // SAFETY: as in `receive_slot`; `typeinfo` is the result's descriptor.
+    unsafe {
+        let r = &mut *(this as *mut Receiver<'_>);
+        let natts = (*typeinfo).natts;
+        if r.types.len() != natts as usize {
+            r.types = (1..=natts)
+                .map(|i| pg_sys::SPI_gettypeid(typeinfo, i))
+                .collect();
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn nothing(_this: *mut pg_sys::DestReceiver) {}
+
 /// Run `query` read-only and stream its rows in fetches of `fetch`.
 pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
     let Ok(sql) = CString::new(query) else {
         pgrx::error!("ssad: internal query contains a NUL byte")
     };
-    // SAFETY: the standard SPI protocol on the backend thread. An error raised
-    // by Postgres unwinds through pgrx's guards and the transaction abort
-    // releases the SPI connection, the cursor and their memory.
+    let fetch = fetch.max(1);
+    let mut receiver = Receiver {
+        base: pg_sys::DestReceiver {
+            receiveSlot: Some(receive_slot),
+            rStartup: Some(startup),
+            rShutdown: Some(nothing),
+            rDestroy: Some(nothing),
+            mydest: pg_sys::CommandDest::DestNone,
+        },
+        on: &mut on,
+        types: Vec::new(),
+    };
+    // SAFETY: the standard SPI protocol on the backend thread; the cursor is
+    // run by `PortalRunFetch` (what `SPI_cursor_fetch` calls) with our
+    // receiver instead of SPI's tuple table. An error raised by Postgres
+    // unwinds through pgrx's guards and the transaction abort releases the
+    // SPI connection, the cursor and their memory.
     unsafe {
         if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
             pgrx::error!("ssad: SPI_connect failed");
@@ -68,35 +139,23 @@ pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
         if portal.is_null() {
             pgrx::error!("ssad: could not open a cursor for the scan");
         }
-        let (mut datums, mut nulls, mut types) = (Vec::new(), Vec::new(), Vec::new());
+        // One pointer to the whole receiver, used for every access while
+        // the executor holds it.
+        let this: *mut Receiver<'_> = &mut receiver;
         loop {
             pg_sys::check_for_interrupts!();
-            pg_sys::SPI_cursor_fetch(portal, true, fetch);
-            let table = pg_sys::SPI_tuptable;
-            let n = pg_sys::SPI_processed as usize;
-            if table.is_null() || n == 0 {
+            let n = pg_sys::PortalRunFetch(
+                portal,
+                pg_sys::FetchDirection::FETCH_FORWARD,
+                fetch as std::ffi::c_long,
+                this.cast(),
+            );
+            if n > 0 {
+                ((*this).on)(Item::EndOfFetch);
+            }
+            if n < fetch as u64 {
                 break;
             }
-            let td = (*table).tupdesc;
-            let natts = (*td).natts as usize;
-            if types.len() != natts {
-                types = (1..=natts as i32)
-                    .map(|i| pg_sys::SPI_gettypeid(td, i))
-                    .collect();
-                datums = vec![pg_sys::Datum::from(0); natts];
-                nulls = vec![true; natts];
-            }
-            for t in 0..n {
-                let tuple = *(*table).vals.add(t);
-                pg_sys::heap_deform_tuple(tuple, td, datums.as_mut_ptr(), nulls.as_mut_ptr());
-                on(Item::Row(&RawRow {
-                    datums: &datums,
-                    nulls: &nulls,
-                    types: &types,
-                }));
-            }
-            pg_sys::SPI_freetuptable(table);
-            on(Item::EndOfFetch);
         }
         pg_sys::SPI_cursor_close(portal);
         pg_sys::SPI_finish();

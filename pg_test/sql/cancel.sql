@@ -8,5 +8,12 @@ SELECT ssad_train('big_model', 'big', options => '{"epochs": 1000}');
 RESET statement_timeout;
 SELECT version, active FROM ssad.models WHERE name = 'big_model';
 SELECT ssad_score('big_model', t) > 0 AS still_scores FROM big t WHERE a = 1;
+-- A cancel inside the whole-table scan of top-k (the executor feeds our
+-- receiver row by row) stops it too, and the next scan works.
+INSERT INTO big SELECT i, (i % 97)::float8, sqrt(i)::float8 FROM generate_series(50001, 600000) AS i;
+SET statement_timeout = '150ms';
+SELECT count(*) FROM ssad_top_anomalies('big_model', 'big', 5);
+RESET statement_timeout;
+SELECT count(*) AS top FROM ssad_top_anomalies('big_model', 'big', 5);
 DROP TABLE big;
 DELETE FROM ssad.models WHERE name = 'big_model';
