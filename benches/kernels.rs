@@ -48,6 +48,21 @@ fn bench(c: &mut Criterion) {
             );
         }
         g.finish();
+        // The batch path's student pass: 8 rows through a layer, each row as
+        // the one-row gemv computes it (pairs of rows share weight loads).
+        let mut g = c.benchmark_group(format!("gemv_rows/{}", k.name));
+        for (n_in, n_out) in [(48usize, 64usize), (117, 64), (64, 32)] {
+            let m = 8;
+            let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
+            let mut y = vec![0.0; m * n_out];
+            g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("{m}x{n_in}x{n_out}")),
+                &n_in,
+                |bch, _| bch.iter(|| k.gemv_rows(black_box(&mut y), &b, &w, black_box(&x), m)),
+            );
+        }
+        g.finish();
         // The scoring masks of one row through the second layer (16 x h1 x h2),
         // and batches of rows through a layer.
         let mut g = c.benchmark_group(format!("gemm/{}", k.name));

@@ -143,7 +143,7 @@ pub struct Scratch {
     /// Standardised linear residual per column.
     lin: Vec<f32>,
     /// The student's input and hidden activations.
-    student_x: Vec<f32>,
+    pub(crate) student_x: Vec<f32>,
     /// The student's per-column inputs before `squash` (marginals, kNN shares).
     student_terms: Vec<f64>,
     student_hidden: [Vec<f32>; 2],
@@ -212,7 +212,7 @@ impl Model {
         s
     }
 
-    fn check_arity(&self, row: &[Value<'_>]) -> Result<()> {
+    pub(crate) fn check_arity(&self, row: &[Value<'_>]) -> Result<()> {
         if row.len() != self.columns.len() {
             return Err(CoreError::RowMismatch(format!(
                 "expected {} values, got {}",
@@ -237,7 +237,7 @@ impl Model {
 
     /// `prepare_row`, with the kNN shares given (`knn`) when the batch path
     /// computed them for many rows at once.
-    fn prepare_row_with(
+    pub(crate) fn prepare_row_with(
         &self,
         layout: &Layout,
         row: &[Value<'_>],
@@ -442,7 +442,7 @@ impl Model {
 
     /// Fill `s.student_x` from the prepared row: value slots, then per column
     /// the normalised marginal and the kNN share, compressed.
-    fn student_input(&self, layout: &Layout, s: &mut Scratch) {
+    pub(crate) fn student_input(&self, layout: &Layout, s: &mut Scratch) {
         let d = self.columns.len();
         let nv = layout.n_values;
         if s.student_x.len() != Student::n_in(nv, d) {
@@ -463,7 +463,7 @@ impl Model {
     /// The score with the prediction term `p` (mean over columns) for every
     /// column, the marginal and kNN terms exact; the teacher's formula otherwise.
     /// Reads the normalised marginals `student_input` left in the scratch.
-    fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
+    pub(crate) fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
         let d = self.columns.len() as f64;
         (0..self.columns.len())
             .map(|j| self.combine(p + self.linear_term(s, j), s.marg_n[j], s.knn_cols[j] * d))

@@ -160,6 +160,37 @@ impl Mlp {
         &cur[..self.n_out()]
     }
 
+    /// `forward_row` for `m` rows of `xs` (row-major) at once, each row's
+    /// output bit for bit what `forward_row` gives it (`gemv_rows` per layer:
+    /// the batch path's matrix products, keeping batch and inline scores equal).
+    pub fn forward_rows_exact<'s>(
+        &self,
+        xs: &[f32],
+        m: usize,
+        scratch: &'s mut [Vec<f32>; 2],
+    ) -> &'s [f32] {
+        let last = self.layers.len() - 1;
+        let need = m * self.max_width().max(self.n_out());
+        for v in scratch.iter_mut() {
+            if v.len() < need {
+                v.resize(need, 0.0);
+            }
+        }
+        let k = crate::kernels::selected();
+        let [a, b] = scratch;
+        let (mut cur, mut nxt) = (a, b);
+        for (li, layer) in self.layers.iter().enumerate() {
+            let out = &mut nxt[..m * layer.n_out];
+            let input: &[f32] = if li == 0 { xs } else { &cur[..m * layer.n_in] };
+            k.gemv_rows(out, &layer.b, &layer.w, input, m);
+            if li != last {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            std::mem::swap(&mut cur, &mut nxt);
+        }
+        &cur[..m * self.n_out()]
+    }
+
     /// The rest of a forward pass for `m` rows whose first-layer
     /// pre-activations the caller computed (`pre1` is `m x h1`, and is
     /// overwritten): the upper layers run as register-blocked matrix products.

@@ -64,9 +64,19 @@ impl Student {
     /// The row's mean normalised prediction term from the filled input `x`.
     #[inline]
     pub(crate) fn mean_prediction(&self, x: &[f32], hidden: &mut [Vec<f32>; 2]) -> f64 {
-        let y = self.net.forward_row(x, hidden)[0];
-        (y.clamp(0.0, LOG_CAP) as f64).exp_m1()
+        mean_from_output(self.net.forward_row(x, hidden)[0])
     }
+}
+
+/// The mean normalised prediction term from the network's output (ln scale).
+#[inline]
+pub(crate) fn mean_from_output(y: f32) -> f64 {
+    (y.clamp(0.0, LOG_CAP) as f64).exp_m1()
+}
+
+impl Student {
+    /// Rows scored together by the batch path's student pass.
+    pub(crate) const BATCH_ROWS: usize = 8;
 }
 
 /// An input term compressed as ln(1 + v) (non-finite or negative: 0), capped.

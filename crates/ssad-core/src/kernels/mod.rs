@@ -19,6 +19,8 @@ type DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 type GemvFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32]);
 /// `Y = 1 b + X W` for `m` rows, with checked shapes.
 type GemmFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
+/// `m` rows of `GemvFn` at once, each row bit for bit as `GemvFn` gives it.
+type GemvRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
 /// `out = base + sum of the listed rows` with checked shapes.
 type AddRowsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[u16]);
 /// Squared distances from `x` to a block of reference rows, with an early exit
@@ -43,6 +45,7 @@ pub struct Kernels {
     axpy: AxpyFn,
     dot: DotFn,
     gemv: GemvFn,
+    gemv_rows: GemvRowsFn,
     block_dists: BlockDistFn,
     block_dists2: BlockDist2Fn,
     block_mins: BlockMinsFn,
@@ -59,6 +62,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         axpy: scalar::axpy,
         dot: scalar::dot,
         gemv: scalar::gemv,
+        gemv_rows: scalar::gemv_rows,
         block_dists: scalar::block_dists,
         block_dists2: scalar::block_dists2,
         block_mins: scalar::block_mins,
@@ -80,6 +84,7 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx2,
                 dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
+                gemv_rows: x86::gemv_rows_avx2,
                 block_dists: x86::block_dists_avx2,
                 block_dists2: x86::block_dists2_avx2,
                 block_mins: x86::block_mins_avx2,
@@ -94,6 +99,7 @@ pub fn available() -> Vec<Kernels> {
                 axpy: x86::axpy_avx512,
                 dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
+                gemv_rows: x86::gemv_rows_avx512,
                 block_dists: x86::block_dists_avx512,
                 block_dists2: x86::block_dists2_avx512,
                 block_mins: x86::block_mins_avx512,
@@ -111,6 +117,7 @@ pub fn available() -> Vec<Kernels> {
                 axpy: neon::axpy,
                 dot: neon::dot,
                 gemv: scalar::gemv,
+                gemv_rows: scalar::gemv_rows,
                 block_dists: scalar::block_dists,
                 block_dists2: scalar::block_dists2,
                 block_mins: scalar::block_mins,
@@ -192,6 +199,20 @@ impl Kernels {
         assert_eq!(w.len(), x.len() * n, "gemv weight shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.gemv)(y, b, w, x) }
+    }
+
+    /// `gemv` for `m` rows of `x` at once (`m x k` into `m x n`): each row of
+    /// `y` bit for bit what `gemv` gives its row, so batch and one-row scores
+    /// agree; AVX-512 shares each weight load between two rows.
+    #[inline]
+    pub fn gemv_rows(&self, y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+        let n = b.len();
+        assert_eq!(y.len(), m * n, "gemv_rows output shape");
+        let k = x.len().checked_div(m).unwrap_or(0);
+        assert_eq!(x.len(), m * k, "gemv_rows input shape");
+        assert_eq!(w.len(), k * n, "gemv_rows weight shape");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.gemv_rows)(y, b, w, x, m) }
     }
 
     /// `Y = 1 b + X W` for row-major `X` (`m x k`), `W` (`k x n`) and `Y`
@@ -381,6 +402,50 @@ mod tests {
                 k.name
             );
         }
+    }
+
+    #[test]
+    fn gemv_rows_match_gemv_bit_for_bit() {
+        // Output widths across the narrow (<= 32), wide (64-blocks) and tail
+        // paths; inputs with zeros (skipped by gemv), a negative zero bias
+        // and odd input counts (the phase tails).
+        for kern in available() {
+            for n in [1usize, 7, 16, 17, 32, 33, 48, 64, 65, 100, 128, 130] {
+                for k in [1usize, 2, 3, 5, 8, 13, 48] {
+                    let w = data(k * n, 3);
+                    let mut b = data(n, 4);
+                    b[0] = -0.0;
+                    for m in 1..=5 {
+                        let mut x = data(m * k, 7 + m as u32);
+                        for (i, v) in x.iter_mut().enumerate() {
+                            if i % 3 == 1 {
+                                *v = if i % 2 == 0 { 0.0 } else { -0.0 };
+                            }
+                        }
+                        let mut y = vec![f32::NAN; m * n];
+                        kern.gemv_rows(&mut y, &b, &w, &x, m);
+                        for r in 0..m {
+                            let mut one = vec![0.0; n];
+                            kern.gemv(&mut one, &b, &w, &x[r * k..(r + 1) * k]);
+                            let bits =
+                                |v: &[f32]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+                            assert_eq!(
+                                bits(&y[r * n..(r + 1) * n]),
+                                bits(&one),
+                                "{} n={n} k={k} m={m} row {r}",
+                                kern.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemv_rows weight shape")]
+    fn misshaped_gemv_rows_never_reach_unsafe_code() {
+        selected().gemv_rows(&mut [0.0; 4], &[0.0; 2], &[0.0; 5], &[0.0; 4], 2);
     }
 
     #[test]

@@ -151,3 +151,10 @@ pub unsafe fn log1p_capped(out: &mut [f32], v: &[f64], cap: f32) {
         *o = super::log1p_capped_one(x, cap);
     }
 }
+
+/// # Safety
+/// As for `gemm` (the same shapes): each row as `gemv` computes it.
+pub unsafe fn gemv_rows(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    // SAFETY: the caller checked the shapes.
+    unsafe { gemm(y, b, w, x, m) }
+}

@@ -325,6 +325,180 @@ unsafe fn gemv_narrow_avx512<const B: usize>(
     }
 }
 
+/// `gemv_avx512` for `m` rows (`y`: m x n, `x`: m x k) with each pair of
+/// rows sharing every weight load: each row of `y` is bit for bit what
+/// `gemv_avx512` gives its row of `x` (the same accumulators, phases and
+/// order; a zero input is skipped by a masked multiply-add, not a branch).
+///
+/// # Safety
+/// AVX-512F present; `y.len() == m n`, `x.len() == m k`, `w.len() == k n`
+/// with `n = b.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gemv_rows_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let n = b.len();
+    let k = x.len().checked_div(m).unwrap_or(0);
+    let mut r = 0;
+    while r + 2 <= m {
+        // SAFETY: rows r and r + 1 of y and x, shapes as the caller checked.
+        unsafe { gemv2_avx512(&mut y[r * n..(r + 2) * n], b, w, &x[r * k..(r + 2) * k]) };
+        r += 2;
+    }
+    if r < m {
+        // SAFETY: as above, one row.
+        unsafe { gemv_avx512(&mut y[r * n..(r + 1) * n], b, w, &x[r * k..(r + 1) * k]) };
+    }
+}
+
+/// Two rows of `gemv_rows_avx512`.
+///
+/// # Safety
+/// As for `gemv_rows_avx512` with `m == 2`.
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv2_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
+    let n = b.len();
+    let k = x.len() / 2;
+    if n <= 32 {
+        // SAFETY: shapes as checked by the caller.
+        unsafe {
+            match n {
+                0 => {}
+                1..=16 => gemv2_narrow_avx512::<1>(y, b, w, x, lanes16(n)),
+                _ => gemv2_narrow_avx512::<2>(y, b, w, x, lanes16(n - 16)),
+            }
+        }
+        return;
+    }
+    let (x0, x1) = x.split_at(k);
+    // One input into one accumulator set of both rows: four weight loads
+    // serve eight multiply-adds; a row's zero input leaves its set as is.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn step(acc: &mut [[__m512; 4]; 2], row: *const f32, v: [f32; 2]) {
+        let keep = |x: f32| if x != 0.0 { 0xFFFF } else { 0 };
+        let (k0, k1) = (keep(v[0]), keep(v[1]));
+        let (v0, v1) = (_mm512_set1_ps(v[0]), _mm512_set1_ps(v[1]));
+        for q in 0..4 {
+            // SAFETY: the caller's row holds 64 values from here.
+            let wv = unsafe { _mm512_loadu_ps(row.add(16 * q)) };
+            acc[0][q] = _mm512_mask3_fmadd_ps(v0, wv, acc[0][q], k0);
+            acc[1][q] = _mm512_mask3_fmadd_ps(v1, wv, acc[1][q], k1);
+        }
+    }
+    let mut o = 0;
+    while o + 64 <= n {
+        // SAFETY: o + 64 <= n; each row of w is n long; y holds 2 n.
+        unsafe {
+            let bp = b.as_ptr().add(o);
+            let bias = [
+                _mm512_loadu_ps(bp),
+                _mm512_loadu_ps(bp.add(16)),
+                _mm512_loadu_ps(bp.add(32)),
+                _mm512_loadu_ps(bp.add(48)),
+            ];
+            let mut a = [bias, bias];
+            let mut c = [[_mm512_setzero_ps(); 4]; 2];
+            let mut i = 0;
+            while i + 2 <= k {
+                step(&mut a, w.as_ptr().add(i * n + o), [x0[i], x1[i]]);
+                step(
+                    &mut c,
+                    w.as_ptr().add((i + 1) * n + o),
+                    [x0[i + 1], x1[i + 1]],
+                );
+                i += 2;
+            }
+            if i < k {
+                step(&mut a, w.as_ptr().add(i * n + o), [x0[i], x1[i]]);
+            }
+            for r in 0..2 {
+                let yp = y.as_mut_ptr().add(r * n + o);
+                for q in 0..4 {
+                    _mm512_storeu_ps(yp.add(16 * q), _mm512_add_ps(a[r][q], c[r][q]));
+                }
+            }
+        }
+        o += 64;
+    }
+    if o < n {
+        let width = n - o;
+        let blocks = width.div_ceil(16);
+        let last = lanes16(width - 16 * (blocks - 1));
+        let dims = (n, k);
+        // SAFETY: two rows, columns o..n inside every row of w, b and y; the
+        // tile computes each row as the one-row tile does.
+        unsafe {
+            match blocks {
+                1 => gemm_tile_avx512::<2, 1>(y, b, w, x, dims, 0, o, last),
+                2 => gemm_tile_avx512::<2, 2>(y, b, w, x, dims, 0, o, last),
+                3 => gemm_tile_avx512::<2, 3>(y, b, w, x, dims, 0, o, last),
+                _ => gemm_tile_avx512::<2, 4>(y, b, w, x, dims, 0, o, last),
+            }
+        }
+    }
+}
+
+/// `gemv_narrow_avx512` for two rows: the same four input phases per row.
+///
+/// # Safety
+/// As for `gemv_narrow_avx512`, with `y` and `x` holding two rows.
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv2_narrow_avx512<const B: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    last: __mmask16,
+) {
+    let n = b.len();
+    let k = x.len() / 2;
+    let mask = |q: usize| if q + 1 == B { last } else { 0xFFFF };
+    let mut acc = [[[_mm512_setzero_ps(); B]; 4]; 2];
+    let mut i = 0;
+    while i + 4 <= k {
+        for p in 0..4 {
+            let v = [_mm512_set1_ps(x[i + p]), _mm512_set1_ps(x[k + i + p])];
+            // SAFETY: row i + p of w holds n values; masked lanes are not read.
+            let row = unsafe { w.as_ptr().add((i + p) * n) };
+            for q in 0..B {
+                let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
+                for r in 0..2 {
+                    acc[r][p][q] = _mm512_fmadd_ps(v[r], wv, acc[r][p][q]);
+                }
+            }
+        }
+        i += 4;
+    }
+    while i < k {
+        let v = [_mm512_set1_ps(x[i]), _mm512_set1_ps(x[k + i])];
+        // SAFETY: as above.
+        let row = unsafe { w.as_ptr().add(i * n) };
+        for q in 0..B {
+            let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
+            for r in 0..2 {
+                acc[r][0][q] = _mm512_fmadd_ps(v[r], wv, acc[r][0][q]);
+            }
+        }
+        i += 1;
+    }
+    for (r, a) in acc.iter().enumerate() {
+        for q in 0..B {
+            // SAFETY: lanes of block q inside b and row r of y (masked).
+            unsafe {
+                let bv = _mm512_maskz_loadu_ps(mask(q), b.as_ptr().add(16 * q));
+                let s = _mm512_add_ps(
+                    _mm512_add_ps(a[0][q], a[1][q]),
+                    _mm512_add_ps(a[2][q], a[3][q]),
+                );
+                _mm512_mask_storeu_ps(
+                    y.as_mut_ptr().add(r * n + 16 * q),
+                    mask(q),
+                    _mm512_add_ps(bv, s),
+                );
+            }
+        }
+    }
+}
+
 /// AVX2+FMA version of `gemv_avx512`: 32 outputs in registers at a time,
 /// scalar tail for the last `n % 8` outputs.
 ///
@@ -1015,5 +1189,20 @@ pub unsafe fn log1p_capped_avx2(out: &mut [f32], v: &[f64], cap: f32) {
 pub unsafe fn log1p_capped_avx512(out: &mut [f32], v: &[f64], cap: f32) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o = super::log1p_capped_one(x, cap);
+    }
+}
+
+/// `gemv_avx2` row by row (the one-row order; AVX2 has too few registers
+/// for two rows' accumulators).
+///
+/// # Safety
+/// AVX2 and FMA present; shapes as for `gemv_rows_avx512`.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemv_rows_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let n = b.len();
+    let k = x.len().checked_div(m).unwrap_or(0);
+    for r in 0..m {
+        // SAFETY: row r of y and x, shapes as the caller checked.
+        unsafe { gemv_avx2(&mut y[r * n..(r + 1) * n], b, w, &x[r * k..(r + 1) * k]) };
     }
 }
