@@ -377,6 +377,7 @@ unsafe fn gemv2_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         let keep = |x: f32| if x != 0.0 { 0xFFFF } else { 0 };
         let (k0, k1) = (keep(v[0]), keep(v[1]));
         let (v0, v1) = (_mm512_set1_ps(v[0]), _mm512_set1_ps(v[1]));
+        #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
         for q in 0..4 {
             // SAFETY: the caller's row holds 64 values from here.
             let wv = unsafe { _mm512_loadu_ps(row.add(16 * q)) };
@@ -459,6 +460,7 @@ unsafe fn gemv2_narrow_avx512<const B: usize>(
             let v = [_mm512_set1_ps(x[i + p]), _mm512_set1_ps(x[k + i + p])];
             // SAFETY: row i + p of w holds n values; masked lanes are not read.
             let row = unsafe { w.as_ptr().add((i + p) * n) };
+            #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
             for q in 0..B {
                 let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
                 for r in 0..2 {
@@ -472,6 +474,7 @@ unsafe fn gemv2_narrow_avx512<const B: usize>(
         let v = [_mm512_set1_ps(x[i]), _mm512_set1_ps(x[k + i])];
         // SAFETY: as above.
         let row = unsafe { w.as_ptr().add(i * n) };
+        #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
         for q in 0..B {
             let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
             for r in 0..2 {
@@ -481,6 +484,7 @@ unsafe fn gemv2_narrow_avx512<const B: usize>(
         i += 1;
     }
     for (r, a) in acc.iter().enumerate() {
+        #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
         for q in 0..B {
             // SAFETY: lanes of block q inside b and row r of y (masked).
             unsafe {
