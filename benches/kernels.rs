@@ -15,6 +15,27 @@ fn data(n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A group of `m x n_in x n_out` products `f(y, b, w, x, m)`, in FLOP/s.
+fn products(
+    c: &mut Criterion,
+    group: String,
+    shapes: &[(usize, usize, usize)],
+    f: impl Fn(&mut [f32], &[f32], &[f32], &[f32], usize),
+) {
+    let mut g = c.benchmark_group(group);
+    for &(m, n_in, n_out) in shapes {
+        let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
+        let mut y = vec![0.0; m * n_out];
+        g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{m}x{n_in}x{n_out}")),
+            &m,
+            |bch, _| bch.iter(|| f(black_box(&mut y), &b, &w, black_box(&x), m)),
+        );
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let peak = fma_peak_gflops(50_000_000);
     println!("single-core FMA peak measured in this run: {peak:.1} GFLOP/s");
@@ -50,38 +71,19 @@ fn bench(c: &mut Criterion) {
         g.finish();
         // The batch path's student pass: 8 rows through a layer, each row as
         // the one-row gemv computes it (pairs of rows share weight loads).
-        let mut g = c.benchmark_group(format!("gemv_rows/{}", k.name));
-        for (n_in, n_out) in [(48usize, 64usize), (117, 64), (64, 32)] {
-            let m = 8;
-            let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
-            let mut y = vec![0.0; m * n_out];
-            g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
-            g.bench_with_input(
-                BenchmarkId::from_parameter(format!("{m}x{n_in}x{n_out}")),
-                &n_in,
-                |bch, _| bch.iter(|| k.gemv_rows(black_box(&mut y), &b, &w, black_box(&x), m)),
-            );
-        }
-        g.finish();
+        let shapes = [(8usize, 48usize, 64usize), (8, 117, 64), (8, 64, 32)];
+        products(
+            c,
+            format!("gemv_rows/{}", k.name),
+            &shapes,
+            |y, b, w, x, m| k.gemv_rows(y, b, w, x, m),
+        );
         // The scoring masks of one row through the second layer (16 x h1 x h2),
         // and batches of rows through a layer.
-        let mut g = c.benchmark_group(format!("gemm/{}", k.name));
-        for (m, n_in, n_out) in [
-            (16usize, 128usize, 64usize),
-            (16, 64, 16),
-            (64, 128, 64),
-            (256, 128, 128),
-        ] {
-            let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
-            let mut y = vec![0.0; m * n_out];
-            g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
-            g.bench_with_input(
-                BenchmarkId::from_parameter(format!("{m}x{n_in}x{n_out}")),
-                &m,
-                |bch, _| bch.iter(|| k.gemm(black_box(&mut y), &b, &w, black_box(&x), m)),
-            );
-        }
-        g.finish();
+        let shapes = [(16, 128, 64), (16, 64, 16), (64, 128, 64), (256, 128, 128)];
+        products(c, format!("gemm/{}", k.name), &shapes, |y, b, w, x, m| {
+            k.gemm(y, b, w, x, m)
+        });
         // The kNN distance kernel over 1024 reference rows (64 blocks) of d
         // columns, no bound (the full arithmetic; the search skips most of it):
         // one block per call, and two as the one-row search pairs them.

@@ -163,6 +163,16 @@ pub(crate) fn log1p_capped_one(v: f64, cap: f32) -> f32 {
     ((e * std::f64::consts::LN_2 + 2.0 * s * poly) as f32).min(cap)
 }
 
+/// Panics (a bug, never user input) unless `Y = 1 b + X W` is shaped for
+/// `m` rows: `y` m x n, `x` m x k, `w` k x n with `n = b.len()`.
+fn check_product(name: &str, y: &[f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
+    let n = b.len();
+    assert_eq!(y.len(), m * n, "{name} output shape");
+    let k = x.len().checked_div(m).unwrap_or(0);
+    assert_eq!(x.len(), m * k, "{name} input shape");
+    assert_eq!(w.len(), k * n, "{name} weight shape");
+}
+
 impl Kernels {
     /// `out[i] = log1p_capped_one(v[i], cap)`. Panics (a bug, never user
     /// input) if the lengths differ.
@@ -206,11 +216,7 @@ impl Kernels {
     /// agree; AVX-512 shares each weight load between two rows.
     #[inline]
     pub fn gemv_rows(&self, y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
-        let n = b.len();
-        assert_eq!(y.len(), m * n, "gemv_rows output shape");
-        let k = x.len().checked_div(m).unwrap_or(0);
-        assert_eq!(x.len(), m * k, "gemv_rows input shape");
-        assert_eq!(w.len(), k * n, "gemv_rows weight shape");
+        check_product("gemv_rows", y, b, w, x, m);
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.gemv_rows)(y, b, w, x, m) }
     }
@@ -219,11 +225,7 @@ impl Kernels {
     /// (`m x n`), `n = b.len()`: register-blocked, for several rows at once.
     #[inline]
     pub fn gemm(&self, y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize) {
-        let n = b.len();
-        assert_eq!(y.len(), m * n, "gemm output shape");
-        let k = x.len().checked_div(m).unwrap_or(0);
-        assert_eq!(x.len(), m * k, "gemm input shape");
-        assert_eq!(w.len(), k * n, "gemm weight shape");
+        check_product("gemm", y, b, w, x, m);
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.gemm)(y, b, w, x, m) }
     }
