@@ -194,8 +194,8 @@ pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         unsafe {
             match n {
                 0 => {}
-                1..=16 => gemv_narrow_avx512::<1>(y, b, w, x, lanes16(n)),
-                _ => gemv_narrow_avx512::<2>(y, b, w, x, lanes16(n - 16)),
+                1..=16 => gemv_narrow_avx512::<1, 1>(y, b, w, x, lanes16(n)),
+                _ => gemv_narrow_avx512::<2, 1>(y, b, w, x, lanes16(n - 16)),
             }
         }
         return;
@@ -252,75 +252,109 @@ pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
     // The rest (under 64 outputs): one pass over the inputs with every
     // remaining 16-lane block in its own register, the last block masked.
     if o < n {
-        let width = n - o;
-        let blocks = width.div_ceil(16);
-        let last = lanes16(width - 16 * (blocks - 1));
-        let dims = (n, x.len());
         // SAFETY: one row (x), columns o..n inside every row of w, b and y.
-        unsafe {
-            match blocks {
-                1 => gemm_tile_avx512::<1, 1>(y, b, w, x, dims, 0, o, last),
-                2 => gemm_tile_avx512::<1, 2>(y, b, w, x, dims, 0, o, last),
-                3 => gemm_tile_avx512::<1, 3>(y, b, w, x, dims, 0, o, last),
-                _ => gemm_tile_avx512::<1, 4>(y, b, w, x, dims, 0, o, last),
-            }
+        unsafe { gemv_tail_avx512::<1>(y, b, w, x, o) };
+    }
+}
+
+/// Outputs `o..n` (under 64) of `R` rows of a gemv: one pass over the
+/// inputs with every remaining 16-lane block in its own register, the last
+/// block masked (the gemm's tile, which computes each row as for one).
+///
+/// # Safety
+/// AVX-512F present; `x.len() == R k`, `y.len() == R n`, `w.len() == k n`
+/// with `n = b.len()`; `o < n`.
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_tail_avx512<const R: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    o: usize,
+) {
+    let n = b.len();
+    let width = n - o;
+    let blocks = width.div_ceil(16);
+    let last = lanes16(width - 16 * (blocks - 1));
+    let dims = (n, x.len() / R);
+    // SAFETY: R rows, columns o..n inside every row of w, b and y.
+    unsafe {
+        match blocks {
+            1 => gemm_tile_avx512::<R, 1>(y, b, w, x, dims, 0, o, last),
+            2 => gemm_tile_avx512::<R, 2>(y, b, w, x, dims, 0, o, last),
+            3 => gemm_tile_avx512::<R, 3>(y, b, w, x, dims, 0, o, last),
+            _ => gemm_tile_avx512::<R, 4>(y, b, w, x, dims, 0, o, last),
         }
     }
 }
 
-/// `gemv_avx512` for at most 32 outputs (a small network's upper layers):
-/// inputs in four phases (i mod 4), each with its own accumulators, so 4 B
-/// FMA chains hide the latency that one or two chains would expose. Zero
+/// `gemv_avx512` for at most 32 outputs (a small network's upper layers),
+/// for `R` rows of `x` and `y` (one row inline, two in `gemv_rows`): inputs
+/// in four phases (i mod 4), each with its own accumulators, so 4 B FMA
+/// chains a row hide the latency that one or two chains would expose. Zero
 /// inputs are not skipped: after a ReLU they come at random, and a branch
 /// on them would mispredict more than the multiply costs.
 ///
 /// # Safety
-/// AVX-512F present; `w.len() == x.len() * y.len()`, `b.len() == y.len()`,
-/// `16 (B - 1) + popcount(last) == y.len()`.
+/// AVX-512F present; `w.len() == k * n` with `n = b.len()`, `x.len() == R k`,
+/// `y.len() == R n`, `16 (B - 1) + popcount(last) == n`.
 #[target_feature(enable = "avx512f")]
-unsafe fn gemv_narrow_avx512<const B: usize>(
+unsafe fn gemv_narrow_avx512<const B: usize, const R: usize>(
     y: &mut [f32],
     b: &[f32],
     w: &[f32],
     x: &[f32],
     last: __mmask16,
 ) {
-    let n = y.len();
+    let n = b.len();
+    let k = x.len() / R;
     let mask = |q: usize| if q + 1 == B { last } else { 0xFFFF };
-    let mut acc = [[_mm512_setzero_ps(); B]; 4];
+    let mut acc = [[[_mm512_setzero_ps(); B]; 4]; R];
     let mut i = 0;
-    while i + 4 <= x.len() {
-        for (p, a) in acc.iter_mut().enumerate() {
-            let vx = _mm512_set1_ps(x[i + p]);
+    while i + 4 <= k {
+        for p in 0..4 {
+            let v: [__m512; R] = std::array::from_fn(|r| _mm512_set1_ps(x[r * k + i + p]));
             // SAFETY: row i + p of w holds n values; masked lanes are not read.
             let row = unsafe { w.as_ptr().add((i + p) * n) };
-            for (q, aq) in a.iter_mut().enumerate() {
+            #[allow(clippy::needless_range_loop)] // q indexes the rows' phase arrays at once
+            for q in 0..B {
                 let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
-                *aq = _mm512_fmadd_ps(vx, wv, *aq);
+                for r in 0..R {
+                    acc[r][p][q] = _mm512_fmadd_ps(v[r], wv, acc[r][p][q]);
+                }
             }
         }
         i += 4;
     }
-    while i < x.len() {
-        let vx = _mm512_set1_ps(x[i]);
+    while i < k {
+        let v: [__m512; R] = std::array::from_fn(|r| _mm512_set1_ps(x[r * k + i]));
         // SAFETY: as above.
         let row = unsafe { w.as_ptr().add(i * n) };
-        for (q, aq) in acc[0].iter_mut().enumerate() {
+        #[allow(clippy::needless_range_loop)] // q indexes the rows' phase arrays at once
+        for q in 0..B {
             let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
-            *aq = _mm512_fmadd_ps(vx, wv, *aq);
+            for r in 0..R {
+                acc[r][0][q] = _mm512_fmadd_ps(v[r], wv, acc[r][0][q]);
+            }
         }
         i += 1;
     }
-    #[allow(clippy::needless_range_loop)] // q indexes four phase arrays at once
-    for q in 0..B {
-        // SAFETY: lanes of block q inside b and y (masked).
-        unsafe {
-            let bv = _mm512_maskz_loadu_ps(mask(q), b.as_ptr().add(16 * q));
-            let s = _mm512_add_ps(
-                _mm512_add_ps(acc[0][q], acc[1][q]),
-                _mm512_add_ps(acc[2][q], acc[3][q]),
-            );
-            _mm512_mask_storeu_ps(y.as_mut_ptr().add(16 * q), mask(q), _mm512_add_ps(bv, s));
+    for (r, a) in acc.iter().enumerate() {
+        #[allow(clippy::needless_range_loop)] // q indexes the rows' phase arrays at once
+        for q in 0..B {
+            // SAFETY: lanes of block q inside b and row r of y (masked).
+            unsafe {
+                let bv = _mm512_maskz_loadu_ps(mask(q), b.as_ptr().add(16 * q));
+                let s = _mm512_add_ps(
+                    _mm512_add_ps(a[0][q], a[1][q]),
+                    _mm512_add_ps(a[2][q], a[3][q]),
+                );
+                _mm512_mask_storeu_ps(
+                    y.as_mut_ptr().add(r * n + 16 * q),
+                    mask(q),
+                    _mm512_add_ps(bv, s),
+                );
+            }
         }
     }
 }
@@ -362,8 +396,8 @@ unsafe fn gemv2_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         unsafe {
             match n {
                 0 => {}
-                1..=16 => gemv2_narrow_avx512::<1>(y, b, w, x, lanes16(n)),
-                _ => gemv2_narrow_avx512::<2>(y, b, w, x, lanes16(n - 16)),
+                1..=16 => gemv_narrow_avx512::<1, 2>(y, b, w, x, lanes16(n)),
+                _ => gemv_narrow_avx512::<2, 2>(y, b, w, x, lanes16(n - 16)),
             }
         }
         return;
@@ -421,85 +455,8 @@ unsafe fn gemv2_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         o += 64;
     }
     if o < n {
-        let width = n - o;
-        let blocks = width.div_ceil(16);
-        let last = lanes16(width - 16 * (blocks - 1));
-        let dims = (n, k);
-        // SAFETY: two rows, columns o..n inside every row of w, b and y; the
-        // tile computes each row as the one-row tile does.
-        unsafe {
-            match blocks {
-                1 => gemm_tile_avx512::<2, 1>(y, b, w, x, dims, 0, o, last),
-                2 => gemm_tile_avx512::<2, 2>(y, b, w, x, dims, 0, o, last),
-                3 => gemm_tile_avx512::<2, 3>(y, b, w, x, dims, 0, o, last),
-                _ => gemm_tile_avx512::<2, 4>(y, b, w, x, dims, 0, o, last),
-            }
-        }
-    }
-}
-
-/// `gemv_narrow_avx512` for two rows: the same four input phases per row.
-///
-/// # Safety
-/// As for `gemv_narrow_avx512`, with `y` and `x` holding two rows.
-#[target_feature(enable = "avx512f")]
-unsafe fn gemv2_narrow_avx512<const B: usize>(
-    y: &mut [f32],
-    b: &[f32],
-    w: &[f32],
-    x: &[f32],
-    last: __mmask16,
-) {
-    let n = b.len();
-    let k = x.len() / 2;
-    let mask = |q: usize| if q + 1 == B { last } else { 0xFFFF };
-    let mut acc = [[[_mm512_setzero_ps(); B]; 4]; 2];
-    let mut i = 0;
-    while i + 4 <= k {
-        for p in 0..4 {
-            let v = [_mm512_set1_ps(x[i + p]), _mm512_set1_ps(x[k + i + p])];
-            // SAFETY: row i + p of w holds n values; masked lanes are not read.
-            let row = unsafe { w.as_ptr().add((i + p) * n) };
-            #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
-            for q in 0..B {
-                let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
-                for r in 0..2 {
-                    acc[r][p][q] = _mm512_fmadd_ps(v[r], wv, acc[r][p][q]);
-                }
-            }
-        }
-        i += 4;
-    }
-    while i < k {
-        let v = [_mm512_set1_ps(x[i]), _mm512_set1_ps(x[k + i])];
-        // SAFETY: as above.
-        let row = unsafe { w.as_ptr().add(i * n) };
-        #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
-        for q in 0..B {
-            let wv = unsafe { _mm512_maskz_loadu_ps(mask(q), row.add(16 * q)) };
-            for r in 0..2 {
-                acc[r][0][q] = _mm512_fmadd_ps(v[r], wv, acc[r][0][q]);
-            }
-        }
-        i += 1;
-    }
-    for (r, a) in acc.iter().enumerate() {
-        #[allow(clippy::needless_range_loop)] // q indexes two rows' arrays at once
-        for q in 0..B {
-            // SAFETY: lanes of block q inside b and row r of y (masked).
-            unsafe {
-                let bv = _mm512_maskz_loadu_ps(mask(q), b.as_ptr().add(16 * q));
-                let s = _mm512_add_ps(
-                    _mm512_add_ps(a[0][q], a[1][q]),
-                    _mm512_add_ps(a[2][q], a[3][q]),
-                );
-                _mm512_mask_storeu_ps(
-                    y.as_mut_ptr().add(r * n + 16 * q),
-                    mask(q),
-                    _mm512_add_ps(bv, s),
-                );
-            }
-        }
+        // SAFETY: two rows, columns o..n inside every row of w, b and y.
+        unsafe { gemv_tail_avx512::<2>(y, b, w, x, o) };
     }
 }
 
