@@ -1,11 +1,12 @@
-//! Streaming a read-only query through a raw SPI cursor. Each fetched tuple
-//! is deformed once and its datums read directly: pgrx's per-value accessors
-//! cost a guarded FFI call per value, which dominated whole-table scans.
+//! Streaming a read-only query through an SPI cursor run into our own
+//! `DestReceiver`: each row's datums are read from the executor's slot
+//! directly (pgrx's per-value accessors cost a guarded FFI call per value,
+//! and SPI's tuple table a copy and a deform per row).
 
 use pgrx::prelude::*;
 use std::ffi::CString;
 
-/// One fetched row: its datums by 1-based ordinal, valid until the next fetch.
+/// One result row: its datums by 1-based ordinal, valid during the callback.
 pub struct RawRow<'a> {
     datums: &'a [pg_sys::Datum],
     nulls: &'a [bool],

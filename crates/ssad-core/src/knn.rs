@@ -295,32 +295,23 @@ impl Reference {
         qn: f64,
         s: &mut KnnScratch,
     ) {
-        let held = self.k + 1;
         let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
         // Blocks may hold a neighbour while their bound does not exceed the
         // k-th best (strictly: a row at exactly that distance may still win
         // its tie by a lower row number); NaN never rules a block out. The
         // cut-off is rounded up to f32, so it stays conservative.
         let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
-        let mut held = Held::new(held);
+        let mut held = Held::new(self.scored_held());
         s.keys.clear();
         // The two most promising blocks first: their k-th best rules out
         // most of the others.
-        // (Both best values kept in locals: one predictable compare a block.)
         let (mut b1, mut b2) = (0, usize::MAX);
-        let (mut v1, mut v2) = (f32::INFINITY, f32::INFINITY);
-        for (b, &v) in mins.iter().enumerate() {
-            if v < v2 {
-                if v < v1 {
-                    (b2, v2) = (b1, v1);
-                    (b1, v1) = (b, v);
-                } else {
-                    (b2, v2) = (b, v);
-                }
+        for (b, &v) in mins.iter().enumerate().skip(1) {
+            if v < mins[b1] {
+                (b1, b2) = (b, b1);
+            } else if b2 == usize::MAX || v < mins[b2] {
+                b2 = b;
             }
-        }
-        if b2 == b1 {
-            b2 = usize::MAX;
         }
         self.visit(tiles, b1, None, s, &mut held);
         if b2 != usize::MAX {
@@ -438,7 +429,7 @@ impl Reference {
             cols.iter_mut().for_each(|c| *c = 0.0);
             return 0.0;
         }
-        self.nearest(x, self.k + 1, None, s);
+        self.nearest(x, self.scored_held(), None, s);
         self.shares(x, s, cols)
     }
 
@@ -462,7 +453,7 @@ impl Reference {
         }
         let Some(tiles) = &ix.tiles else {
             for (i, x) in xs.chunks_exact(d).enumerate().take(n) {
-                self.nearest(x, self.k + 1, None, s);
+                self.nearest(x, self.scored_held(), None, s);
                 dists[i] = self.shares(x, s, &mut cols[i * d..(i + 1) * d]);
             }
             return;
@@ -498,6 +489,12 @@ impl Reference {
             }
             std::mem::swap(&mut s.mins, &mut mins);
         }
+    }
+
+    /// Neighbours a scored row's search holds: one more than k, for
+    /// `neighbours` to pass over an exact match.
+    fn scored_held(&self) -> usize {
+        self.k + 1
     }
 
     /// The k neighbours of a scored row among the k + 1 nearest in `best`:
@@ -587,10 +584,7 @@ impl Index {
         }
         let (frame, consts) = Frame::fit(d_in, rows);
         let d = frame.dim();
-        let mut y = vec![0.0f32; n * d];
-        for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
-            frame.apply(src, dst);
-        }
+        let y = frame.apply_rows(d_in, rows);
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.sort_by(|&a, &b| {
             y[a as usize * d]
@@ -624,10 +618,7 @@ impl Index {
     /// The rows (`d_in` columns) in the frame, as kd-tree leaves.
     fn kd_blocks(&self, d_in: usize, rows: &[f32]) -> Blocks {
         let d = self.frame.dim();
-        let mut y = vec![0.0f32; rows.len() / d_in * d];
-        for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
-            self.frame.apply(src, dst);
-        }
+        let y = self.frame.apply_rows(d_in, rows);
         let mut order: Vec<u32> = (0..(y.len() / d) as u32).collect();
         kd_order(&y, d, d.min(KD_AXES), &mut order);
         Blocks::new(&y, d, &order)
@@ -755,6 +746,16 @@ impl Frame {
             .map(|c| -(0..m).map(|a| mean[a] * axes[a * m + c]).sum::<f64>() as f32)
             .collect();
         (Frame::Rotate { r, bias }, consts)
+    }
+
+    /// Every row of `rows` (`d_in` columns each) in the frame, row-major.
+    fn apply_rows(&self, d_in: usize, rows: &[f32]) -> Vec<f32> {
+        let d = self.dim();
+        let mut y = vec![0.0f32; rows.len() / d_in * d];
+        for (src, dst) in rows.chunks_exact(d_in).zip(y.chunks_exact_mut(d)) {
+            self.apply(src, dst);
+        }
+        y
     }
 
     /// Columns of the frame.

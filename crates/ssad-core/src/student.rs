@@ -47,6 +47,9 @@ pub struct Student {
 }
 
 impl Student {
+    /// Rows scored together by the batch path's student pass.
+    pub(crate) const BATCH_ROWS: usize = 8;
+
     /// Input width for a model with `n_values` value slots and `d` columns.
     pub fn n_in(n_values: usize, d: usize) -> usize {
         n_values + 2 * d
@@ -72,11 +75,6 @@ impl Student {
 #[inline]
 pub(crate) fn mean_from_output(y: f32) -> f64 {
     (y.clamp(0.0, LOG_CAP) as f64).exp_m1()
-}
-
-impl Student {
-    /// Rows scored together by the batch path's student pass.
-    pub(crate) const BATCH_ROWS: usize = 8;
 }
 
 /// An input term compressed as ln(1 + v) (non-finite or negative: 0), capped.
