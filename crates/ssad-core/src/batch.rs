@@ -5,7 +5,7 @@
 //! between calls.
 
 use crate::error::{CoreError, Result};
-use crate::model::Model;
+use crate::model::{KnnDone, Model};
 use crate::schema::Value;
 use crate::student::Student;
 use rayon::prelude::*;
@@ -55,11 +55,11 @@ impl Model {
         self.reference
             .distance_batch(&zs, &mut s.knn, &mut cols, &mut dists);
         match &self.student {
-            Some(st) => self.student_rows(st, chunk, &cols),
+            Some(st) => self.student_rows(st, chunk, &zs, &cols),
             None => chunk
                 .iter()
-                .zip(cols.chunks_exact(d))
-                .map(|(r, c)| self.score_with(r, &mut s, Some(c)))
+                .zip(zs.chunks_exact(d).zip(cols.chunks_exact(d)))
+                .map(|(r, (z, cols))| self.score_with(r, &mut s, Some(KnnDone { z, cols })))
                 .collect(),
         }
     }
@@ -71,6 +71,7 @@ impl Model {
         &self,
         st: &Student,
         rows: &[Vec<Value<'_>>],
+        zs: &[f32],
         cols: &[f64],
     ) -> Result<Vec<f64>> {
         let (d, g) = (self.n_columns(), Student::BATCH_ROWS);
@@ -80,14 +81,18 @@ impl Model {
         let mut xs = vec![0.0f32; g * n_in];
         let mut hidden = [Vec::new(), Vec::new()];
         let mut out = Vec::with_capacity(rows.len());
-        for (group, gcols) in rows.chunks(g).zip(cols.chunks(g * d)) {
+        for ((group, gzs), gcols) in rows.chunks(g).zip(zs.chunks(g * d)).zip(cols.chunks(g * d)) {
             for ((r, row), (s, x)) in group
                 .iter()
                 .enumerate()
                 .zip(scr.iter_mut().zip(xs.chunks_exact_mut(n_in)))
             {
                 self.check_arity(row)?;
-                self.prepare_row_with(layout, row, s, false, Some(&gcols[r * d..(r + 1) * d]));
+                let done = KnnDone {
+                    z: &gzs[r * d..(r + 1) * d],
+                    cols: &gcols[r * d..(r + 1) * d],
+                };
+                self.prepare_row_with(layout, row, s, false, Some(done));
                 self.student_input(layout, s);
                 x.copy_from_slice(&s.student_x);
             }

@@ -113,7 +113,10 @@ impl Density {
         let cell = if beyond > 0.0 {
             None
         } else if self.is_discrete() {
-            let i = self.values.partition_point(|&v| v < x);
+            // At most `MAX_DISCRETE` values: a branch-free count instead of
+            // a binary search, whose branches a column of random levels
+            // mispredicts (measured: 5-7% of a top-k scan of celeba).
+            let i: usize = self.values.iter().map(|&v| usize::from(v < x)).sum();
             (i < self.values.len() && self.values[i] == x).then_some(i)
         } else {
             Some(bin(self.lo, self.hi, x))

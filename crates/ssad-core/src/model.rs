@@ -117,6 +117,14 @@ enum Pred {
     Flat(f64),
 }
 
+/// A row's kNN coordinates (`knn_coords`) and per-column kNN shares, when
+/// the batch path has computed them already.
+#[derive(Clone, Copy)]
+pub(crate) struct KnnDone<'a> {
+    pub z: &'a [f32],
+    pub cols: &'a [f64],
+}
+
 /// Reusable buffers for one-row scoring, so the inline path allocates nothing per row.
 #[derive(Clone, Debug)]
 pub struct Scratch {
@@ -235,15 +243,15 @@ impl Model {
         self.prepare_row_with(layout, row, s, targets, None)
     }
 
-    /// `prepare_row`, with the kNN shares given (`knn`) when the batch path
-    /// computed them for many rows at once.
+    /// `prepare_row`, with the kNN coordinates and shares given (`knn`) when
+    /// the batch path computed them for many rows at once.
     pub(crate) fn prepare_row_with(
         &self,
         layout: &Layout,
         row: &[Value<'_>],
         s: &mut Scratch,
         targets: bool,
-        knn: Option<&[f64]>,
+        knn: Option<KnnDone<'_>>,
     ) {
         s.base.fill(0.0);
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
@@ -253,14 +261,22 @@ impl Model {
                 s.targets[j] = enc.target(v);
             }
             s.marg[j] = enc.marginal(v);
-            s.z[j] = enc.knn_coord(v);
         }
-        if let Some(cols) = knn {
-            s.knn_cols.copy_from_slice(cols);
-        } else if self.knn_weight > 0.0 {
-            self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
-        } else {
-            s.knn_cols.fill(0.0);
+        match knn {
+            Some(done) => {
+                s.z.copy_from_slice(done.z);
+                s.knn_cols.copy_from_slice(done.cols);
+            }
+            None => {
+                for ((z, enc), v) in s.z.iter_mut().zip(&self.encoders).zip(row) {
+                    *z = enc.knn_coord(v);
+                }
+                if self.knn_weight > 0.0 {
+                    self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
+                } else {
+                    s.knn_cols.fill(0.0);
+                }
+            }
         }
         match &self.linear {
             Some(l) => {
@@ -413,7 +429,7 @@ impl Model {
         &self,
         row: &[Value<'_>],
         s: &mut Scratch,
-        knn: Option<&[f64]>,
+        knn: Option<KnnDone<'_>>,
     ) -> Result<f64> {
         self.check_arity(row)?;
         let layout = self.layout();
