@@ -8,7 +8,7 @@ use crate::{cache, catalog, error, row, source};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use ssad_core::{Model, Scratch, Value};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// How a call names its model.
 #[derive(Clone, PartialEq)]
@@ -49,7 +49,7 @@ pub struct CallSite {
     key: Key,
     /// The argument type last checked to be composite (checked once, not per row).
     checked_type: Option<pg_sys::Oid>,
-    pub model: Rc<Model>,
+    pub model: Arc<Model>,
     pub scratch: Scratch,
     binding: Option<row::Binding>,
     pub values: Vec<Value<'static>>,

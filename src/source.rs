@@ -10,6 +10,7 @@ use ssad_core::batch::{Pipeline, Scored};
 use ssad_core::reservoir::Reservoir;
 use ssad_core::{time, ColumnSpec, Value};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A column of the source relation.
 pub struct SourceColumn {
@@ -218,7 +219,7 @@ pub fn scan<E>(
 /// pool of `ssad.threads` while this (backend) thread reads the next. `keep` gets each fetch's
 /// extras, model values and scores, in scan order.
 pub fn scan_scored<E: Send + 'static>(
-    model: &ssad_core::Model,
+    model: &Arc<ssad_core::Model>,
     relid: pg_sys::Oid,
     feeds: &ModelFeeds,
     extra: &[&str],
@@ -231,7 +232,7 @@ pub fn scan_scored<E: Send + 'static>(
     };
     let pool = ssad_core::thread_pool(crate::gucs::THREADS.get() as usize)
         .unwrap_or_else(|e| error::core(e));
-    let mut pipeline = Pipeline::new(model.clone(), pool);
+    let mut pipeline = Pipeline::new(Arc::clone(model), pool);
     scan(
         relid,
         &feeds.feeds,

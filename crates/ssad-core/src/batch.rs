@@ -129,9 +129,9 @@ pub struct Pipeline<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Pipeline<T> {
-    pub fn new(model: Model, pool: rayon::ThreadPool) -> Self {
+    pub fn new(model: Arc<Model>, pool: rayon::ThreadPool) -> Self {
         Pipeline {
-            model: Arc::new(model),
+            model,
             pool: Arc::new(pool),
             in_flight: VecDeque::new(),
         }
@@ -182,6 +182,7 @@ impl<T: Send + 'static> Pipeline<T> {
 mod tests {
     use crate::rng::Rng;
     use crate::{thread_pool, train, ColumnSpec, CoreError, TrainOptions, Value};
+    use std::sync::Arc;
 
     #[test]
     fn batch_equals_one_by_one_for_any_pool() {
@@ -210,8 +211,10 @@ mod tests {
         assert_eq!(b1, single);
         // The pipeline returns the same scores, in submission order (up to one
         // batch per pool thread behind).
-        let mut pipe =
-            super::Pipeline::new(m.clone(), thread_pool(2).unwrap_or_else(|e| panic!("{e}")));
+        let mut pipe = super::Pipeline::new(
+            Arc::new(m.clone()),
+            thread_pool(2).unwrap_or_else(|e| panic!("{e}")),
+        );
         let mut piped = Vec::new();
         for (i, chunk) in rows.chunks(400).enumerate() {
             if let Some((tag, _, sc)) = pipe.submit(i, chunk.to_vec()) {
