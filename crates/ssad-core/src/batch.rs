@@ -116,16 +116,29 @@ impl Model {
 /// Rows handed to the pipeline, scored, and handed back with their scores.
 pub type Scored<T> = (T, Vec<Vec<Value<'static>>>, Result<Vec<f64>>);
 
+/// One chunk's scores, by chunk index within its batch.
+type ChunkScores = (usize, Result<Vec<f64>>);
+
+/// A batch in flight: its chunks are scored by whichever pool thread is free.
+struct InFlight<T> {
+    tag: T,
+    rows: Arc<Vec<Vec<Value<'static>>>>,
+    chunks: usize,
+    rx: Receiver<ChunkScores>,
+}
+
 /// Pipelined batch scoring: while the pool scores earlier batches, the caller
 /// (the backend, which alone may call Postgres) fetches the next. Each batch
-/// is scored by one pool thread, and up to one batch per pool thread is in
-/// flight, so every thread has a batch of its own while the caller reads
-/// (a batch split across threads left them waiting on each other).
-/// Batches come back in submission order.
+/// is queued as chunks of `CHUNK` rows that any pool thread takes, in
+/// submission order, so both threads work until the last chunk of the scan
+/// (one thread per batch left the other idle at the start and the end of a
+/// scan, up to a whole batch). The caller never waits on a batch while the
+/// pool has fewer than one batch per thread queued. Batches come back in
+/// submission order.
 pub struct Pipeline<T: Send + 'static> {
     model: Arc<Model>,
     pool: Arc<rayon::ThreadPool>,
-    in_flight: VecDeque<Receiver<Scored<T>>>,
+    in_flight: VecDeque<InFlight<T>>,
 }
 
 impl<T: Send + 'static> Pipeline<T> {
@@ -138,25 +151,35 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 
     /// Start scoring `rows` (tagged with `tag`); once every pool thread has
-    /// a batch, returns the oldest, scored.
+    /// a batch's worth queued, returns the oldest, scored.
     pub fn submit(&mut self, tag: T, rows: Vec<Vec<Value<'static>>>) -> Option<Scored<T>> {
         let (tx, rx) = channel();
-        let model = Arc::clone(&self.model);
-        self.pool.spawn(move || {
-            // A panic must not unwind into rayon (which aborts the process):
-            // it becomes an error the caller raises.
-            let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut out = Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(CHUNK) {
-                    out.extend(model.score_chunk(chunk)?);
-                }
-                Ok(out)
-            }))
-            .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
-            // The receiver only goes away when the caller is unwinding an error.
-            let _ = tx.send((tag, rows, scores));
+        let rows = Arc::new(rows);
+        let chunks = rows.len().div_ceil(CHUNK);
+        for c in 0..chunks {
+            let (model, rows, tx) = (Arc::clone(&self.model), Arc::clone(&rows), tx.clone());
+            // Spawned from outside the pool: a FIFO queue, so older batches go first.
+            self.pool.spawn(move || {
+                let part = &rows[c * CHUNK..((c + 1) * CHUNK).min(rows.len())];
+                // A panic must not unwind into rayon (which aborts the process):
+                // it becomes an error the caller raises.
+                let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    model.score_chunk(part)
+                }))
+                .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
+                // Let go of the rows before reporting, so that the caller owns
+                // them alone once every chunk has reported.
+                drop(rows);
+                // The receiver only goes away when the caller is unwinding an error.
+                let _ = tx.send((c, scores));
+            });
+        }
+        self.in_flight.push_back(InFlight {
+            tag,
+            rows,
+            chunks,
+            rx,
         });
-        self.in_flight.push_back(rx);
         if self.in_flight.len() > self.pool.current_num_threads().max(1) {
             self.wait()
         } else {
@@ -170,11 +193,25 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 
     fn wait(&mut self) -> Option<Scored<T>> {
-        let rx = self.in_flight.pop_front()?;
-        Some(rx.recv().unwrap_or_else(|_| {
-            // The job always sends unless the pool itself is gone.
-            unreachable!("scoring job ended without a result")
-        }))
+        let f = self.in_flight.pop_front()?;
+        let mut parts: Vec<Option<Result<Vec<f64>>>> = (0..f.chunks).map(|_| None).collect();
+        for _ in 0..f.chunks {
+            // Every chunk job sends once, unless the pool itself is gone.
+            let Ok((c, scores)) = f.rx.recv() else {
+                unreachable!("scoring job ended without a result")
+            };
+            parts[c] = Some(scores);
+        }
+        let scores = parts
+            .into_iter()
+            .map(|p| p.unwrap_or_else(|| Err(CoreError::Internal("chunk not scored".into()))))
+            .try_fold(Vec::with_capacity(f.rows.len()), |mut out, p| {
+                out.extend(p?);
+                Ok(out)
+            });
+        // Every job dropped its handle before reporting.
+        let rows = Arc::try_unwrap(f.rows).unwrap_or_else(|shared| shared.as_ref().clone());
+        Some((f.tag, rows, scores))
     }
 }
 
@@ -209,31 +246,37 @@ mod tests {
         let b2 = m.score_batch(&rows, &p2).unwrap_or_default();
         assert_eq!(b1, b2);
         assert_eq!(b1, single);
-        // The pipeline returns the same scores, in submission order (up to one
-        // batch per pool thread behind).
-        let mut pipe = super::Pipeline::new(
-            Arc::new(m.clone()),
-            thread_pool(2).unwrap_or_else(|e| panic!("{e}")),
-        );
-        let mut piped = Vec::new();
-        for (i, chunk) in rows.chunks(400).enumerate() {
-            if let Some((tag, _, sc)) = pipe.submit(i, chunk.to_vec()) {
-                piped.push((tag, sc.unwrap_or_default()));
+        // The pipeline returns the same scores and rows, in submission order
+        // (up to one batch per pool thread behind), for batches of one chunk,
+        // of several (CHUNK = 512, the last one short) and empty ones.
+        for (size, tags) in [(400, vec![0, 1, 2, 3]), (1100, vec![0, 1])] {
+            let mut pipe = super::Pipeline::new(
+                Arc::new(m.clone()),
+                thread_pool(2).unwrap_or_else(|e| panic!("{e}")),
+            );
+            let mut piped = Vec::new();
+            let mut keep = |(tag, back, sc): super::Scored<usize>| {
+                let sc = sc.unwrap_or_default();
+                assert_eq!(back.len(), sc.len());
+                piped.push((tag, back, sc));
+            };
+            for (i, chunk) in rows.chunks(size).enumerate() {
+                if let Some(done) = pipe.submit(i, chunk.to_vec()) {
+                    keep(done);
+                }
             }
+            if let Some(done) = pipe.submit(usize::MAX, Vec::new()) {
+                keep(done);
+            }
+            pipe.finish().into_iter().for_each(&mut keep);
+            let empty = piped.pop().unwrap_or_else(|| panic!("no batches"));
+            assert_eq!((empty.0, empty.1.len(), empty.2.len()), (usize::MAX, 0, 0));
+            assert_eq!(piped.iter().map(|p| p.0).collect::<Vec<_>>(), tags);
+            let back: Vec<_> = piped.iter().flat_map(|p| p.1.clone()).collect();
+            assert_eq!(back, rows);
+            let scores: Vec<f64> = piped.into_iter().flat_map(|p| p.2).collect();
+            assert_eq!(scores, single);
         }
-        piped.extend(
-            pipe.finish()
-                .into_iter()
-                .map(|(tag, _, sc)| (tag, sc.unwrap_or_default())),
-        );
-        assert_eq!(
-            piped.iter().map(|p| p.0).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
-        );
-        assert_eq!(
-            piped.into_iter().flat_map(|p| p.1).collect::<Vec<_>>(),
-            single
-        );
         let bad = vec![vec![Value::Num(1.0)]];
         assert!(matches!(
             m.score_batch(&bad, &p2),
