@@ -54,12 +54,22 @@ impl Model {
         let (mut cols, mut dists) = (vec![0.0f64; chunk.len() * d], vec![0.0f64; chunk.len()]);
         self.reference
             .distance_batch(&zs, &mut s.knn, &mut cols, &mut dists);
+        let mut lins = Vec::new();
+        if let Some(l) = &self.linear {
+            lins.resize(chunk.len() * l.d, 0.0);
+            l.residuals_rows(&zs, chunk.len(), &mut lins);
+        }
+        let done = |r: usize| KnnDone {
+            z: &zs[r * d..(r + 1) * d],
+            cols: &cols[r * d..(r + 1) * d],
+            lin: self.linear.as_ref().map(|l| &lins[r * l.d..(r + 1) * l.d]),
+        };
         match &self.student {
-            Some(st) => self.student_rows(st, chunk, &zs, &cols),
+            Some(st) => self.student_rows(st, chunk, done),
             None => chunk
                 .iter()
-                .zip(zs.chunks_exact(d).zip(cols.chunks_exact(d)))
-                .map(|(r, (z, cols))| self.score_with(r, &mut s, Some(KnnDone { z, cols })))
+                .enumerate()
+                .map(|(r, row)| self.score_with(row, &mut s, Some(done(r))))
                 .collect(),
         }
     }
@@ -67,32 +77,27 @@ impl Model {
     /// The hybrid scores of `rows` with their kNN shares `cols`, the student
     /// run for a few rows at a time (`forward_rows_exact`: each weight load
     /// serves two rows): the same bits as `score_with` row by row.
-    fn student_rows(
+    fn student_rows<'a>(
         &self,
         st: &Student,
         rows: &[Vec<Value<'_>>],
-        zs: &[f32],
-        cols: &[f64],
+        done: impl Fn(usize) -> KnnDone<'a>,
     ) -> Result<Vec<f64>> {
-        let (d, g) = (self.n_columns(), Student::BATCH_ROWS);
+        let g = Student::BATCH_ROWS;
         let layout = self.layout();
         let mut scr: Vec<_> = (0..g).map(|_| self.scratch()).collect();
         let n_in = st.net.n_in();
         let mut xs = vec![0.0f32; g * n_in];
         let mut hidden = [Vec::new(), Vec::new()];
         let mut out = Vec::with_capacity(rows.len());
-        for ((group, gzs), gcols) in rows.chunks(g).zip(zs.chunks(g * d)).zip(cols.chunks(g * d)) {
+        for (gi, group) in rows.chunks(g).enumerate() {
             for ((r, row), (s, x)) in group
                 .iter()
                 .enumerate()
                 .zip(scr.iter_mut().zip(xs.chunks_exact_mut(n_in)))
             {
                 self.check_arity(row)?;
-                let done = KnnDone {
-                    z: &gzs[r * d..(r + 1) * d],
-                    cols: &gcols[r * d..(r + 1) * d],
-                };
-                self.prepare_row_with(layout, row, s, false, Some(done));
+                self.prepare_row_with(layout, row, s, false, Some(done(gi * g + r)));
                 self.student_input(layout, s);
                 x.copy_from_slice(&s.student_x);
             }

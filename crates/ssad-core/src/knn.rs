@@ -132,6 +132,23 @@ const BOUNDS_VISITS_SHARE: f64 = 0.25;
 const BOUNDS_VISITS_EXTRA: f64 = 8.0;
 
 impl Frame {
+    /// `apply` for `r` rows at once (row-major): the same bits per row
+    /// (`gemv_rows`), each load of the rotation serving two rows.
+    fn apply_tile(&self, xs: &[f32], r: usize, ys: &mut [f32]) {
+        match self {
+            Frame::Rotate { r: rot, bias } => kernels::selected().gemv_rows(ys, bias, rot, xs, r),
+            Frame::Permute(_) => {
+                let (d_in, m) = (xs.len() / r.max(1), self.dim());
+                for (x, y) in xs
+                    .chunks_exact(d_in.max(1))
+                    .zip(ys.chunks_exact_mut(m.max(1)))
+                {
+                    self.apply(x, y);
+                }
+            }
+        }
+    }
+
     fn apply(&self, x: &[f32], y: &mut [f32]) {
         match self {
             Frame::Rotate { r, bias } => kernels::selected().gemv(y, bias, r, x),
@@ -467,10 +484,10 @@ impl Reference {
             s.tile_q2.resize(r * m, 0.0);
             s.tile_qn.resize(r, 0.0);
             s.mins.resize(r * nb, 0.0);
+            ix.frame
+                .apply_tile(&xs[t0 * d..(t0 + r) * d], r, &mut s.tile_q[..r * m]);
             for i in 0..r {
-                let x = &xs[(t0 + i) * d..(t0 + i + 1) * d];
-                let q = &mut s.tile_q[i * m..(i + 1) * m];
-                ix.frame.apply(x, q);
+                let q = &s.tile_q[i * m..(i + 1) * m];
                 let mut qn = 0.0f64;
                 for (t, &v) in s.tile_q2[i * m..(i + 1) * m].iter_mut().zip(q.iter()) {
                     *t = -2.0 * v;

@@ -99,6 +99,12 @@ impl Linear {
         crate::kernels::selected().gemv(r, &self.b, &self.w, z);
     }
 
+    /// `residuals` for `n` rows of coordinates at once (row-major): the same
+    /// bits per row (`gemv_rows`).
+    pub fn residuals_rows(&self, zs: &[f32], n: usize, r: &mut [f32]) {
+        crate::kernels::selected().gemv_rows(r, &self.b, &self.w, zs, n);
+    }
+
     /// The weighted, hinged term of one standardised residual.
     #[inline]
     pub fn term(&self, r: f32) -> f64 {

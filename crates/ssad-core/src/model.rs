@@ -123,6 +123,9 @@ enum Pred {
 pub(crate) struct KnnDone<'a> {
     pub z: &'a [f32],
     pub cols: &'a [f64],
+    /// The linear term's residuals (`Linear::residuals_rows`), when the
+    /// model has one.
+    pub lin: Option<&'a [f32]>,
 }
 
 /// Reusable buffers for one-row scoring, so the inline path allocates nothing per row.
@@ -284,7 +287,10 @@ impl Model {
                     // A scratch made before the linear term was attached: sized once.
                     s.lin = vec![0.0; l.d];
                 }
-                l.residuals(&s.z, &mut s.lin)
+                match knn.and_then(|done| done.lin) {
+                    Some(lin) => s.lin.copy_from_slice(lin),
+                    None => l.residuals(&s.z, &mut s.lin),
+                }
             }
             None => s.lin.fill(0.0),
         }

@@ -751,6 +751,39 @@ pub unsafe fn block_mins_avx512(
     }
 }
 
+/// The least lane of each of four vectors, reduced together: halves of two
+/// vectors meet in one min, so the four take 7 mins and 8 shuffles where four
+/// `_mm512_reduce_min_ps` take 16 and 16. The least of a set is exact, so the
+/// result is the same as reducing each alone.
+///
+/// # Safety
+/// AVX-512F present.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn min4_avx512(v: &[__m512; 4]) -> [f32; 4] {
+    // 128-bit quarters: [a0 a1 b0 b1] against [a2 a3 b2 b3], likewise c, d.
+    let ab = _mm512_min_ps(
+        _mm512_shuffle_f32x4::<0b01_00_01_00>(v[0], v[1]),
+        _mm512_shuffle_f32x4::<0b11_10_11_10>(v[0], v[1]),
+    );
+    let cd = _mm512_min_ps(
+        _mm512_shuffle_f32x4::<0b01_00_01_00>(v[2], v[3]),
+        _mm512_shuffle_f32x4::<0b11_10_11_10>(v[2], v[3]),
+    );
+    // [ab0 ab2 cd0 cd2] against [ab1 ab3 cd1 cd3]: quarter q holds vector q.
+    let m = _mm512_min_ps(
+        _mm512_shuffle_f32x4::<0b10_00_10_00>(ab, cd),
+        _mm512_shuffle_f32x4::<0b11_01_11_01>(ab, cd),
+    );
+    // Within each quarter: swap pairs, then neighbours.
+    let m = _mm512_min_ps(m, _mm512_permute_ps::<0b01_00_11_10>(m));
+    let m = _mm512_min_ps(m, _mm512_permute_ps::<0b10_11_00_01>(m));
+    let mut out = [0.0f32; 16];
+    // SAFETY: `out` holds 16 floats.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), m) };
+    [out[0], out[4], out[8], out[12]]
+}
+
 /// The 4-query by 4-block tile of `block_mins_avx512` with its 16 chains in
 /// named registers (as an array they were spilled to the stack).
 ///
@@ -823,9 +856,8 @@ unsafe fn mins_4x4_avx512(
         .iter()
         .enumerate()
         {
-            for (t, a) in acc.iter().enumerate() {
-                mins[(q0 + i) * nb + b0 + t] = _mm512_reduce_min_ps(*a);
-            }
+            let at = (q0 + i) * nb + b0;
+            mins[at..at + 4].copy_from_slice(&min4_avx512(acc));
         }
     }
 }
