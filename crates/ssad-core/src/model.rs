@@ -259,21 +259,20 @@ impl Model {
         s.base.fill(0.0);
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
             let off = layout.in_off[j];
-            enc.encode_input(v, &mut s.base[off..off + enc.in_width()]);
+            let parts = enc.encode_parts(v, &mut s.base[off..off + enc.in_width()]);
             if targets {
-                s.targets[j] = enc.target(v);
+                s.targets[j] = parts.target;
             }
-            s.marg[j] = enc.marginal(v);
+            s.marg[j] = parts.marginal;
+            s.z[j] = parts.knn_coord;
         }
         match knn {
             Some(done) => {
+                // The same coordinates, as the batch path computed them.
                 s.z.copy_from_slice(done.z);
                 s.knn_cols.copy_from_slice(done.cols);
             }
             None => {
-                for ((z, enc), v) in s.z.iter_mut().zip(&self.encoders).zip(row) {
-                    *z = enc.knn_coord(v);
-                }
                 if self.knn_weight > 0.0 {
                     self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
                 } else {
