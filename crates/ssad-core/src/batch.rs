@@ -60,7 +60,6 @@ impl Model {
             l.residuals_rows(&zs, chunk.len(), &mut lins);
         }
         let done = |r: usize| KnnDone {
-            z: &zs[r * d..(r + 1) * d],
             cols: &cols[r * d..(r + 1) * d],
             lin: self.linear.as_ref().map(|l| &lins[r * l.d..(r + 1) * l.d]),
         };
@@ -199,17 +198,16 @@ impl<T: Send + 'static> Pipeline<T> {
 
     fn wait(&mut self) -> Option<Scored<T>> {
         let f = self.in_flight.pop_front()?;
-        let mut parts: Vec<Option<Result<Vec<f64>>>> = (0..f.chunks).map(|_| None).collect();
+        // Every chunk job sends its index once, unless the pool itself is gone.
+        let mut parts: Vec<Result<Vec<f64>>> = (0..f.chunks).map(|_| Ok(Vec::new())).collect();
         for _ in 0..f.chunks {
-            // Every chunk job sends once, unless the pool itself is gone.
             let Ok((c, scores)) = f.rx.recv() else {
                 unreachable!("scoring job ended without a result")
             };
-            parts[c] = Some(scores);
+            parts[c] = scores;
         }
         let scores = parts
             .into_iter()
-            .map(|p| p.unwrap_or_else(|| Err(CoreError::Internal("chunk not scored".into()))))
             .try_fold(Vec::with_capacity(f.rows.len()), |mut out, p| {
                 out.extend(p?);
                 Ok(out)

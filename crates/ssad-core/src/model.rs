@@ -117,11 +117,11 @@ enum Pred {
     Flat(f64),
 }
 
-/// A row's kNN coordinates (`knn_coords`) and per-column kNN shares, when
-/// the batch path has computed them already.
+/// A row's per-column kNN shares, when the batch path has computed them
+/// already (its kNN coordinates `prepare_row_with` computes again, the same
+/// bits as `knn_coords`).
 #[derive(Clone, Copy)]
 pub(crate) struct KnnDone<'a> {
-    pub z: &'a [f32],
     pub cols: &'a [f64],
     /// The linear term's residuals (`Linear::residuals_rows`), when the
     /// model has one.
@@ -246,8 +246,8 @@ impl Model {
         self.prepare_row_with(layout, row, s, targets, None)
     }
 
-    /// `prepare_row`, with the kNN coordinates and shares given (`knn`) when
-    /// the batch path computed them for many rows at once.
+    /// `prepare_row`, with the kNN shares given (`knn`) when the batch path
+    /// computed them for many rows at once.
     pub(crate) fn prepare_row_with(
         &self,
         layout: &Layout,
@@ -266,19 +266,12 @@ impl Model {
             s.marg[j] = parts.marginal;
             s.z[j] = parts.knn_coord;
         }
-        match knn {
-            Some(done) => {
-                // The same coordinates, as the batch path computed them.
-                s.z.copy_from_slice(done.z);
-                s.knn_cols.copy_from_slice(done.cols);
-            }
-            None => {
-                if self.knn_weight > 0.0 {
-                    self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
-                } else {
-                    s.knn_cols.fill(0.0);
-                }
-            }
+        if let Some(done) = knn {
+            s.knn_cols.copy_from_slice(done.cols);
+        } else if self.knn_weight > 0.0 {
+            self.reference.distance(&s.z, &mut s.knn, &mut s.knn_cols);
+        } else {
+            s.knn_cols.fill(0.0);
         }
         match &self.linear {
             Some(l) => {
