@@ -10,18 +10,10 @@ APT_PACKAGES="postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgr
 
 log() { printf '==> %s\n' "$*"; }
 
-missing=""
-for p in $APT_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    log "installing Debian packages:$missing"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
-else
-    log "Debian packages present"
-fi
+# shellcheck source=scripts/apt.sh
+. "$(dirname "$0")/apt.sh"
+# shellcheck disable=SC2086 # the list is meant to split
+apt_ensure $APT_PACKAGES
 
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     log "installing cargo-pgrx $PGRX_VERSION (about 7 minutes on 2 cores)"

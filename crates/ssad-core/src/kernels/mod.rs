@@ -116,13 +116,15 @@ pub fn available() -> Vec<Kernels> {
                 name: "neon",
                 axpy: neon::axpy,
                 dot: neon::dot,
-                gemv: scalar::gemv,
-                gemv_rows: scalar::gemv_rows,
-                block_dists: scalar::block_dists,
-                block_dists2: scalar::block_dists2,
-                block_mins: scalar::block_mins,
-                gemm: scalar::gemm,
-                add_rows: scalar::add_rows,
+                gemv: neon::gemv,
+                gemv_rows: neon::gemv_rows,
+                block_dists: neon::block_dists,
+                block_dists2: neon::block_dists2,
+                block_mins: neon::block_mins,
+                gemm: neon::gemm,
+                add_rows: neon::add_rows,
+                // The scalar body, which the compiler vectorises with NEON
+                // (NEON is part of the aarch64 baseline).
                 log1p_capped: scalar::log1p_capped,
             });
         }
@@ -310,6 +312,13 @@ pub fn fma_peak_gflops(iterations: u64) -> f64 {
         {
             // SAFETY: AVX2 and FMA are present.
             return unsafe { x86::fma_peak_avx2(iterations) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            // SAFETY: NEON is present.
+            return unsafe { neon::fma_peak(iterations) };
         }
     }
     scalar::fma_peak(iterations)
