@@ -308,7 +308,7 @@ impl Reference {
         &self,
         tiles: &Blocks,
         x: &[f32],
-        mins: &[f32],
+        mins: &mut [f32],
         qn: f64,
         s: &mut KnnScratch,
     ) {
@@ -321,15 +321,23 @@ impl Reference {
         let mut held = Held::new(self.scored_held());
         s.keys.clear();
         // The two most promising blocks first: their k-th best rules out
-        // most of the others.
-        let (mut b1, mut b2) = (0, usize::MAX);
-        for (b, &v) in mins.iter().enumerate().skip(1) {
-            if v < mins[b1] {
-                (b1, b2) = (b, b1);
-            } else if b2 == usize::MAX || v < mins[b2] {
-                b2 = b;
+        // most of the others. Found by SIMD min passes (the second with the
+        // first set aside); which blocks go first changes only the work, not
+        // the neighbours.
+        let kern = kernels::selected();
+        let b1 = kern.least_at(mins);
+        let b2 = if mins.len() > 1 {
+            let keep = std::mem::replace(&mut mins[b1], f32::INFINITY);
+            let b = kern.least_at(mins);
+            mins[b1] = keep;
+            if b == b1 {
+                (b1 + 1) % mins.len()
+            } else {
+                b
             }
-        }
+        } else {
+            usize::MAX
+        };
         self.visit(tiles, b1, None, s, &mut held);
         if b2 != usize::MAX {
             self.visit(tiles, b2, None, s, &mut held);
@@ -501,7 +509,7 @@ impl Reference {
                 let row = t0 + i;
                 let x = &xs[row * d..(row + 1) * d];
                 s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
-                self.nearest_bounded(tiles, x, &mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
+                self.nearest_bounded(tiles, x, &mut mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
                 dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
             }
             std::mem::swap(&mut s.mins, &mut mins);

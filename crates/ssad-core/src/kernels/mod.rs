@@ -32,6 +32,9 @@ type BlockDist2Fn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32) -> u32;
 /// (checked shapes).
 type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
 
+/// The first position of the least value.
+type LeastFn = unsafe fn(&[f32]) -> usize;
+
 /// `out[i] = min(ln(1 + v[i]), cap)` (0 where `v[i]` is not a finite
 /// positive number), over equal-length slices.
 type Log1pFn = unsafe fn(&mut [f32], &[f64], f32);
@@ -52,6 +55,7 @@ pub struct Kernels {
     gemm: GemmFn,
     add_rows: AddRowsFn,
     log1p_capped: Log1pFn,
+    least_at: LeastFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -69,6 +73,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
         log1p_capped: scalar::log1p_capped,
+        least_at: scalar::least_at,
     }
 }
 
@@ -91,6 +96,7 @@ pub fn available() -> Vec<Kernels> {
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
                 log1p_capped: x86::log1p_capped_avx2,
+                least_at: x86::least_at_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -106,6 +112,7 @@ pub fn available() -> Vec<Kernels> {
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
                 log1p_capped: x86::log1p_capped_avx512,
+                least_at: x86::least_at_avx512,
             });
         }
     }
@@ -126,6 +133,7 @@ pub fn available() -> Vec<Kernels> {
                 // The scalar body, which the compiler vectorises with NEON
                 // (NEON is part of the aarch64 baseline).
                 log1p_capped: scalar::log1p_capped,
+                least_at: scalar::least_at,
             });
         }
     }
@@ -183,6 +191,14 @@ impl Kernels {
         assert_eq!(out.len(), v.len(), "log1p length mismatch");
         // SAFETY: lengths are equal; the variant matches the CPU.
         unsafe { (self.log1p_capped)(out, v, cap) }
+    }
+
+    /// The first position of the least value of `v`: NaN is never the
+    /// least; 0 when `v` holds no number (or is empty).
+    #[inline]
+    pub fn least_at(&self, v: &[f32]) -> usize {
+        // SAFETY: any length; the variant matches the CPU.
+        unsafe { (self.least_at)(v) }
     }
 
     /// `y += a * x`. Panics (a bug, never user input) if the lengths differ.
@@ -698,6 +714,40 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn least_at_is_the_first_least_for_every_variant() {
+        for k in available() {
+            for n in [0usize, 1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 70] {
+                let v: Vec<f32> = data(n, 7).iter().map(|x| (x * 4.0).round()).collect();
+                // SAFETY: the scalar reference needs nothing.
+                let want = unsafe { scalar::least_at(&v) };
+                assert_eq!(k.least_at(&v), want, "{} n={n} {v:?}", k.name);
+                if n > 0 {
+                    assert!(v.iter().all(|&x| x >= v[want]), "{} n={n}", k.name);
+                }
+                // NaN is never the least; all NaN or infinite gives a valid position.
+                let mut w = v.clone();
+                for i in (0..n).step_by(3) {
+                    w[i] = f32::NAN;
+                }
+                let at = k.least_at(&w);
+                assert!(n == 0 || at < n, "{} n={n}", k.name);
+                if w.iter().any(|x| !x.is_nan()) {
+                    assert!(!w[at].is_nan(), "{} n={n}", k.name);
+                    assert!(
+                        w.iter().all(|&x| x.is_nan() || x >= w[at]),
+                        "{} n={n}",
+                        k.name
+                    );
+                    // SAFETY: as above.
+                    assert_eq!(at, unsafe { scalar::least_at(&w) }, "{} n={n}", k.name);
+                }
+                assert!(k.least_at(&vec![f32::NAN; n]) < n.max(1), "{}", k.name);
+                assert_eq!(k.least_at(&vec![f32::INFINITY; n]), 0, "{}", k.name);
             }
         }
     }

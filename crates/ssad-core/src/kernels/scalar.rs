@@ -158,3 +158,18 @@ pub unsafe fn gemv_rows(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: usize
     // SAFETY: the caller checked the shapes.
     unsafe { gemm(y, b, w, x, m) }
 }
+
+/// The first position of the least value (NaN never least; 0 when there is
+/// no number).
+///
+/// # Safety
+/// None; `unsafe` only to share the function-pointer type.
+pub unsafe fn least_at(v: &[f32]) -> usize {
+    let mut at = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x < v[at] || v[at].is_nan() {
+            at = i;
+        }
+    }
+    at
+}

@@ -1199,3 +1199,66 @@ pub unsafe fn gemv_rows_avx2(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32], m: 
         unsafe { gemv_avx2(&mut y[r * n..(r + 1) * n], b, w, &x[r * k..(r + 1) * k]) };
     }
 }
+
+/// `least_at` 16 lanes at a time: a min pass (`vminps` passes over NaN in
+/// its first operand), then the first lane equal to the least.
+///
+/// # Safety
+/// AVX-512F present.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn least_at_avx512(v: &[f32]) -> usize {
+    let n = v.len();
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    // SAFETY: every load is masked to lanes c..n of `v`.
+    let load = |c: usize| unsafe { _mm512_mask_loadu_ps(inf, lanes16(n - c), v.as_ptr().add(c)) };
+    let mut m = inf;
+    for c in (0..n).step_by(16) {
+        // The loaded value first: where it is NaN, min keeps `m`.
+        m = _mm512_min_ps(load(c), m);
+    }
+    let g = _mm512_set1_ps(_mm512_reduce_min_ps(m));
+    for c in (0..n).step_by(16) {
+        // Only the lanes inside `v` (the padding is +inf too).
+        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes16(n - c), load(c), g);
+        if eq != 0 {
+            return c + eq.trailing_zeros() as usize;
+        }
+    }
+    0
+}
+
+/// `least_at_avx512` with 8 lanes and a scalar tail.
+///
+/// # Safety
+/// AVX2 present.
+#[target_feature(enable = "avx2")]
+pub unsafe fn least_at_avx2(v: &[f32]) -> usize {
+    let n = v.len();
+    let full = n - n % 8;
+    let p = v.as_ptr();
+    // SAFETY: loads of 8 lanes below `full`.
+    let mut m = _mm256_set1_ps(f32::INFINITY);
+    for c in (0..full).step_by(8) {
+        m = _mm256_min_ps(unsafe { _mm256_loadu_ps(p.add(c)) }, m);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), m) };
+    let g = v[full..]
+        .iter()
+        .chain(&lanes)
+        .fold(f32::INFINITY, |a, &x| if x < a { x } else { a });
+    let gv = _mm256_set1_ps(g);
+    for c in (0..full).step_by(8) {
+        // SAFETY: as above.
+        let x = unsafe { _mm256_loadu_ps(p.add(c)) };
+        let eq = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(x, gv)) as u32;
+        if eq != 0 {
+            return c + eq.trailing_zeros() as usize;
+        }
+    }
+    v[full..]
+        .iter()
+        .position(|&x| x == g)
+        .map_or(0, |i| full + i)
+}
