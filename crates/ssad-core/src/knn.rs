@@ -347,10 +347,7 @@ impl Reference {
         // leave in (a few of 64), and only those are looked at again.
         let mut t = cut(held.worst);
         for (c, chunk) in mins.chunks(64).enumerate() {
-            let mut open = 0u64;
-            for (i, &v) in chunk.iter().enumerate() {
-                open |= u64::from(may_hold(v, t)) << i;
-            }
+            let mut open = kern.not_above(chunk, t);
             while open != 0 {
                 let i = open.trailing_zeros() as usize;
                 open &= open - 1;
@@ -548,9 +545,11 @@ impl Reference {
             }
             let w = scale / (sq as f64).sqrt();
             let r = &self.rows[i as usize * self.d..(i as usize + 1) * self.d];
-            for ((c, &a), &b) in cols.iter_mut().zip(r).zip(x) {
-                let t = (a - b) as f64;
-                *c += t * t * w;
+            if self.d >= 8 {
+                kernels::selected().sq_diff_add(cols, r, x, w);
+            } else {
+                // Too few columns to pay for the call: the same arithmetic inline.
+                kernels::sq_diff_add_body(cols, r, x, w);
             }
         }
         mean_dist(best) / self.norm as f64

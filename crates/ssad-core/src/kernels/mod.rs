@@ -34,6 +34,10 @@ type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
 
 /// The first position of the least value.
 type LeastFn = unsafe fn(&[f32]) -> usize;
+/// The bit mask of the (at most 64) values not above a cut.
+type NotAboveFn = unsafe fn(&[f32], f32) -> u64;
+/// `cols[j] += ((r[j] - x[j]) as f64)^2 * w` over equal lengths.
+type SqDiffAddFn = unsafe fn(&mut [f64], &[f32], &[f32], f64);
 
 /// `out[i] = min(ln(1 + v[i]), cap)` (0 where `v[i]` is not a finite
 /// positive number), over equal-length slices.
@@ -56,6 +60,8 @@ pub struct Kernels {
     add_rows: AddRowsFn,
     log1p_capped: Log1pFn,
     least_at: LeastFn,
+    not_above: NotAboveFn,
+    sq_diff_add: SqDiffAddFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -74,6 +80,8 @@ pub(crate) fn scalar_kernels() -> Kernels {
         add_rows: scalar::add_rows,
         log1p_capped: scalar::log1p_capped,
         least_at: scalar::least_at,
+        not_above: scalar::not_above,
+        sq_diff_add: scalar::sq_diff_add,
     }
 }
 
@@ -97,6 +105,8 @@ pub fn available() -> Vec<Kernels> {
                 add_rows: x86::add_rows_avx2,
                 log1p_capped: x86::log1p_capped_avx2,
                 least_at: x86::least_at_avx2,
+                not_above: x86::not_above_avx2,
+                sq_diff_add: x86::sq_diff_add_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -113,6 +123,8 @@ pub fn available() -> Vec<Kernels> {
                 add_rows: x86::add_rows_avx512,
                 log1p_capped: x86::log1p_capped_avx512,
                 least_at: x86::least_at_avx512,
+                not_above: x86::not_above_avx512,
+                sq_diff_add: x86::sq_diff_add_avx512,
             });
         }
     }
@@ -134,6 +146,8 @@ pub fn available() -> Vec<Kernels> {
                 // (NEON is part of the aarch64 baseline).
                 log1p_capped: scalar::log1p_capped,
                 least_at: scalar::least_at,
+                not_above: scalar::not_above,
+                sq_diff_add: scalar::sq_diff_add,
             });
         }
     }
@@ -143,6 +157,15 @@ pub fn available() -> Vec<Kernels> {
 /// The best variant for this CPU, chosen on first use.
 pub fn selected() -> Kernels {
     *SELECTED.get_or_init(|| available().pop().unwrap_or_else(scalar_kernels))
+}
+
+/// The body every `sq_diff_add` variant compiles (its own vector width).
+#[inline(always)]
+pub(crate) fn sq_diff_add_body(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
+    for ((c, &a), &b) in cols.iter_mut().zip(r).zip(x) {
+        let t = (a - b) as f64;
+        *c += t * t * w;
+    }
 }
 
 /// ln(1 + v) capped at `cap`, for one value: 0 where v is NaN, infinite or
@@ -199,6 +222,28 @@ impl Kernels {
     pub fn least_at(&self, v: &[f32]) -> usize {
         // SAFETY: any length; the variant matches the CPU.
         unsafe { (self.least_at)(v) }
+    }
+
+    /// Bit i set where `v[i] <= cut` or `v[i]` is NaN (a bound that rules
+    /// nothing out). Panics (a bug, never user input) past 64 values.
+    #[inline]
+    pub fn not_above(&self, v: &[f32], cut: f32) -> u64 {
+        assert!(v.len() <= 64, "not_above takes at most 64 values");
+        // SAFETY: at most 64 values; the variant matches the CPU.
+        unsafe { (self.not_above)(v, cut) }
+    }
+
+    /// `cols[j] += ((r[j] - x[j]) as f64)^2 * w`: the same IEEE operations in
+    /// every variant (no fused multiply-add), so the same bits. Panics (a
+    /// bug, never user input) if the lengths differ.
+    #[inline]
+    pub fn sq_diff_add(&self, cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
+        assert!(
+            cols.len() == r.len() && r.len() == x.len(),
+            "sq_diff_add length mismatch"
+        );
+        // SAFETY: lengths checked; the variant matches the CPU.
+        unsafe { (self.sq_diff_add)(cols, r, x, w) }
     }
 
     /// `y += a * x`. Panics (a bug, never user input) if the lengths differ.
@@ -750,6 +795,43 @@ mod tests {
                 assert_eq!(k.least_at(&vec![f32::INFINITY; n]), 0, "{}", k.name);
             }
         }
+    }
+
+    #[test]
+    fn not_above_and_sq_diff_add_match_scalar_for_every_variant() {
+        for k in available() {
+            for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 33, 63, 64] {
+                let mut v = data(n, 3);
+                if n > 4 {
+                    v[4] = f32::NAN;
+                }
+                for cut in [-2.0f32, -0.25, 0.0, 0.5, 2.0, f32::INFINITY, f32::NAN] {
+                    // SAFETY: the scalar reference needs nothing.
+                    let want = unsafe { scalar::not_above(&v, cut) };
+                    assert_eq!(k.not_above(&v, cut), want, "{} n={n} cut={cut}", k.name);
+                    if !cut.is_nan() {
+                        let naive = v.iter().enumerate().fold(0u64, |m, (i, &x)| {
+                            m | (u64::from(x <= cut || x.is_nan()) << i)
+                        });
+                        assert_eq!(want, naive, "n={n} cut={cut}");
+                    }
+                }
+                let (r, x) = (data(n, 5), data(n, 9));
+                let mut want = vec![0.5f64; n];
+                let mut got = want.clone();
+                // SAFETY: as above.
+                unsafe { scalar::sq_diff_add(&mut want, &r, &x, 0.3) };
+                k.sq_diff_add(&mut got, &r, &x, 0.3);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{} n={n}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn too_many_bounds_never_reach_unsafe_code() {
+        selected().not_above(&[0.0; 65], 1.0);
     }
 
     #[test]

@@ -173,3 +173,20 @@ pub unsafe fn least_at(v: &[f32]) -> usize {
     }
     at
 }
+
+/// # Safety
+/// None; the caller checked `v.len() <= 64`.
+pub unsafe fn not_above(v: &[f32], cut: f32) -> u64 {
+    let mut mask = 0u64;
+    for (i, &x) in v.iter().enumerate() {
+        // Unordered counts as not above: a NaN on either side rules nothing out.
+        mask |= u64::from(x.partial_cmp(&cut) != Some(std::cmp::Ordering::Greater)) << i;
+    }
+    mask
+}
+
+/// # Safety
+/// None; the caller checked the lengths.
+pub unsafe fn sq_diff_add(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
+    super::sq_diff_add_body(cols, r, x, w);
+}

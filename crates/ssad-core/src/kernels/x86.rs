@@ -1262,3 +1262,60 @@ pub unsafe fn least_at_avx2(v: &[f32]) -> usize {
         .position(|&x| x == g)
         .map_or(0, |i| full + i)
 }
+
+/// `not_above` 16 lanes at a time (`_CMP_NGT_UQ`: not greater, or unordered).
+///
+/// # Safety
+/// AVX-512F present; `v.len() <= 64`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn not_above_avx512(v: &[f32], cut: f32) -> u64 {
+    let n = v.len();
+    let t = _mm512_set1_ps(cut);
+    let mut mask = 0u64;
+    for c in (0..n).step_by(16) {
+        let lanes = lanes16(n - c);
+        // SAFETY: the load is masked to lanes c..n of `v`.
+        let x = unsafe { _mm512_maskz_loadu_ps(lanes, v.as_ptr().add(c)) };
+        mask |= u64::from(_mm512_mask_cmp_ps_mask::<_CMP_NGT_UQ>(lanes, x, t)) << c;
+    }
+    mask
+}
+
+/// `not_above` 8 lanes at a time, the tail scalar.
+///
+/// # Safety
+/// AVX present; `v.len() <= 64`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn not_above_avx2(v: &[f32], cut: f32) -> u64 {
+    let n = v.len();
+    let full = n - n % 8;
+    let t = _mm256_set1_ps(cut);
+    let mut mask = 0u64;
+    for c in (0..full).step_by(8) {
+        // SAFETY: c + 8 <= full <= n.
+        let x = unsafe { _mm256_loadu_ps(v.as_ptr().add(c)) };
+        mask |= (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NGT_UQ>(x, t)) as u64) << c;
+    }
+    for (i, &x) in v.iter().enumerate().skip(full) {
+        mask |= u64::from(x.partial_cmp(&cut) != Some(std::cmp::Ordering::Greater)) << i;
+    }
+    mask
+}
+
+/// `sq_diff_add` with the compiler's AVX2 vectorisation of the shared body.
+///
+/// # Safety
+/// AVX2 present; equal lengths.
+#[target_feature(enable = "avx2")]
+pub unsafe fn sq_diff_add_avx2(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
+    super::sq_diff_add_body(cols, r, x, w);
+}
+
+/// `sq_diff_add` with the compiler's AVX-512 vectorisation of the shared body.
+///
+/// # Safety
+/// AVX-512F present; equal lengths.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sq_diff_add_avx512(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
+    super::sq_diff_add_body(cols, r, x, w);
+}
