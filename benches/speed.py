@@ -58,14 +58,22 @@ def bench_table(table, cols, label, model, results):
     par_setup = "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET min_parallel_table_scan_size = 0;"
     par = timed(f"SELECT sum(ssad_score('{model}', t)) FROM {table} t", par_setup)
     # Best of three, like the other figures: one run of a shared machine is noise.
-    top1 = timed(f"SELECT count(*) FROM ssad_top_anomalies('{model}', '{table}', 10)", "SET ssad.threads = 1;")
-    top2 = timed(f"SELECT count(*) FROM ssad_top_anomalies('{model}', '{table}', 10)", "SET ssad.threads = 2;")
+    # Top-k throughput is timed with the model already in the session's cache
+    # (one inline call first): the cold load is its own figure, and a first
+    # statement in a new session also pays for loading the library. The cold
+    # figure (first statement of a session) is kept next to it.
+    topk = f"SELECT count(*) FROM ssad_top_anomalies('{model}', '{table}', 10)"
+    warm = f"SELECT ssad_score('{model}', t) FROM {table} t LIMIT 1;"
+    top1 = timed(topk, "SET ssad.threads = 1;" + warm)
+    top2 = timed(topk, "SET ssad.threads = 2;" + warm)
+    top2_cold = timed(topk, "SET ssad.threads = 2;")
     r = dict(table=label, rows=n, cols=len(cols),
              plain_scan_s=plain, inline_s=inline, inline_rows_per_s=inline_rps,
              inline_vs_plain_scan=inline / plain,
              iforest_rows_per_s_core=if_rps, inline_vs_iforest=inline_rps / if_rps,
              parallel2_s=par, parallel_speedup=inline / par,
-             topk_1thread_rows_per_s=n / top1, topk_2threads_rows_per_s=n / top2, topk_thread_speedup=top1 / top2)
+             topk_1thread_rows_per_s=n / top1, topk_2threads_rows_per_s=n / top2, topk_thread_speedup=top1 / top2,
+             topk_2threads_cold_rows_per_s=n / top2_cold)
     results.append(r)
     print(json.dumps(r), flush=True)
 
@@ -110,11 +118,12 @@ def main():
         bench_table(f'"{name}"', [f'"{c}"' for c in feats], name, f"{name}_model", results)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     json.dump(dict(train_s=train_s, cold_load_s=cold, warm_first_row_s=warm, plan=plan, tables=results), open(a.out, "w"), indent=1)
-    print("\n| table | rows | inline rows/s | vs IForest rows/s/core | vs plain scan time | 2 workers speedup | top-k rows/s (1 / 2 threads) |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| table | rows | inline rows/s | vs IForest rows/s/core | vs plain scan time | 2 workers speedup | top-k rows/s (1 / 2 threads) | top-k 2 threads, cold session |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['table']} | {r['rows']} | {r['inline_rows_per_s']:,.0f} | {r['inline_vs_iforest']:.2f}x | {r['inline_vs_plain_scan']:.1f}x | "
-              f"{r['parallel_speedup']:.2f}x | {r['topk_1thread_rows_per_s']:,.0f} / {r['topk_2threads_rows_per_s']:,.0f} |")
+              f"{r['parallel_speedup']:.2f}x | {r['topk_1thread_rows_per_s']:,.0f} / {r['topk_2threads_rows_per_s']:,.0f} | "
+              f"{r['topk_2threads_cold_rows_per_s']:,.0f} |")
 
 
 if __name__ == "__main__":
