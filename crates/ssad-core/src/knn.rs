@@ -252,8 +252,13 @@ impl Reference {
         // axis alone grows outward and bounds the distance of its rows.
         let mut right = ix.hi.partition_point(|&h| h < q0);
         let mut left = right;
+        // Plain compares, not `f32::max` (whose NaN rule costs extra
+        // instructions): the same gap for numbers; a NaN gives 0, which
+        // rules nothing out.
         let gap = |b: usize| {
-            let g = (ix.lo[b] - q0).max(q0 - ix.hi[b]).max(0.0);
+            let (a, c) = (ix.lo[b] - q0, q0 - ix.hi[b]);
+            let g = if a > c { a } else { c };
+            let g = if g > 0.0 { g } else { 0.0 };
             g * g
         };
         loop {
@@ -566,6 +571,22 @@ struct Held {
     worst: f32,
 }
 
+/// Keys a scored row's search keeps: `K` neighbours and one exact match
+/// passed over (`Reference::scored_held`).
+const KEPT: usize = K + 1;
+
+/// Insert `key` into the ascending `a`, dropping its largest (see `Held::offer`).
+#[inline(always)]
+fn insert_sorted<A: AsMut<[u64]> + ?Sized>(a: &mut A, key: u64) {
+    let a = a.as_mut();
+    for i in (1..a.len()).rev() {
+        a[i] = a[i].min(a[i - 1].max(key));
+    }
+    if let Some(first) = a.first_mut() {
+        *first = (*first).min(key);
+    }
+}
+
 impl Held {
     fn new(k: usize) -> Self {
         Held {
@@ -588,10 +609,11 @@ impl Held {
         } else if key >= self.key {
             return;
         }
-        for i in (1..keys.len()).rev() {
-            keys[i] = keys[i].min(keys[i - 1].max(key));
+        match <&mut [u64; KEPT]>::try_from(&mut keys[..]) {
+            // The usual size, unrolled: no loop, no bounds checks.
+            Ok(fixed) => insert_sorted(fixed, key),
+            Err(_) => insert_sorted(&mut keys[..], key),
         }
-        keys[0] = keys[0].min(key);
         if keys.len() == self.k {
             self.key = keys[self.k - 1];
             self.worst = f32::from_bits((self.key >> 32) as u32);
