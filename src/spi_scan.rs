@@ -101,7 +101,11 @@ unsafe extern "C-unwind" fn startup(
 #[pg_guard]
 unsafe extern "C-unwind" fn nothing(_this: *mut pg_sys::DestReceiver) {}
 
-/// Run `query` read-only and stream its rows in fetches of `fetch`.
+/// Rows in the first fetch of a stream.
+const FIRST_FETCH: i64 = 1024;
+
+/// Run `query` read-only and stream its rows in fetches of up to `fetch`
+/// (the first ones shorter, see `FIRST_FETCH`).
 pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
     let Ok(sql) = CString::new(query) else {
         pgrx::error!("ssad: internal query contains a NUL byte")
@@ -143,20 +147,25 @@ pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
         // One pointer to the whole receiver, used for every access while
         // the executor holds it.
         let this: *mut Receiver<'_> = &mut receiver;
+        // The first fetches are short and double up to `fetch`: whoever
+        // consumes them (the scoring pool) starts after 1,024 rows instead of
+        // waiting for a whole fetch.
+        let mut size = fetch.min(FIRST_FETCH);
         loop {
             pg_sys::check_for_interrupts!();
             let n = pg_sys::PortalRunFetch(
                 portal,
                 pg_sys::FetchDirection::FETCH_FORWARD,
-                fetch as std::ffi::c_long,
+                size as std::ffi::c_long,
                 this.cast(),
             );
             if n > 0 {
                 ((*this).on)(Item::EndOfFetch);
             }
-            if n < fetch as u64 {
+            if n < size as u64 {
                 break;
             }
+            size = (size * 2).min(fetch);
         }
         pg_sys::SPI_cursor_close(portal);
         pg_sys::SPI_finish();
