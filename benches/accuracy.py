@@ -112,7 +112,10 @@ def main():
             ar, pr, ts = [], [], []
             for seed in (0, 1, 2):
                 # A deterministic random half of the normal rows (hash joins, not NOT IN).
+                # No parallel plan: its workers would hand the join's rows over in
+                # a varying order, and the training sample follows the table's order.
                 psql(f"""DROP TABLE IF EXISTS bench_train;
+                         SET max_parallel_workers_per_gather = 0;
                          SELECT setseed({seed} / 10.0);
                          CREATE TEMP TABLE bench_split AS
                            SELECT rid, random() AS r FROM (SELECT rid FROM {t} WHERE NOT is_anomaly ORDER BY rid) x;
