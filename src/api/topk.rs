@@ -9,7 +9,8 @@ use ssad_core::Value;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// Rows per SPI fetch at most (the first fetches are shorter, see `spi_scan`), each scored as one parallel batch.
+/// Rows per SPI fetch at most (the first fetches are shorter, see
+/// `spi_scan`), each scored as one parallel batch.
 const FETCH: i64 = 10_000;
 
 /// What a scanned row carries besides its values: its ctid, or for a view the row itself.

@@ -551,12 +551,7 @@ impl Reference {
             }
             let w = scale / (sq as f64).sqrt();
             let r = &self.rows[i as usize * self.d..(i as usize + 1) * self.d];
-            if self.d >= 8 {
-                kernels::selected().sq_diff_add(cols, r, x, w);
-            } else {
-                // Too few columns to pay for the call: the same arithmetic inline.
-                kernels::sq_diff_add_body(cols, r, x, w);
-            }
+            kernels::selected().sq_diff_add(cols, r, x, w);
         }
         mean_dist(best) / self.norm as f64
     }
