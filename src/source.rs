@@ -8,7 +8,7 @@ use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
 use ssad_core::batch::{Pipeline, Scored};
 use ssad_core::reservoir::Reservoir;
-use ssad_core::{time, ColumnSpec, Value};
+use ssad_core::{time, ColumnSpec, Rows, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -177,15 +177,19 @@ fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<
 
 /// Stream the whole relation in fetches of `fetch` rows. Each row yields
 /// `extract(row)` from the `extra` select expressions (ordinals 1..) and the
-/// model values of `feeds`; `on_batch` gets each fetch. Checks for
-/// interrupts between fetches.
+/// model values of `feeds` (only those at `projection`, in its order, when
+/// given); `on_batch` gets each fetch, and may hand back the buffers of an
+/// earlier one for the next fetch to reuse (already touched memory: a fresh
+/// buffer costs a page fault a 4 KB on its first use). Checks for interrupts
+/// between fetches.
 pub fn scan<E>(
     relid: pg_sys::Oid,
     feeds: &[Feed],
+    projection: Option<&[usize]>,
     extra: &[&str],
     fetch: i64,
     mut extract: impl FnMut(&RawRow<'_>) -> E,
-    mut on_batch: impl FnMut(Vec<E>, Vec<Vec<Value<'static>>>),
+    mut on_batch: impl FnMut(Vec<E>, Rows) -> Option<(Vec<E>, Rows)>,
 ) {
     let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
     list.extend(feeds.iter().map(|f| types::read_expr(&f.attribute, f.read)));
@@ -195,23 +199,36 @@ pub fn scan<E>(
         list.join(", "),
         relation_name(relid)
     );
-    let width: usize = feeds
+    let expanded: usize = feeds
         .iter()
         .map(|f| types::expand(&f.attribute, f.read).len())
         .sum();
+    let width = projection.map_or(expanded, <[usize]>::len);
     let cap = fetch.max(1) as usize;
-    let (mut extras, mut rows) = (Vec::with_capacity(cap), Vec::with_capacity(cap));
+    let (mut extras, mut rows) = (Vec::with_capacity(cap), Rows::with_capacity(width, cap));
+    let mut values = Vec::with_capacity(expanded);
     spi_scan::stream(&query, fetch, |item| match item {
         Item::Row(row) => {
             extras.push(extract(row));
-            let mut values = Vec::with_capacity(width);
+            values.clear();
             push_values(row, feeds, extra.len() + 1, &mut values);
-            rows.push(values);
+            let pushed = match projection {
+                Some(p) => rows.push_row(p.iter().map(|&i| &values[i])),
+                None => rows.push_row(&values),
+            };
+            pushed.unwrap_or_else(|e| error::core(e));
         }
-        Item::EndOfFetch => on_batch(
-            std::mem::replace(&mut extras, Vec::with_capacity(cap)),
-            std::mem::replace(&mut rows, Vec::with_capacity(cap)),
-        ),
+        Item::EndOfFetch => {
+            let (mut e, mut r) = on_batch(
+                std::mem::take(&mut extras),
+                std::mem::replace(&mut rows, Rows::with_capacity(width, 0)),
+            )
+            .unwrap_or_else(|| (Vec::with_capacity(cap), Rows::with_capacity(width, cap)));
+            e.clear();
+            e.reserve(cap);
+            r.clear();
+            (extras, rows) = (e, r);
+        }
     });
 }
 
@@ -225,10 +242,11 @@ pub fn scan_scored<E: Send + 'static>(
     extra: &[&str],
     fetch: i64,
     extract: impl FnMut(&RawRow<'_>) -> E,
-    mut keep: impl FnMut(Vec<E>, Vec<Vec<Value<'static>>>, Vec<f64>),
+    mut keep: impl FnMut(Vec<E>, &Rows, Vec<f64>),
 ) {
     let mut done = |(extras, rows, scores): Scored<Vec<E>>| {
-        keep(extras, rows, scores.unwrap_or_else(|e| error::core(e)))
+        keep(extras, &rows, scores.unwrap_or_else(|e| error::core(e)));
+        rows
     };
     let pool = ssad_core::thread_pool(crate::gucs::THREADS.get() as usize)
         .unwrap_or_else(|e| error::core(e));
@@ -236,14 +254,14 @@ pub fn scan_scored<E: Send + 'static>(
     scan(
         relid,
         &feeds.feeds,
+        feeds.projection(),
         extra,
         fetch,
         extract,
         |extras, rows| {
-            let rows = rows.into_iter().map(|r| feeds.project(r)).collect();
-            if let Some(d) = pipeline.submit(extras, rows) {
-                done(d);
-            }
+            // A scored fetch's row buffer serves the next fetch.
+            let back = pipeline.submit(extras, rows).map(&mut done)?;
+            Some((Vec::new(), back))
         },
     );
     for d in pipeline.finish() {
@@ -263,10 +281,14 @@ pub fn sample_rows(
     scan(
         relid,
         feeds,
+        None,
         &[],
         10_000,
         |_| (),
-        |_, rows| rows.into_iter().for_each(|r| reservoir.offer(r)),
+        |extras, rows| {
+            (0..rows.len()).for_each(|r| reservoir.offer(rows.row_owned(r)));
+            Some((extras, rows))
+        },
     );
     let seen = reservoir.seen();
     (reservoir.into_items(), seen)
@@ -277,19 +299,18 @@ pub fn sample_rows(
 pub struct ModelFeeds {
     pub feeds: Vec<Feed>,
     projection: Vec<usize>,
+    /// Values the feeds expand to.
+    expanded: usize,
 }
 
 impl ModelFeeds {
-    /// Keep the values of the model's columns, in model column order (time
-    /// parts the model left out as constant are dropped).
-    pub fn project(&self, expanded: Vec<Value<'static>>) -> Vec<Value<'static>> {
-        if self.projection.len() == expanded.len() {
-            return expanded;
-        }
-        self.projection
-            .iter()
-            .map(|&i| expanded[i].clone())
-            .collect()
+    /// Where each model column sits among the feeds' expanded values, when
+    /// that is not all of them in order (time parts the model left out as
+    /// constant are dropped).
+    pub fn projection(&self) -> Option<&[usize]> {
+        let identity = self.projection.iter().enumerate().all(|(i, &p)| i == p)
+            && self.projection.len() == self.expanded;
+        (!identity).then_some(self.projection.as_slice())
     }
 }
 
@@ -357,5 +378,9 @@ pub fn feeds_for_model(model: &ssad_core::Model, relid: pg_sys::Oid) -> ModelFee
             Some("Score a relation shaped like the one the model was trained on."),
         )
     };
-    ModelFeeds { feeds, projection }
+    ModelFeeds {
+        feeds,
+        projection,
+        expanded: expanded.len(),
+    }
 }

@@ -108,7 +108,7 @@ fn ssad_top_anomalies(
             }
         },
         |extras, rows, scores| {
-            for ((score, (ctid, row)), values) in scores.into_iter().zip(extras).zip(rows) {
+            for (r, (score, (ctid, row))) in scores.into_iter().zip(extras).enumerate() {
                 seq += 1;
                 if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
                     heap.push(Kept {
@@ -116,7 +116,7 @@ fn ssad_top_anomalies(
                         seq,
                         ctid,
                         row,
-                        values,
+                        values: rows.row_owned(r),
                     });
                     if heap.len() > k {
                         heap.pop();

@@ -6,6 +6,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::model::{KnnDone, Model};
+use crate::rows::Rows;
 use crate::schema::Value;
 use crate::student::Student;
 use rayon::prelude::*;
@@ -41,15 +42,18 @@ impl Model {
     /// One task's rows: the kNN search for all of them first (the reference
     /// is read once per tile of rows, not once per row), then each row as
     /// `score` scores it, with its kNN shares given: the same bits.
-    fn score_chunk(&self, chunk: &[Vec<Value<'_>>]) -> Result<Vec<f64>> {
+    fn score_chunk<'v, R: AsRef<[Value<'v>]>>(&self, chunk: &[R]) -> Result<Vec<f64>> {
         let mut s = self.scratch();
         let d = self.n_columns();
         if !self.uses_knn() || d == 0 {
-            return chunk.iter().map(|r| self.score(r, &mut s)).collect();
+            return chunk
+                .iter()
+                .map(|r| self.score(r.as_ref(), &mut s))
+                .collect();
         }
         let mut zs = vec![0.0f32; chunk.len() * d];
         for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
-            self.knn_coords(r, z)?;
+            self.knn_coords(r.as_ref(), z)?;
         }
         let (mut cols, mut dists) = (vec![0.0f64; chunk.len() * d], vec![0.0f64; chunk.len()]);
         self.reference
@@ -68,18 +72,33 @@ impl Model {
             None => chunk
                 .iter()
                 .enumerate()
-                .map(|(r, row)| self.score_with(row, &mut s, Some(done(r))))
+                .map(|(r, row)| self.score_with(row.as_ref(), &mut s, Some(done(r))))
                 .collect(),
         }
+    }
+
+    /// `score_chunk` of rows `range` of a compact batch: their values are
+    /// laid out once for the chunk (text borrowed), then scored as rows.
+    fn score_range(&self, rows: &Rows, range: std::ops::Range<usize>) -> Result<Vec<f64>> {
+        let n = range.len();
+        let mut flat = Vec::new();
+        rows.values_into(range, &mut flat);
+        let w = rows.width();
+        let slices: Vec<&[Value<'_>]> = if w == 0 {
+            vec![&[]; n]
+        } else {
+            flat.chunks_exact(w).collect()
+        };
+        self.score_chunk(&slices)
     }
 
     /// The hybrid scores of `rows` with their kNN shares `cols`, the student
     /// run for a few rows at a time (`forward_rows_exact`: each weight load
     /// serves two rows): the same bits as `score_with` row by row.
-    fn student_rows<'a>(
+    fn student_rows<'a, 'v, R: AsRef<[Value<'v>]>>(
         &self,
         st: &Student,
-        rows: &[Vec<Value<'_>>],
+        rows: &[R],
         done: impl Fn(usize) -> KnnDone<'a>,
     ) -> Result<Vec<f64>> {
         let g = Student::BATCH_ROWS;
@@ -95,6 +114,7 @@ impl Model {
                 .enumerate()
                 .zip(scr.iter_mut().zip(xs.chunks_exact_mut(n_in)))
             {
+                let row = row.as_ref();
                 self.check_arity(row)?;
                 self.prepare_row_with(layout, row, s, false, Some(done(gi * g + r)));
                 self.student_input(layout, s);
@@ -118,7 +138,7 @@ impl Model {
 }
 
 /// Rows handed to the pipeline, scored, and handed back with their scores.
-pub type Scored<T> = (T, Vec<Vec<Value<'static>>>, Result<Vec<f64>>);
+pub type Scored<T> = (T, Rows, Result<Vec<f64>>);
 
 /// One chunk's scores, by chunk index within its batch.
 type ChunkScores = (usize, Result<Vec<f64>>);
@@ -126,7 +146,7 @@ type ChunkScores = (usize, Result<Vec<f64>>);
 /// A batch in flight: its chunks are scored by whichever pool thread is free.
 struct InFlight<T> {
     tag: T,
-    rows: Arc<Vec<Vec<Value<'static>>>>,
+    rows: Arc<Rows>,
     chunks: usize,
     rx: Receiver<ChunkScores>,
 }
@@ -156,7 +176,7 @@ impl<T: Send + 'static> Pipeline<T> {
 
     /// Start scoring `rows` (tagged with `tag`); once every pool thread has
     /// a batch's worth queued, returns the oldest, scored.
-    pub fn submit(&mut self, tag: T, rows: Vec<Vec<Value<'static>>>) -> Option<Scored<T>> {
+    pub fn submit(&mut self, tag: T, rows: Rows) -> Option<Scored<T>> {
         let (tx, rx) = channel();
         let rows = Arc::new(rows);
         let chunks = rows.len().div_ceil(CHUNK);
@@ -164,11 +184,11 @@ impl<T: Send + 'static> Pipeline<T> {
             let (model, rows, tx) = (Arc::clone(&self.model), Arc::clone(&rows), tx.clone());
             // Spawned from outside the pool: a FIFO queue, so older batches go first.
             self.pool.spawn(move || {
-                let part = &rows[c * CHUNK..((c + 1) * CHUNK).min(rows.len())];
+                let part = c * CHUNK..((c + 1) * CHUNK).min(rows.len());
                 // A panic must not unwind into rayon (which aborts the process):
                 // it becomes an error the caller raises.
                 let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    model.score_chunk(part)
+                    model.score_range(&rows, part)
                 }))
                 .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
                 // Let go of the rows before reporting, so that the caller owns
@@ -221,7 +241,7 @@ impl<T: Send + 'static> Pipeline<T> {
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnSpec, CoreError, TrainOptions, Value};
+    use crate::{thread_pool, train, ColumnSpec, CoreError, Rows, TrainOptions, Value};
     use std::sync::Arc;
 
     #[test]
@@ -264,18 +284,22 @@ mod tests {
                 piped.push((tag, back, sc));
             };
             for (i, chunk) in rows.chunks(size).enumerate() {
-                if let Some(done) = pipe.submit(i, chunk.to_vec()) {
+                let batch = Rows::from_rows(4, chunk).unwrap_or_else(|e| panic!("{e}"));
+                if let Some(done) = pipe.submit(i, batch) {
                     keep(done);
                 }
             }
-            if let Some(done) = pipe.submit(usize::MAX, Vec::new()) {
+            if let Some(done) = pipe.submit(usize::MAX, Rows::with_capacity(4, 0)) {
                 keep(done);
             }
             pipe.finish().into_iter().for_each(&mut keep);
             let empty = piped.pop().unwrap_or_else(|| panic!("no batches"));
             assert_eq!((empty.0, empty.1.len(), empty.2.len()), (usize::MAX, 0, 0));
             assert_eq!(piped.iter().map(|p| p.0).collect::<Vec<_>>(), tags);
-            let back: Vec<_> = piped.iter().flat_map(|p| p.1.clone()).collect();
+            let back: Vec<_> = piped
+                .iter()
+                .flat_map(|p| (0..p.1.len()).map(|r| p.1.row_owned(r)))
+                .collect();
             assert_eq!(back, rows);
             let scores: Vec<f64> = piped.into_iter().flat_map(|p| p.2).collect();
             assert_eq!(scores, single);

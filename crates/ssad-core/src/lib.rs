@@ -19,6 +19,7 @@ pub mod nn;
 pub mod options;
 pub mod reservoir;
 pub mod rng;
+pub mod rows;
 pub mod schema;
 pub mod student;
 pub mod time;
@@ -28,6 +29,7 @@ pub use encode::Expected;
 pub use error::{CoreError, Result};
 pub use model::{Contribution, Model, Scratch};
 pub use options::{ResolvedOptions, TrainOptions};
+pub use rows::Rows;
 pub use schema::{ColumnKind, ColumnSpec, Value};
 pub use train::{train, Event, TrainReport};
 
