@@ -286,7 +286,7 @@ pub fn sample_rows(
         10_000,
         |_| (),
         |extras, rows| {
-            (0..rows.len()).for_each(|r| reservoir.offer(rows.row_owned(r)));
+            (0..rows.len()).for_each(|r| reservoir.offer_with(|| rows.row_owned(r)));
             Some((extras, rows))
         },
     );

@@ -22,13 +22,19 @@ impl<T> Reservoir<T> {
 
     /// Offer one item; it is kept with probability cap / seen.
     pub fn offer(&mut self, item: T) {
+        self.offer_with(|| item)
+    }
+
+    /// `offer` of the item `make` builds, built only when it is kept (the
+    /// same draws as `offer`, so the same sample).
+    pub fn offer_with(&mut self, make: impl FnOnce() -> T) {
         self.seen += 1;
         if self.items.len() < self.cap {
-            self.items.push(item);
+            self.items.push(make());
         } else {
             let j = self.rng.below(self.seen);
             if (j as usize) < self.cap {
-                self.items[j as usize] = item;
+                self.items[j as usize] = make();
             }
         }
     }
@@ -57,6 +63,24 @@ mod tests {
             r.offer(i);
         }
         assert_eq!(r.into_items(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn offer_with_keeps_what_offer_keeps_and_builds_only_that() {
+        let (mut a, mut b) = (Reservoir::new(7, 3), Reservoir::new(7, 3));
+        let mut built = 0;
+        for i in 0..1000 {
+            a.offer(i);
+            b.offer_with(|| {
+                built += 1;
+                i
+            });
+        }
+        assert_eq!(a.into_items(), b.into_items());
+        assert!(
+            built < 100,
+            "{built} items built for a 7-item sample of 1000"
+        );
     }
 
     #[test]
