@@ -307,14 +307,14 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                 if grid.len() < 2 || !(scale > 0.0 && scale.is_finite()) || !density_ok {
                     return Err(corrupt("numeric encoder"));
                 }
-                let e = NumericEncoder {
+                let e = NumericEncoder::from_parts(
                     median,
                     scale,
                     null_rate,
                     count,
                     grid,
-                    density: Density::from_parts(values, counts, lo, hi, scale),
-                };
+                    Density::from_parts(values, counts, lo, hi, scale),
+                );
                 ColumnEncoder::Numeric(e)
             }
             ColumnKind::Categorical => {

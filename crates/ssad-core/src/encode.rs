@@ -26,6 +26,11 @@ pub struct NumericEncoder {
     pub grid: Vec<f64>,
     /// Density of the values for the marginal term.
     pub density: Density,
+    /// Derived: for a discrete column, each training level's network input,
+    /// kNN coordinate and marginal, looked up instead of computed (the same
+    /// bits: built by the same arithmetic).
+    #[serde(skip)]
+    levels: Vec<(f32, f32, f64)>,
 }
 
 /// Why a column was left out of the model.
@@ -78,14 +83,54 @@ impl NumericEncoder {
         let grid = (0..GRID_POINTS)
             .map(|k| quantile_sorted(&xs, k as f64 / (GRID_POINTS - 1) as f64))
             .collect();
-        Ok(NumericEncoder {
+        Ok(Self::from_parts(
             median,
             scale,
-            null_rate: nulls as f64 / values.len() as f64,
-            count: xs.len() as u64,
+            nulls as f64 / values.len() as f64,
+            xs.len() as u64,
             grid,
-            density: Density::fit(&xs, scale),
-        })
+            Density::fit(&xs, scale),
+        ))
+    }
+
+    /// An encoder from its stored parts (as fitted or decoded).
+    pub fn from_parts(
+        median: f64,
+        scale: f64,
+        null_rate: f64,
+        count: u64,
+        grid: Vec<f64>,
+        density: Density,
+    ) -> Self {
+        let mut e = NumericEncoder {
+            median,
+            scale,
+            null_rate,
+            count,
+            grid,
+            density,
+            levels: Vec::new(),
+        };
+        e.levels = e
+            .density
+            .values
+            .iter()
+            .map(|&x| {
+                let z = (x - e.median) / e.scale;
+                let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
+                (input, soften(z), e.density.surprise(x))
+            })
+            .collect();
+        e
+    }
+
+    /// The looked-up parts of `x` when it is one of a discrete column's
+    /// training levels, bit for bit (so -0.0 is not the level 0.0).
+    #[inline]
+    fn level(&self, x: f64) -> Option<(f32, f32, f64)> {
+        let i = self.density.level_index(x)?;
+        let v = self.density.values[i];
+        (v.to_bits() == x.to_bits()).then(|| self.levels[i])
     }
 
     pub fn nullable(&self) -> bool {
@@ -238,16 +283,19 @@ impl ColumnEncoder {
         match self {
             ColumnEncoder::Numeric(e) => match v.as_f64() {
                 Some(x) => {
-                    let z = (x - e.median) / e.scale;
-                    let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
+                    let (input, knn_coord, marginal) = e.level(x).unwrap_or_else(|| {
+                        let z = (x - e.median) / e.scale;
+                        let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
+                        (input, soften(z), e.density.surprise(x))
+                    });
                     out[0] = input;
                     if e.nullable() {
                         out[1] = 0.0;
                     }
                     ValueParts {
                         target: Some(input),
-                        marginal: e.density.surprise(x),
-                        knn_coord: soften(z),
+                        marginal,
+                        knn_coord,
                     }
                 }
                 None => {
@@ -318,7 +366,10 @@ impl ColumnEncoder {
     /// prediction and marginal terms carry them.
     pub fn knn_coord(&self, v: &Value<'_>) -> f32 {
         match self {
-            ColumnEncoder::Numeric(e) => e.soft_scaled(v).unwrap_or(0.0),
+            ColumnEncoder::Numeric(e) => match v.as_f64().and_then(|x| e.level(x)) {
+                Some((_, knn, _)) => knn,
+                None => e.soft_scaled(v).unwrap_or(0.0),
+            },
             ColumnEncoder::Categorical(_) => 0.0,
         }
     }
@@ -473,6 +524,11 @@ mod parts_tests {
         assert_eq!(p.target.map(f32::to_bits), enc.target(v).map(f32::to_bits));
         assert_eq!(p.marginal.to_bits(), enc.marginal(v).to_bits(), "{v:?}");
         assert_eq!(p.knn_coord.to_bits(), enc.knn_coord(v).to_bits(), "{v:?}");
+        // A discrete column's looked-up levels against the arithmetic itself.
+        if let ColumnEncoder::Numeric(e) = enc {
+            let soft = e.soft_scaled(v).unwrap_or(0.0);
+            assert_eq!(p.knn_coord.to_bits(), soft.to_bits(), "{v:?}");
+        }
     }
 
     #[test]
@@ -483,7 +539,9 @@ mod parts_tests {
             .collect();
         xs.extend((0..20).map(|_| Value::Null));
         let cont = ColumnEncoder::fit(ColumnKind::Numeric, &xs).unwrap_or_else(|_| panic!("fit"));
-        let levels: Vec<Value<'static>> = (0..300).map(|i| Value::Num((i % 4) as f64)).collect();
+        let mut levels: Vec<Value<'static>> =
+            (0..300).map(|i| Value::Num((i % 4) as f64 - 1.0)).collect();
+        levels.extend([Value::Num(0.3), Value::Num(1e4)]);
         let disc =
             ColumnEncoder::fit(ColumnKind::Numeric, &levels).unwrap_or_else(|_| panic!("fit"));
         let probes = [
@@ -496,6 +554,10 @@ mod parts_tests {
             Value::Num(f64::INFINITY),
             Value::Num(f64::NAN),
             Value::Num(-0.0),
+            Value::Num(-1.0),
+            Value::Num(1.0),
+            Value::Num(0.3),
+            Value::Num(1e4),
         ];
         for v in &probes {
             same_as_the_four_calls(&cont, v);
