@@ -51,9 +51,32 @@ impl Model {
                 .map(|r| self.score(r.as_ref(), &mut s))
                 .collect();
         }
-        let mut zs = vec![0.0f32; chunk.len() * d];
-        for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
-            self.knn_coords(r.as_ref(), z)?;
+        let n = chunk.len();
+        let mut zs = vec![0.0f32; n * d];
+        // The hybrid path encodes each row once, here: its value slots and
+        // marginals wait in `enc` while the chunk's kNN search runs.
+        let nv = self.layout().n_values;
+        let mut enc = Encoded::default();
+        if self.student.is_some() {
+            enc.base.resize(n * nv, 0.0);
+            enc.marg.resize(n * d, 0.0);
+            for (i, r) in chunk.iter().enumerate() {
+                let (base, marg) = (
+                    &mut enc.base[i * nv..(i + 1) * nv],
+                    &mut enc.marg[i * d..(i + 1) * d],
+                );
+                self.encode_row(
+                    self.layout(),
+                    r.as_ref(),
+                    base,
+                    marg,
+                    &mut zs[i * d..(i + 1) * d],
+                )?;
+            }
+        } else {
+            for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
+                self.knn_coords(r.as_ref(), z)?;
+            }
         }
         let (mut cols, mut dists) = (vec![0.0f64; chunk.len() * d], vec![0.0f64; chunk.len()]);
         self.reference
@@ -68,7 +91,7 @@ impl Model {
             lin: self.linear.as_ref().map(|l| &lins[r * l.d..(r + 1) * l.d]),
         };
         match &self.student {
-            Some(st) => self.student_rows(st, chunk, done),
+            Some(st) => self.student_rows(st, n, &enc, &zs, done),
             None => chunk
                 .iter()
                 .enumerate()
@@ -95,32 +118,36 @@ impl Model {
     /// The hybrid scores of `rows` with their kNN shares `cols`, the student
     /// run for a few rows at a time (`forward_rows_exact`: each weight load
     /// serves two rows): the same bits as `score_with` row by row.
-    fn student_rows<'a, 'v, R: AsRef<[Value<'v>]>>(
+    fn student_rows<'a>(
         &self,
         st: &Student,
-        rows: &[R],
+        n: usize,
+        enc: &Encoded,
+        zs: &[f32],
         done: impl Fn(usize) -> KnnDone<'a>,
     ) -> Result<Vec<f64>> {
         let g = Student::BATCH_ROWS;
         let layout = self.layout();
+        let (nv, d) = (layout.n_values, self.n_columns());
         let mut scr: Vec<_> = (0..g).map(|_| self.scratch()).collect();
         let n_in = st.net.n_in();
         let mut xs = vec![0.0f32; g * n_in];
         let mut hidden = [Vec::new(), Vec::new()];
-        let mut out = Vec::with_capacity(rows.len());
-        for (gi, group) in rows.chunks(g).enumerate() {
-            for ((r, row), (s, x)) in group
-                .iter()
-                .enumerate()
-                .zip(scr.iter_mut().zip(xs.chunks_exact_mut(n_in)))
-            {
-                let row = row.as_ref();
-                self.check_arity(row)?;
-                self.prepare_row_with(layout, row, s, false, Some(done(gi * g + r)));
+        let mut out = Vec::with_capacity(n);
+        for g0 in (0..n).step_by(g) {
+            let m = g.min(n - g0);
+            for (i, (s, x)) in (g0..g0 + m).zip(scr.iter_mut().zip(xs.chunks_exact_mut(n_in))) {
+                self.prepare_row_encoded(
+                    layout,
+                    &enc.base[i * nv..(i + 1) * nv],
+                    &enc.marg[i * d..(i + 1) * d],
+                    &zs[i * d..(i + 1) * d],
+                    s,
+                    Some(done(i)),
+                );
                 self.student_input(layout, s);
                 x.copy_from_slice(&s.student_x);
             }
-            let m = group.len();
             let ys = st.net.forward_rows_exact(&xs[..m * n_in], m, &mut hidden);
             // The first output of each row, as `mean_prediction` reads it.
             let per_row = ys.len() / m.max(1);
@@ -135,6 +162,13 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// A chunk's rows as `Model::encode_row` encodes them (the hybrid path).
+#[derive(Default)]
+struct Encoded {
+    base: Vec<f32>,
+    marg: Vec<f64>,
 }
 
 /// Rows handed to the pipeline, scored, and handed back with their scores.

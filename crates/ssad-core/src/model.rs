@@ -266,6 +266,53 @@ impl Model {
             s.marg[j] = parts.marginal;
             s.z[j] = parts.knn_coord;
         }
+        self.finish_row(s, knn);
+    }
+
+    /// The encoding `prepare_row_with` computes of `row` (no targets), into
+    /// plain buffers: the value slots `base` (`n_values`), the marginals and
+    /// the kNN coordinates. The batch path encodes a row once with it and
+    /// hands the parts to `prepare_row_encoded` after the chunk's search.
+    pub(crate) fn encode_row(
+        &self,
+        layout: &Layout,
+        row: &[Value<'_>],
+        base: &mut [f32],
+        marg: &mut [f64],
+        z: &mut [f32],
+    ) -> Result<()> {
+        self.check_arity(row)?;
+        for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
+            let off = layout.in_off[j];
+            let parts = enc.encode_parts(v, &mut base[off..off + enc.in_width()]);
+            marg[j] = parts.marginal;
+            z[j] = parts.knn_coord;
+        }
+        Ok(())
+    }
+
+    /// `prepare_row_with` (no targets) of a row `encode_row` encoded: the
+    /// same scratch state.
+    pub(crate) fn prepare_row_encoded(
+        &self,
+        layout: &Layout,
+        base: &[f32],
+        marg: &[f64],
+        z: &[f32],
+        s: &mut Scratch,
+        knn: Option<KnnDone<'_>>,
+    ) {
+        let nv = layout.n_values;
+        s.base[..nv].copy_from_slice(base);
+        s.base[nv..].fill(0.0);
+        s.marg.copy_from_slice(marg);
+        s.z.copy_from_slice(z);
+        self.finish_row(s, knn);
+    }
+
+    /// The kNN shares and linear residuals of the row whose coordinates are
+    /// in `s.z` (given when the batch path computed them).
+    fn finish_row(&self, s: &mut Scratch, knn: Option<KnnDone<'_>>) {
         if let Some(done) = knn {
             s.knn_cols.copy_from_slice(done.cols);
         } else if self.knn_weight > 0.0 {
