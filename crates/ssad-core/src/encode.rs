@@ -279,6 +279,7 @@ impl ColumnEncoder {
     /// `encode_input` into `out`, with `target`, `marginal` and `knn_coord`
     /// of the same value: the same bits as the four calls, with the value
     /// read, scaled and looked up once (per row and column of every score).
+    #[inline]
     pub fn encode_parts(&self, v: &Value<'_>, out: &mut [f32]) -> ValueParts {
         match self {
             ColumnEncoder::Numeric(e) => match v.as_f64() {
