@@ -5,7 +5,7 @@
 //! between calls.
 
 use crate::error::{CoreError, Result};
-use crate::model::{KnnDone, Model};
+use crate::model::{KnnDone, Model, Scratch};
 use crate::rows::Rows;
 use crate::schema::Value;
 use crate::student::Student;
@@ -41,10 +41,18 @@ impl Model {
 impl Model {
     /// One task's rows: the kNN search for all of them first (the reference
     /// is read once per tile of rows, not once per row), then each row as
-    /// `score` scores it, with its kNN shares given: the same bits.
+    /// `score` scores it, with its kNN shares given: the same bits. The
+    /// hybrid model (the default) goes through `score_hybrid`.
     fn score_chunk<'v, R: AsRef<[Value<'v>]>>(&self, chunk: &[R]) -> Result<Vec<f64>> {
-        let mut s = self.scratch();
         let d = self.n_columns();
+        if self.student.is_some() && self.uses_knn() && d > 0 {
+            let layout = self.layout();
+            return self.score_hybrid(chunk.len(), |i, base, marg, z| {
+                let row = chunk[i].as_ref().iter().map(Value::borrowed);
+                self.encode_row(layout, row, base, marg, z)
+            });
+        }
+        let mut s = self.scratch();
         if !self.uses_knn() || d == 0 {
             return chunk
                 .iter()
@@ -53,57 +61,84 @@ impl Model {
         }
         let n = chunk.len();
         let mut zs = vec![0.0f32; n * d];
-        // The hybrid path encodes each row once, here: its value slots and
-        // marginals wait in `enc` while the chunk's kNN search runs.
-        let nv = self.layout().n_values;
-        let mut enc = Encoded::default();
-        if self.student.is_some() {
-            enc.base.resize(n * nv, 0.0);
-            enc.marg.resize(n * d, 0.0);
-            for (i, r) in chunk.iter().enumerate() {
-                let (base, marg) = (
-                    &mut enc.base[i * nv..(i + 1) * nv],
-                    &mut enc.marg[i * d..(i + 1) * d],
-                );
-                self.encode_row(
-                    self.layout(),
-                    r.as_ref(),
-                    base,
-                    marg,
-                    &mut zs[i * d..(i + 1) * d],
-                )?;
-            }
-        } else {
-            for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
-                self.knn_coords(r.as_ref(), z)?;
-            }
+        for (r, z) in chunk.iter().zip(zs.chunks_exact_mut(d)) {
+            self.knn_coords(r.as_ref(), z)?;
         }
-        let (mut cols, mut dists) = (vec![0.0f64; chunk.len() * d], vec![0.0f64; chunk.len()]);
+        let (cols, lins) = self.chunk_knn(n, &zs, &mut s);
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(r, row)| self.score_with(row.as_ref(), &mut s, Some(self.done(r, &cols, &lins))))
+            .collect()
+    }
+
+    /// The kNN shares (`n x d`) and linear residuals of a chunk's rows from
+    /// their coordinates `zs`: the search for all of them at once.
+    fn chunk_knn(&self, n: usize, zs: &[f32], s: &mut Scratch) -> (Vec<f64>, Vec<f32>) {
+        let d = self.n_columns();
+        let (mut cols, mut dists) = (vec![0.0f64; n * d], vec![0.0f64; n]);
         self.reference
-            .distance_batch(&zs, &mut s.knn, &mut cols, &mut dists);
+            .distance_batch(zs, &mut s.knn, &mut cols, &mut dists);
         let mut lins = Vec::new();
         if let Some(l) = &self.linear {
-            lins.resize(chunk.len() * l.d, 0.0);
-            l.residuals_rows(&zs, chunk.len(), &mut lins);
+            lins.resize(n * l.d, 0.0);
+            l.residuals_rows(zs, n, &mut lins);
         }
-        let done = |r: usize| KnnDone {
+        (cols, lins)
+    }
+
+    /// Row `r`'s part of `chunk_knn`'s results.
+    fn done<'a>(&'a self, r: usize, cols: &'a [f64], lins: &'a [f32]) -> KnnDone<'a> {
+        let d = self.n_columns();
+        KnnDone {
             cols: &cols[r * d..(r + 1) * d],
             lin: self.linear.as_ref().map(|l| &lins[r * l.d..(r + 1) * l.d]),
-        };
-        match &self.student {
-            Some(st) => self.student_rows(st, n, &enc, &zs, done),
-            None => chunk
-                .iter()
-                .enumerate()
-                .map(|(r, row)| self.score_with(row.as_ref(), &mut s, Some(done(r))))
-                .collect(),
         }
+    }
+
+    /// The hybrid scores of `n` rows that `encode(i, base, marg, z)` encodes
+    /// (`Model::encode_row`): each row is encoded once, its value slots and
+    /// marginals waiting while the chunk's kNN search runs.
+    fn score_hybrid(
+        &self,
+        n: usize,
+        mut encode: impl FnMut(usize, &mut [f32], &mut [f64], &mut [f32]) -> Result<()>,
+    ) -> Result<Vec<f64>> {
+        let (d, nv) = (self.n_columns(), self.layout().n_values);
+        let mut s = self.scratch();
+        let mut zs = vec![0.0f32; n * d];
+        let mut enc = Encoded {
+            base: vec![0.0; n * nv],
+            marg: vec![0.0; n * d],
+        };
+        for i in 0..n {
+            encode(
+                i,
+                &mut enc.base[i * nv..(i + 1) * nv],
+                &mut enc.marg[i * d..(i + 1) * d],
+                &mut zs[i * d..(i + 1) * d],
+            )?;
+        }
+        let (cols, lins) = self.chunk_knn(n, &zs, &mut s);
+        let Some(st) = &self.student else {
+            return Err(CoreError::Internal(
+                "hybrid scoring without a student".into(),
+            ));
+        };
+        self.student_rows(st, n, &enc, &zs, |r| self.done(r, &cols, &lins))
     }
 
     /// `score_chunk` of rows `range` of a compact batch: their values are
     /// laid out once for the chunk (text borrowed), then scored as rows.
     fn score_range(&self, rows: &Rows, range: std::ops::Range<usize>) -> Result<Vec<f64>> {
         let n = range.len();
+        if self.student.is_some() && self.uses_knn() && self.n_columns() > 0 {
+            // Encoded straight from the cells: no values laid out.
+            let layout = self.layout();
+            return self.score_hybrid(n, |i, base, marg, z| {
+                self.encode_row(layout, rows.row_values(range.start + i), base, marg, z)
+            });
+        }
         let mut flat = Vec::new();
         rows.values_into(range, &mut flat);
         let w = rows.width();

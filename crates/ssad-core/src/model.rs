@@ -273,18 +273,24 @@ impl Model {
     /// plain buffers: the value slots `base` (`n_values`), the marginals and
     /// the kNN coordinates. The batch path encodes a row once with it and
     /// hands the parts to `prepare_row_encoded` after the chunk's search.
-    pub(crate) fn encode_row(
+    pub(crate) fn encode_row<'v>(
         &self,
         layout: &Layout,
-        row: &[Value<'_>],
+        row: impl ExactSizeIterator<Item = Value<'v>>,
         base: &mut [f32],
         marg: &mut [f64],
         z: &mut [f32],
     ) -> Result<()> {
-        self.check_arity(row)?;
+        if row.len() != self.columns.len() {
+            return Err(CoreError::RowMismatch(format!(
+                "expected {} values, got {}",
+                self.columns.len(),
+                row.len()
+            )));
+        }
         for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
             let off = layout.in_off[j];
-            let parts = enc.encode_parts(v, &mut base[off..off + enc.in_width()]);
+            let parts = enc.encode_parts(&v, &mut base[off..off + enc.in_width()]);
             marg[j] = parts.marginal;
             z[j] = parts.knn_coord;
         }

@@ -104,6 +104,7 @@ impl Rows {
         Ok(())
     }
 
+    #[inline]
     fn value_of(&self, cell: u64) -> Value<'_> {
         match cell >> TAG_SHIFT {
             TAG_NULL => Value::Null,
@@ -120,6 +121,14 @@ impl Rows {
         out.clear();
         let cells = &self.cells[range.start * self.width..range.end * self.width];
         out.extend(cells.iter().map(|&c| self.value_of(c)));
+    }
+
+    /// Row `r`'s values (text borrowed from `self`).
+    #[inline]
+    pub fn row_values(&self, r: usize) -> impl ExactSizeIterator<Item = Value<'_>> {
+        self.cells[r * self.width..(r + 1) * self.width]
+            .iter()
+            .map(|&c| self.value_of(c))
     }
 
     /// Row `r` with its values owned.
