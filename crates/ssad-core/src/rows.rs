@@ -140,6 +140,52 @@ impl Rows {
     }
 }
 
+/// A batch's distinct rows: `firsts` holds the first row of each group of
+/// rows equal cell for cell, in row order, and `group[r]` row r's group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Distinct {
+    pub firsts: Vec<u32>,
+    pub group: Vec<u32>,
+}
+
+impl Rows {
+    /// The distinct rows (equal bits in every cell: -0.0 is not 0.0, and every
+    /// NaN is one), or None when the rows hold text (a text cell points into
+    /// this batch's text, so equal cells would not mean equal text) or have
+    /// no columns. Open addressing over a multiplicative hash of the cells.
+    pub fn distinct(&self) -> Option<Distinct> {
+        let w = self.width;
+        if w == 0 || !self.spans.is_empty() || self.n > u32::MAX as usize {
+            return None;
+        }
+        let slots = (2 * self.n).next_power_of_two().max(16);
+        let mut table = vec![u32::MAX; slots];
+        let (mut firsts, mut group) = (Vec::new(), Vec::with_capacity(self.n));
+        for (r, row) in self.cells.chunks_exact(w).enumerate() {
+            let h = row.iter().fold(0u64, |h, &c| {
+                (h.rotate_left(5) ^ c).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+            });
+            let mut i = (h >> 32) as usize & (slots - 1);
+            loop {
+                let g = table[i];
+                if g == u32::MAX {
+                    table[i] = firsts.len() as u32;
+                    group.push(firsts.len() as u32);
+                    firsts.push(r as u32);
+                    break;
+                }
+                let f = firsts[g as usize] as usize;
+                if self.cells[f * w..(f + 1) * w] == *row {
+                    group.push(g);
+                    break;
+                }
+                i = (i + 1) & (slots - 1);
+            }
+        }
+        Some(Distinct { firsts, group })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +233,37 @@ mod tests {
             assert!(matches!(v, Value::Num(x) if x.is_nan()));
             assert_eq!(v.as_f64(), None);
         }
+    }
+
+    #[test]
+    fn distinct_groups_rows_equal_cell_for_cell() {
+        let n = |x: f64| Value::Num(x);
+        let rows = vec![
+            vec![n(1.0), Value::Null],
+            vec![n(2.0), n(0.0)],
+            vec![n(1.0), Value::Null],
+            vec![n(2.0), n(-0.0)],
+            vec![n(f64::NAN), n(0.0)],
+            vec![n(-f64::NAN), n(0.0)],
+            vec![n(2.0), n(0.0)],
+        ];
+        let r = Rows::from_rows(2, &rows).unwrap_or_else(|e| panic!("{e}"));
+        let d = r.distinct().unwrap_or_else(|| panic!("numbers only"));
+        assert_eq!(d.firsts, vec![0, 1, 3, 4]);
+        assert_eq!(d.group, vec![0, 1, 0, 2, 3, 3, 1]);
+        // Many rows, few distinct: every row's group holds rows equal to it.
+        let many: Vec<Vec<Value<'static>>> = (0..5000)
+            .map(|i| vec![n((i % 37) as f64), n((i % 5) as f64)])
+            .collect();
+        let r = Rows::from_rows(2, &many).unwrap_or_else(|e| panic!("{e}"));
+        let d = r.distinct().unwrap_or_else(|| panic!("numbers only"));
+        assert_eq!(d.firsts.len(), 185);
+        for (i, &g) in d.group.iter().enumerate() {
+            assert_eq!(r.row_owned(i), r.row_owned(d.firsts[g as usize] as usize));
+        }
+        // Text: no grouping.
+        let texts = Rows::from_rows(1, &[vec![t("a")], vec![t("a")]]);
+        assert_eq!(texts.map(|r| r.distinct()), Ok(None));
     }
 
     #[test]
