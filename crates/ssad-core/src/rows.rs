@@ -140,6 +140,10 @@ impl Rows {
     }
 }
 
+/// Slots `Rows::distinct` looks at for one row before giving it a group of
+/// its own (a group only saves work; a row alone is always right).
+const MAX_PROBES: usize = 32;
+
 /// A batch's distinct rows: `firsts` holds the first row of each group of
 /// rows equal cell for cell, in row order, and `group[r]` row r's group.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,6 +158,10 @@ impl Rows {
     /// this batch's text, so equal cells would not mean equal text) or have
     /// no columns. Open addressing over a multiplicative hash of the cells.
     pub fn distinct(&self) -> Option<Distinct> {
+        self.distinct_probing(MAX_PROBES)
+    }
+
+    fn distinct_probing(&self, max_probes: usize) -> Option<Distinct> {
         let w = self.width;
         if w == 0 || !self.spans.is_empty() || self.n > u32::MAX as usize {
             return None;
@@ -166,10 +174,14 @@ impl Rows {
                 (h.rotate_left(5) ^ c).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
             });
             let mut i = (h >> 32) as usize & (slots - 1);
-            loop {
+            for probe in 0.. {
                 let g = table[i];
-                if g == u32::MAX {
-                    table[i] = firsts.len() as u32;
+                // A free slot, or a run of colliding rows too long to follow
+                // (crafted rows cannot make a fetch quadratic): a new group.
+                if g == u32::MAX || probe == max_probes {
+                    if g == u32::MAX {
+                        table[i] = firsts.len() as u32;
+                    }
                     group.push(firsts.len() as u32);
                     firsts.push(r as u32);
                     break;
@@ -261,6 +273,17 @@ mod tests {
         for (i, &g) in d.group.iter().enumerate() {
             assert_eq!(r.row_owned(i), r.row_owned(d.firsts[g as usize] as usize));
         }
+        // However short the probing, every group holds equal rows only.
+        for probes in [0, 1, 2] {
+            let d = r
+                .distinct_probing(probes)
+                .unwrap_or_else(|| panic!("numbers only"));
+            assert!(d.firsts.len() >= 185);
+            for (i, &g) in d.group.iter().enumerate() {
+                assert_eq!(r.row_owned(i), r.row_owned(d.firsts[g as usize] as usize));
+            }
+        }
+        assert_eq!(r.distinct_probing(0).map(|d| d.firsts.len()), Some(5000));
         // Text: no grouping.
         let texts = Rows::from_rows(1, &[vec![t("a")], vec![t("a")]]);
         assert_eq!(texts.map(|r| r.distinct()), Ok(None));
