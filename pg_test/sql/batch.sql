@@ -13,6 +13,19 @@ SELECT version FROM ssad_train('sensor_model', 'sensor', exclude => ARRAY['id', 
 SELECT ctid, row_data->>'id' AS id, top_column, round(quantile::numeric, 2) AS quantile, score > 0 AS positive
   FROM ssad_top_anomalies('sensor_model', k => 5)
  ORDER BY score DESC;
+-- Every row's top-k score is its inline score, bit for bit: the scan holds
+-- its rows as compact cells and scores a repeated row once per fetch (the
+-- 5,000 rows hold some 440 distinct ones).
+SELECT count(*) AS rows, bool_and(a.score = ssad_score('sensor_model', s)) AS same_as_inline
+  FROM ssad_top_anomalies('sensor_model', k => 5000) a JOIN sensor s ON s.ctid = a.ctid;
+-- The same with text, NULLs and repeated rows (text rows are never grouped).
+CREATE TABLE tagged AS
+SELECT (i % 7)::float8 AS x, CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 3)::float8 END AS y,
+       (ARRAY['red', 'green', NULL])[1 + i % 3] AS tag
+  FROM generate_series(1, 3000) AS i;
+SELECT version FROM ssad_train('tagged_model', 'tagged', options => '{"seed": 2}');
+SELECT count(*) AS rows, bool_and(a.score = ssad_score('tagged_model', t)) AS same_as_inline
+  FROM ssad_top_anomalies('tagged_model', k => 3000) a JOIN tagged t ON t.ctid = a.ctid;
 -- Same answer through a view (no ctid there: the row comes with the result).
 CREATE VIEW sensor_view AS SELECT * FROM sensor WHERE id > 4000;
 SELECT ctid IS NULL AS no_ctid, row_data->>'id' AS id FROM ssad_top_anomalies('sensor_model', 'sensor_view', 3) ORDER BY score DESC;
