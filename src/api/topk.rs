@@ -1,6 +1,7 @@
 //! `ssad_top_anomalies`: scan a whole relation in fetches, score each fetch
-//! in the rayon pool (sized by `ssad.threads`), keep a bounded heap of the k
-//! most anomalous rows, return them with their explanation.
+//! in the rayon pool (sized by `ssad.threads`; a row repeated within a fetch
+//! once, see `batch::Pipeline`), keep a bounded heap of the k most anomalous
+//! rows, return them with their explanation.
 
 use crate::{cache, catalog, error, source};
 use pgrx::prelude::*;

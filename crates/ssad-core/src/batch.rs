@@ -229,7 +229,8 @@ struct InFlight<T> {
 /// (one thread per batch left the other idle at the start and the end of a
 /// scan, up to a whole batch). The caller never waits on a batch while the
 /// pool has fewer than one batch per thread queued. Batches come back in
-/// submission order.
+/// submission order. Rows repeated within a batch are scored once (see
+/// `MIN_REPEATS`).
 pub struct Pipeline<T: Send + 'static> {
     model: Arc<Model>,
     pool: Arc<rayon::ThreadPool>,
