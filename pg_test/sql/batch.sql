@@ -29,6 +29,16 @@ SELECT count(*) AS rows, bool_and(a.score = ssad_score('tagged_model', t)) AS sa
 -- Same answer through a view (no ctid there: the row comes with the result).
 CREATE VIEW sensor_view AS SELECT * FROM sensor WHERE id > 4000;
 SELECT ctid IS NULL AS no_ctid, row_data->>'id' AS id FROM ssad_top_anomalies('sensor_model', 'sensor_view', 3) ORDER BY score DESC;
+-- A partitioned table: a ctid alone does not tell the partitions apart, so a
+-- kept row is found again by its partition too (the anomaly is the first row
+-- of parted_b, at the ctid of parted_a's first row).
+CREATE TABLE parted (day int, v float8, w float8) PARTITION BY RANGE (day);
+CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (10) TO (20);
+INSERT INTO parted VALUES (15, 100, -50);
+INSERT INTO parted SELECT i % 20, (i % 13)::float8, 2 * (i % 13) + (i % 7) * 0.1 FROM generate_series(1, 4000) AS i;
+SELECT version FROM ssad_train('parted_model', 'parted', options => '{"seed": 1}');
+SELECT ctid, row_data->>'day' AS day, row_data->>'v' AS v, top_column FROM ssad_top_anomalies('parted_model', k => 1);
 -- Evaluation against the labels, which training never saw.
 SELECT round(auroc::numeric, 3) AS auroc, round(auprc::numeric, 3) AS auprc, round(precision_at_k::numeric, 3) AS precision_at_k, rows, anomalies
   FROM ssad_evaluate('sensor_model', 'sensor', 'broken');

@@ -14,14 +14,19 @@ use std::collections::BinaryHeap;
 /// `spi_scan`), each scored as one parallel batch.
 const FETCH: i64 = 10_000;
 
-/// What a scanned row carries besides its values: its ctid, or for a view the row itself.
-type Extra = (Option<pg_sys::ItemPointerData>, Option<JsonB>);
+/// What a scanned row carries besides its values: where it is (its table,
+/// a partition or inheritance child of a parent scanned whole, and its
+/// ctid there), or for a view the row itself.
+type Extra = (
+    Option<(pg_sys::Oid, pg_sys::ItemPointerData)>,
+    Option<JsonB>,
+);
 
 /// A heap entry ordered so that the heap's top is the *least* anomalous kept row.
 struct Kept {
     score: f64,
     seq: u64,
-    ctid: Option<pg_sys::ItemPointerData>,
+    at: Option<(pg_sys::Oid, pg_sys::ItemPointerData)>,
     row: Option<JsonB>,
     values: Vec<Value<'static>>,
 }
@@ -85,10 +90,12 @@ fn ssad_top_anomalies(
         None => source::resolve(&catalog::train_args(model_name).source),
     };
     let feeds = source::feeds_for_model(&model, relid);
-    // Views have no ctid: carry the row itself through the scan instead.
+    // Views have no ctid: carry the row itself through the scan instead. A
+    // ctid alone does not tell the partitions of a table apart: the row is
+    // found again by its table's oid too.
     let has_ctid = relkind(relid) != "v";
     let extra: &[&str] = if has_ctid {
-        &["t.ctid"]
+        &["t.tableoid", "t.ctid"]
     } else {
         &["to_jsonb(t)"]
     };
@@ -103,19 +110,22 @@ fn ssad_top_anomalies(
         FETCH,
         |row| -> Extra {
             if has_ctid {
-                (row.get::<pg_sys::ItemPointerData>(1), None)
+                let at = row
+                    .get::<pg_sys::Oid>(1)
+                    .zip(row.get::<pg_sys::ItemPointerData>(2));
+                (at, None)
             } else {
                 (None, row.get::<JsonB>(1))
             }
         },
         |extras, rows, scores| {
-            for (r, (score, (ctid, row))) in scores.into_iter().zip(extras).enumerate() {
+            for (r, (score, (at, row))) in scores.into_iter().zip(extras).enumerate() {
                 seq += 1;
                 if heap.len() < k || heap.peek().is_some_and(|w| score > w.score) {
                     heap.push(Kept {
                         score,
                         seq,
-                        ctid,
+                        at,
                         row,
                         values: rows.row_owned(r),
                     });
@@ -145,15 +155,17 @@ fn ssad_top_anomalies(
                 })
                 .map(|c| model.columns[c.column].name.clone())
                 .unwrap_or_default();
-            let row = match (w.row, w.ctid) {
+            let row = match (w.row, w.at) {
                 (Some(r), _) => Some(r),
-                (None, Some(ctid)) => crate::spi_read::one::<JsonB>(
-                    &format!("SELECT to_jsonb(t) FROM {relation} AS t WHERE t.ctid = $1"),
-                    &[crate::spi_read::arg(ctid)],
+                (None, Some((table, ctid))) => crate::spi_read::one::<JsonB>(
+                    &format!(
+                        "SELECT to_jsonb(t) FROM {relation} AS t WHERE t.tableoid = $1 AND t.ctid = $2"
+                    ),
+                    &[crate::spi_read::arg(table), crate::spi_read::arg(ctid)],
                 ),
                 (None, None) => None,
             };
-            (w.ctid, w.score, model.quantile(w.score), top, row)
+            (w.at.map(|a| a.1), w.score, model.quantile(w.score), top, row)
         })
         .collect();
     TableIterator::new(rows)
