@@ -298,19 +298,15 @@ pub fn sample_rows(
 /// model column sits among the values they expand to.
 pub struct ModelFeeds {
     pub feeds: Vec<Feed>,
-    projection: Vec<usize>,
-    /// Values the feeds expand to.
-    expanded: usize,
-}
-
-impl ModelFeeds {
     /// Where each model column sits among the feeds' expanded values, when
     /// that is not all of them in order (time parts the model left out as
     /// constant are dropped).
+    projection: Option<Vec<usize>>,
+}
+
+impl ModelFeeds {
     pub fn projection(&self) -> Option<&[usize]> {
-        let identity = self.projection.iter().enumerate().all(|(i, &p)| i == p)
-            && self.projection.len() == self.expanded;
-        (!identity).then_some(self.projection.as_slice())
+        self.projection.as_deref()
     }
 }
 
@@ -378,9 +374,11 @@ pub fn feeds_for_model(model: &ssad_core::Model, relid: pg_sys::Oid) -> ModelFee
             Some("Score a relation shaped like the one the model was trained on."),
         )
     };
+    // All the expanded values in order need no projection.
+    let identity =
+        projection.len() == expanded.len() && projection.iter().enumerate().all(|(i, &p)| i == p);
     ModelFeeds {
         feeds,
-        projection,
-        expanded: expanded.len(),
+        projection: (!identity).then_some(projection),
     }
 }

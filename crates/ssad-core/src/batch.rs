@@ -45,11 +45,10 @@ impl Model {
     /// hybrid model (the default) goes through `score_hybrid`.
     fn score_chunk<'v, R: AsRef<[Value<'v>]>>(&self, chunk: &[R]) -> Result<Vec<f64>> {
         let d = self.n_columns();
-        if self.student.is_some() && self.uses_knn() && d > 0 {
+        if let Some(st) = self.hybrid() {
             let layout = self.layout();
-            return self.score_hybrid(chunk.len(), |i, base, marg, z| {
-                let row = chunk[i].as_ref().iter().map(Value::borrowed);
-                self.encode_row(layout, row, base, marg, z)
+            return self.score_hybrid(st, chunk.len(), |i, base, marg, z| {
+                self.encode_row(layout, chunk[i].as_ref().iter(), base, marg, z)
             });
         }
         let mut s = self.scratch();
@@ -96,11 +95,20 @@ impl Model {
         }
     }
 
+    /// The student when batch scoring takes the hybrid path (the default
+    /// model): each row encoded once, the chunk's kNN search, the student.
+    fn hybrid(&self) -> Option<&Student> {
+        self.student
+            .as_ref()
+            .filter(|_| self.uses_knn() && self.n_columns() > 0)
+    }
+
     /// The hybrid scores of `n` rows that `encode(i, base, marg, z)` encodes
     /// (`Model::encode_row`): each row is encoded once, its value slots and
     /// marginals waiting while the chunk's kNN search runs.
     fn score_hybrid(
         &self,
+        st: &Student,
         n: usize,
         mut encode: impl FnMut(usize, &mut [f32], &mut [f64], &mut [f32]) -> Result<()>,
     ) -> Result<Vec<f64>> {
@@ -120,11 +128,6 @@ impl Model {
             )?;
         }
         let (cols, lins) = self.chunk_knn(n, &zs, &mut s);
-        let Some(st) = &self.student else {
-            return Err(CoreError::Internal(
-                "hybrid scoring without a student".into(),
-            ));
-        };
         self.student_rows(st, n, &enc, &zs, |r| self.done(r, &cols, &lins))
     }
 
@@ -140,9 +143,9 @@ impl Model {
         n: usize,
     ) -> Result<Vec<f64>> {
         let at = |i: usize| firsts.map_or(start + i, |f| f[start + i] as usize);
-        if self.student.is_some() && self.uses_knn() && self.n_columns() > 0 {
+        if let Some(st) = self.hybrid() {
             let layout = self.layout();
-            return self.score_hybrid(n, |i, base, marg, z| {
+            return self.score_hybrid(st, n, |i, base, marg, z| {
                 self.encode_row(layout, rows.row_values(at(i)), base, marg, z)
             });
         }
@@ -200,7 +203,6 @@ impl Model {
 }
 
 /// A chunk's rows as `Model::encode_row` encodes them (the hybrid path).
-#[derive(Default)]
 struct Encoded {
     base: Vec<f32>,
     marg: Vec<f64>,
@@ -410,18 +412,24 @@ mod tests {
             assert_eq!(scores, single);
         }
         // Repeated rows (scored once each, then handed to every copy): a batch
-        // with repeats, one without (the scan stops looking), one with again.
+        // with repeats, one judged without (the scan stops looking), one with
+        // repeats again (scored row by row).
         let mut pipe = super::Pipeline::new(
             Arc::new(m.clone()),
             thread_pool(2).unwrap_or_else(|e| panic!("{e}")),
         );
         let repeated: Vec<Vec<Value<'static>>> =
             (0..1200).map(|i| rows[i % 7 * 3].clone()).collect();
-        let batches = [&repeated[..], &rows[..600], &repeated[..700]];
+        let fresh: Vec<Vec<Value<'static>>> = (0..super::JUDGED_ROWS)
+            .map(|_| (0..4).map(|_| Value::Num(rng.normal())).collect())
+            .collect();
+        let batches = [&repeated[..], &fresh[..], &repeated[..700]];
         let mut got = Vec::new();
         for (i, b) in batches.iter().enumerate() {
             let batch = Rows::from_rows(4, b).unwrap_or_else(|e| panic!("{e}"));
             got.extend(pipe.submit(i, batch));
+            // Still looking after the small batch, no longer after the judged one.
+            assert_eq!(pipe.dedup, i == 0, "batch {i}");
         }
         got.extend(pipe.finish());
         for ((_, back, sc), b) in got.into_iter().zip(batches) {

@@ -16,6 +16,7 @@ use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
 use crate::student::{self, Student};
+use std::borrow::Borrow;
 
 /// Values among the rarest `MARGINAL_RARE` share of their column (by density
 /// level; for a bell-shaped column, the outer 1% on either side) earn a marginal
@@ -224,11 +225,14 @@ impl Model {
     }
 
     pub(crate) fn check_arity(&self, row: &[Value<'_>]) -> Result<()> {
-        if row.len() != self.columns.len() {
+        self.check_len(row.len())
+    }
+
+    fn check_len(&self, n: usize) -> Result<()> {
+        if n != self.columns.len() {
             return Err(CoreError::RowMismatch(format!(
-                "expected {} values, got {}",
+                "expected {} values, got {n}",
                 self.columns.len(),
-                row.len()
             )));
         }
         Ok(())
@@ -257,43 +261,49 @@ impl Model {
         knn: Option<KnnDone<'_>>,
     ) {
         s.base.fill(0.0);
-        for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
-            let off = layout.in_off[j];
-            let parts = enc.encode_parts(v, &mut s.base[off..off + enc.in_width()]);
-            if targets {
-                s.targets[j] = parts.target;
-            }
-            s.marg[j] = parts.marginal;
-            s.z[j] = parts.knn_coord;
-        }
+        let targets = targets.then_some(&mut s.targets[..]);
+        self.encode_into(layout, row, &mut s.base, &mut s.marg, &mut s.z, targets);
         self.finish_row(s, knn);
     }
 
-    /// The encoding `prepare_row_with` computes of `row` (no targets), into
-    /// plain buffers: the value slots `base` (`n_values`), the marginals and
-    /// the kNN coordinates. The batch path encodes a row once with it and
-    /// hands the parts to `prepare_row_encoded` after the chunk's search.
-    pub(crate) fn encode_row<'v>(
+    /// Each value of `row` read, scaled and looked up once (`encode_parts`):
+    /// its value slots into `base`, its marginal, its kNN coordinate and,
+    /// when asked, its prediction target.
+    #[inline]
+    fn encode_into<'v, V: Borrow<Value<'v>>>(
         &self,
         layout: &Layout,
-        row: impl ExactSizeIterator<Item = Value<'v>>,
+        row: impl IntoIterator<Item = V>,
+        base: &mut [f32],
+        marg: &mut [f64],
+        z: &mut [f32],
+        mut targets: Option<&mut [Option<f32>]>,
+    ) {
+        for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
+            let off = layout.in_off[j];
+            let parts = enc.encode_parts(v.borrow(), &mut base[off..off + enc.in_width()]);
+            if let Some(t) = targets.as_deref_mut() {
+                t[j] = parts.target;
+            }
+            marg[j] = parts.marginal;
+            z[j] = parts.knn_coord;
+        }
+    }
+
+    /// The encoding `prepare_row_with` computes of `row` (`encode_into`, no
+    /// targets), into plain buffers: the value slots `base` (`n_values`), the marginals and
+    /// the kNN coordinates. The batch path encodes a row once with it and
+    /// hands the parts to `prepare_row_encoded` after the chunk's search.
+    pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
+        &self,
+        layout: &Layout,
+        row: impl ExactSizeIterator<Item = V>,
         base: &mut [f32],
         marg: &mut [f64],
         z: &mut [f32],
     ) -> Result<()> {
-        if row.len() != self.columns.len() {
-            return Err(CoreError::RowMismatch(format!(
-                "expected {} values, got {}",
-                self.columns.len(),
-                row.len()
-            )));
-        }
-        for (j, (enc, v)) in self.encoders.iter().zip(row).enumerate() {
-            let off = layout.in_off[j];
-            let parts = enc.encode_parts(&v, &mut base[off..off + enc.in_width()]);
-            marg[j] = parts.marginal;
-            z[j] = parts.knn_coord;
-        }
+        self.check_len(row.len())?;
+        self.encode_into(layout, row, base, marg, z, None);
         Ok(())
     }
 

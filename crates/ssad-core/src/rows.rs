@@ -7,7 +7,6 @@
 use crate::error::{CoreError, Result};
 use crate::schema::Value;
 use std::borrow::Cow;
-use std::ops::Range;
 
 /// The top 16 bits of a tagged cell: negative quiet NaNs with a payload, which
 /// no stored number has (every NaN is stored as `NAN_BITS`).
@@ -116,13 +115,6 @@ impl Rows {
         }
     }
 
-    /// The values of rows `range`, end to end (text borrowed from `self`).
-    pub fn values_into<'a>(&'a self, range: Range<usize>, out: &mut Vec<Value<'a>>) {
-        out.clear();
-        let cells = &self.cells[range.start * self.width..range.end * self.width];
-        out.extend(cells.iter().map(|&c| self.value_of(c)));
-    }
-
     /// Row `r`'s values (text borrowed from `self`).
     #[inline]
     pub fn row_values(&self, r: usize) -> impl ExactSizeIterator<Item = Value<'_>> {
@@ -133,10 +125,7 @@ impl Rows {
 
     /// Row `r` with its values owned.
     pub fn row_owned(&self, r: usize) -> Vec<Value<'static>> {
-        self.cells[r * self.width..(r + 1) * self.width]
-            .iter()
-            .map(|&c| self.value_of(c).into_owned())
-            .collect()
+        self.row_values(r).map(Value::into_owned).collect()
     }
 }
 
@@ -230,8 +219,7 @@ mod tests {
                 }
             }
         }
-        let mut out = Vec::new();
-        r.values_into(1..3, &mut out);
+        let out: Vec<Value<'_>> = (1..3).flat_map(|i| r.row_values(i)).collect();
         assert_eq!(out.len(), 6);
         assert_eq!(out[2], Value::Text(Cow::Borrowed("ünï")));
     }

@@ -82,16 +82,6 @@ impl Value<'_> {
         row.into_iter().map(Value::into_owned).collect()
     }
 
-    /// The same value, its text borrowed.
-    #[inline]
-    pub fn borrowed(&self) -> Value<'_> {
-        match self {
-            Value::Null => Value::Null,
-            Value::Num(x) => Value::Num(*x),
-            Value::Text(t) => Value::Text(Cow::Borrowed(t)),
-        }
-    }
-
     /// Numeric view of the cell: None for NULL and for NaN (treated as missing).
     pub fn as_f64(&self) -> Option<f64> {
         match self {
