@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p ssad-core --bench kernels`
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ssad_core::kernels::{available, fma_peak_gflops, selected, KNN_BLOCK};
+use ssad_core::aligned::Aligned;
+use ssad_core::kernels::{available, fma_peak_gflops, read_peak_gbs, selected, KNN_BLOCK};
 use ssad_core::knn::{KnnScratch, Reference};
 use ssad_core::rng::Rng;
 
@@ -13,6 +14,11 @@ fn data(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| ((i * 37) % 101) as f32 / 101.0 - 0.5)
         .collect()
+}
+
+/// Weights and reference blocks as the model holds them: line-aligned.
+fn lines(n: usize) -> Aligned {
+    Aligned::from(data(n))
 }
 
 /// A group of `m x n_in x n_out` products `f(y, b, w, x, m)`, in FLOP/s.
@@ -24,7 +30,7 @@ fn products(
 ) {
     let mut g = c.benchmark_group(group);
     for &(m, n_in, n_out) in shapes {
-        let (w, x, b) = (data(n_in * n_out), data(m * n_in), data(n_out));
+        let (w, x, b) = (lines(n_in * n_out), data(m * n_in), data(n_out));
         let mut y = vec![0.0; m * n_out];
         g.throughput(Throughput::Elements(2 * (m * n_in * n_out) as u64));
         g.bench_with_input(
@@ -39,6 +45,18 @@ fn products(
 fn bench(c: &mut Criterion) {
     let peak = fma_peak_gflops(50_000_000);
     println!("single-core FMA peak measured in this run: {peak:.1} GFLOP/s");
+    // A one-row gemv reads each weight once (2 bytes per FLOP): weights that
+    // outgrow L1 (48 KB on the machine measured) are capped by the L2 read
+    // rate, measured here on line-aligned buffers of 64 and 128 KB.
+    for kb in [64usize, 128] {
+        let buf = lines(kb * 256);
+        let gbs = read_peak_gbs(&buf, 2_000_000 / kb as u64);
+        println!(
+            "read rate of {kb} KB, one core: {gbs:.0} GB/s (caps a one-row gemv at {:.0} GFLOP/s, {:.0}% of peak)",
+            gbs / 2.0,
+            gbs / 2.0 / peak * 100.0
+        );
+    }
     for k in available() {
         let mut g = c.benchmark_group(format!("dot/{}", k.name));
         for n in [16usize, 64, 256, 1024] {
@@ -59,7 +77,7 @@ fn bench(c: &mut Criterion) {
             (48, 64),
             (64, 32),
         ] {
-            let (w, x, b) = (data(n_in * n_out), data(n_in), data(n_out));
+            let (w, x, b) = (lines(n_in * n_out), data(n_in), data(n_out));
             let mut y = vec![0.0; n_out];
             g.throughput(Throughput::Elements(2 * (n_in * n_out) as u64));
             g.bench_with_input(
@@ -89,7 +107,7 @@ fn bench(c: &mut Criterion) {
         // one block per call, and two as the one-row search pairs them.
         let mut g = c.benchmark_group(format!("block_dists/{}", k.name));
         for d in [3usize, 16, 39] {
-            let (blocks, x) = (data(1024 * d), data(d));
+            let (blocks, x) = (lines(1024 * d), data(d));
             let mut out = vec![0.0; 2 * KNN_BLOCK];
             g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
             for pair in [false, true] {
@@ -118,7 +136,7 @@ fn bench(c: &mut Criterion) {
         // rows of d columns (one multiply-add per value).
         let mut g = c.benchmark_group(format!("block_mins/{}", k.name));
         for d in [3usize, 16, 39] {
-            let (blocks, norms, q) = (data(1024 * d), data(1024), data(32 * d));
+            let (blocks, norms, q) = (lines(1024 * d), data(1024), data(32 * d));
             let mut mins = vec![0.0; 32 * 64];
             g.throughput(Throughput::Elements(2 * (32 * 1024 * d) as u64));
             g.bench_with_input(
@@ -171,7 +189,7 @@ fn knn_search(c: &mut Criterion) {
         let (_, queries) = knn_rows(512, kind, &mut rng);
         let reference = Reference::new(d, rows.clone());
         // The full scan's layout: blocks of KNN_BLOCK rows, dimension-major.
-        let mut blocks = vec![0.0f32; 1024 * d];
+        let mut blocks = Aligned::zeros(1024 * d);
         for (i, r) in rows.chunks_exact(d).enumerate() {
             for (j, &v) in r.iter().enumerate() {
                 blocks[((i / KNN_BLOCK) * d + j) * KNN_BLOCK + i % KNN_BLOCK] = v;

@@ -168,7 +168,12 @@ fn read_mlp(r: &mut Reader<'_>) -> Result<Mlp> {
         if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
             return Err(corrupt("layer shape"));
         }
-        layers.push(Dense { n_in, n_out, w, b });
+        layers.push(Dense {
+            n_in,
+            n_out,
+            w: w.into(),
+            b,
+        });
     }
     Ok(Mlp { layers })
 }
@@ -369,7 +374,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                 Some(Linear {
                     d: ld,
                     weight,
-                    w,
+                    w: w.into(),
                     b,
                 })
             }
@@ -568,7 +573,9 @@ mod tests {
         // The first layer no longer matches the model's input width.
         let l = &mut st.net.layers[0];
         l.n_in += 1;
-        l.w.extend(std::iter::repeat_n(0.0, l.n_out));
+        let mut w = l.w.to_vec();
+        w.extend(std::iter::repeat_n(0.0, l.n_out));
+        l.w = w.into();
         assert!(matches!(
             decode(&encode(&m)),
             Err(CoreError::CorruptModel(_))

@@ -6,6 +6,7 @@
 //! The reference is the training sample minus its highest-scoring share, so
 //! clustered anomalies inside a contaminated table cannot vouch for each other.
 
+use crate::aligned::Aligned;
 use crate::kernels::{self, KNN_BLOCK};
 
 /// Reference rows kept in the model (at most).
@@ -69,7 +70,7 @@ struct Index {
 struct Blocks {
     /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`
     /// (0 in the padding of the last block).
-    vals: Vec<f32>,
+    vals: Aligned,
     /// Reference row of each slot (`u32::MAX` for the padding of the last block).
     slot_row: Vec<u32>,
     /// Squared norm of each slot's row in the frame (infinite for padding:
@@ -82,7 +83,7 @@ struct Blocks {
 enum Frame {
     /// `y = bias + x R` (`d x m` row-major: the principal axes of the m varying
     /// columns by decreasing variance; zero rows for the columns left out).
-    Rotate { r: Vec<f32>, bias: Vec<f32> },
+    Rotate { r: Aligned, bias: Vec<f32> },
     /// `y_c = x_{perm_c}`: the varying columns by decreasing variance
     /// (none for an empty reference).
     Permute(Vec<u32>),
@@ -669,7 +670,7 @@ impl Blocks {
     /// Rows of `y` (`d` columns each) in slot order `order`.
     fn new(y: &[f32], d: usize, order: &[u32]) -> Self {
         let nb = order.len().div_ceil(KNN_BLOCK);
-        let mut vals = vec![0.0f32; nb * KNN_BLOCK * d];
+        let mut vals = Aligned::zeros(nb * KNN_BLOCK * d);
         let mut slot_row = vec![u32::MAX; nb * KNN_BLOCK];
         let mut norms = vec![f32::INFINITY; nb * KNN_BLOCK];
         for (slot, &row) in order.iter().enumerate() {
@@ -785,7 +786,7 @@ impl Frame {
         let bias = (0..m)
             .map(|c| -(0..m).map(|a| mean[a] * axes[a * m + c]).sum::<f64>() as f32)
             .collect();
-        (Frame::Rotate { r, bias }, consts)
+        (Frame::Rotate { r: r.into(), bias }, consts)
     }
 
     /// Every row of `rows` (`d_in` columns each) in the frame, row-major.

@@ -2,6 +2,7 @@
 //! masked-column model, training, scoring, explanations, the model codec and
 //! evaluation metrics. The pgrx crate at the repository root is thin glue.
 
+pub mod aligned;
 pub mod batch;
 pub mod calibrate;
 pub mod categorical;

@@ -19,13 +19,15 @@ pub const LINEAR_WEIGHT: f32 = 0.25;
 /// relations a linear fit only approximates (e.g. curved ones).
 pub const LINEAR_HINGE: f64 = 2.0;
 
+use crate::aligned::Aligned;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear {
     pub d: usize,
     /// Weight of the term (added to each column's prediction term).
     pub weight: f32,
     /// Row-major `d x d`, input-major: `w[j * d + i] = P_ij / sqrt(P_ii)`.
-    pub w: Vec<f32>,
+    pub w: Aligned,
     /// `b_i = -sum_j mean_j w[j * d + i]`, so the residuals are `b + z W`.
     pub b: Vec<f32>,
 }
@@ -80,7 +82,12 @@ impl Linear {
         let b = (0..d)
             .map(|i| -(0..d).map(|j| mean[j] * w[j * d + i] as f64).sum::<f64>() as f32)
             .collect();
-        let l = Linear { d, weight, w, b };
+        let l = Linear {
+            d,
+            weight,
+            w: w.into(),
+            b,
+        };
         l.is_valid().then_some(l)
     }
 

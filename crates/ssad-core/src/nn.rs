@@ -3,6 +3,7 @@
 //! forward for scoring. Weights are plain row-major `Vec<f32>` (in x out) so
 //! the codec and the SIMD kernels see simple buffers.
 
+use crate::aligned::Aligned;
 use crate::rng::Rng;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
@@ -10,8 +11,9 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 pub struct Dense {
     pub n_in: usize,
     pub n_out: usize,
-    /// Row-major `n_in x n_out`: row i holds the weights leaving input i.
-    pub w: Vec<f32>,
+    /// Row-major `n_in x n_out`: row i holds the weights leaving input i
+    /// (line-aligned for the kernels' loads).
+    pub w: Aligned,
     pub b: Vec<f32>,
 }
 
@@ -330,7 +332,7 @@ mod tests {
     #[test]
     fn f16_rounding_keeps_weights_finite() {
         let mut net = Mlp::new(&[2, 2], &mut Rng::new(1));
-        net.layers[0].w = vec![1e6, -1e9, 0.1, f32::MAX];
+        net.layers[0].w = vec![1e6, -1e9, 0.1, f32::MAX].into();
         net.round_weights_to_f16();
         assert_eq!(net.layers[0].w[0], 65504.0);
         assert_eq!(net.layers[0].w[1], -65504.0);

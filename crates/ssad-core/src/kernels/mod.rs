@@ -363,6 +363,32 @@ impl Kernels {
     }
 }
 
+/// Rate at which one core reads `buf` with the widest available loads, in
+/// GB/s: the yardstick of a one-row gemv, which reads each weight once (2
+/// bytes per FLOP), so weights that outgrow L1 cap it at the L2 read rate.
+pub fn read_peak_gbs(buf: &[f32], iterations: u64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present.
+            return unsafe { x86::read_peak_avx512(buf, iterations) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: AVX2 and FMA are present.
+            return unsafe { x86::read_peak_avx2(buf, iterations) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            // SAFETY: NEON is present.
+            return unsafe { neon::read_peak(buf, iterations) };
+        }
+    }
+    scalar::read_peak(buf, iterations)
+}
+
 /// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
 /// independent accumulator chains of the widest available FMA: the yardstick
 /// the kernel benchmarks report against.

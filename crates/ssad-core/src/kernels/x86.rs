@@ -181,8 +181,56 @@ fma_peak!(
     16
 );
 
+macro_rules! read_peak {
+    ($name:ident, $feat:literal, $ty:ty, $zero:ident, $load:ident, $add:ident, $lanes:expr) => {
+        /// Rate at which one core reads `buf` (in 8-register runs, the rest
+        /// ignored) `iterations` times, in GB/s.
+        ///
+        /// # Safety
+        /// The CPU must support the instructions of this variant.
+        #[target_feature(enable = $feat)]
+        pub unsafe fn $name(buf: &[f32], iterations: u64) -> f64 {
+            let run = 8 * $lanes;
+            let runs = buf.len() / run;
+            let mut acc: [$ty; 8] = [$zero(); 8];
+            let start = std::time::Instant::now();
+            for _ in 0..iterations {
+                let p = std::hint::black_box(buf.as_ptr());
+                for r in 0..runs {
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: (r + 1) run <= buf.len().
+                        *a = $add(*a, unsafe { $load(p.add(r * run + q * $lanes)) });
+                    }
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            std::hint::black_box(&acc);
+            (iterations * (runs * run * 4) as u64) as f64 / secs / 1e9
+        }
+    };
+}
+read_peak!(
+    read_peak_avx2,
+    "avx2,fma",
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_add_ps,
+    8
+);
+read_peak!(
+    read_peak_avx512,
+    "avx512f",
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_add_ps,
+    16
+);
+
 /// `y = b + x W` (W row-major, `x.len()` rows of `y.len()`), output held in
-/// registers 64 lanes at a time so each weight is loaded once and never `y`.
+/// registers 128 or 64 lanes at a time so each weight is loaded once and
+/// never `y`.
 ///
 /// # Safety
 /// AVX-512F must be present; `b.len() == y.len()`, `w.len() == x.len() * y.len()`.
@@ -201,52 +249,16 @@ pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
         return;
     }
     let mut o = 0;
-    // Full 64-wide blocks: two sets of four accumulators (even and odd
-    // inputs) stay in registers, so eight FMA chains hide the FMA latency.
+    // 128-wide blocks read each weight row as one 512-byte run (the hardware
+    // prefetcher streams it when the weights live in L2), then 64-wide ones.
+    while o + 128 <= n {
+        // SAFETY: o + 128 <= n; each row of w is n long.
+        unsafe { gemv_block_avx512::<8>(y, b, w, x, o) };
+        o += 128;
+    }
     while o + 64 <= n {
         // SAFETY: o + 64 <= n; each row of w is n long.
-        unsafe {
-            let bp = b.as_ptr().add(o);
-            let mut a = [
-                _mm512_loadu_ps(bp),
-                _mm512_loadu_ps(bp.add(16)),
-                _mm512_loadu_ps(bp.add(32)),
-                _mm512_loadu_ps(bp.add(48)),
-            ];
-            let mut c = [_mm512_setzero_ps(); 4];
-            let mut pairs = x.chunks_exact(2);
-            let mut i = 0;
-            for p in &mut pairs {
-                if p[0] != 0.0 {
-                    let vx = _mm512_set1_ps(p[0]);
-                    let row = w.as_ptr().add(i * n + o);
-                    for (q, acc) in a.iter_mut().enumerate() {
-                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                    }
-                }
-                if p[1] != 0.0 {
-                    let vx = _mm512_set1_ps(p[1]);
-                    let row = w.as_ptr().add((i + 1) * n + o);
-                    for (q, acc) in c.iter_mut().enumerate() {
-                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                    }
-                }
-                i += 2;
-            }
-            if let [xi] = pairs.remainder() {
-                if *xi != 0.0 {
-                    let vx = _mm512_set1_ps(*xi);
-                    let row = w.as_ptr().add(i * n + o);
-                    for (q, acc) in a.iter_mut().enumerate() {
-                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                    }
-                }
-            }
-            let yp = y.as_mut_ptr().add(o);
-            for q in 0..4 {
-                _mm512_storeu_ps(yp.add(16 * q), _mm512_add_ps(a[q], c[q]));
-            }
-        }
+        unsafe { gemv_block_avx512::<4>(y, b, w, x, o) };
         o += 64;
     }
     // The rest (under 64 outputs): one pass over the inputs with every
@@ -254,6 +266,64 @@ pub unsafe fn gemv_avx512(y: &mut [f32], b: &[f32], w: &[f32], x: &[f32]) {
     if o < n {
         // SAFETY: one row (x), columns o..n inside every row of w, b and y.
         unsafe { gemv_tail_avx512::<1>(y, b, w, x, o) };
+    }
+}
+
+/// Outputs `o..o + 16 Q` of a one-row gemv: two sets of Q accumulators
+/// (even and odd inputs) stay in registers, so 2 Q FMA chains hide the FMA
+/// latency and each weight is loaded once. Every output lane is
+/// `(b + even inputs in order) + (odd inputs in order)`, whatever Q.
+///
+/// # Safety
+/// AVX-512F present; `w.len() == x.len() * n`, `b.len() == y.len() == n`
+/// with `o + 16 Q <= n`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_block_avx512<const Q: usize>(
+    y: &mut [f32],
+    b: &[f32],
+    w: &[f32],
+    x: &[f32],
+    o: usize,
+) {
+    let n = y.len();
+    // SAFETY: lanes o..o + 16 Q of b, y and every row of w, as the caller checked.
+    unsafe {
+        let bp = b.as_ptr().add(o);
+        let mut a: [__m512; Q] = std::array::from_fn(|q| _mm512_loadu_ps(bp.add(16 * q)));
+        let mut c = [_mm512_setzero_ps(); Q];
+        let mut pairs = x.chunks_exact(2);
+        let mut i = 0;
+        for p in &mut pairs {
+            if p[0] != 0.0 {
+                let vx = _mm512_set1_ps(p[0]);
+                let row = w.as_ptr().add(i * n + o);
+                for (q, acc) in a.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                }
+            }
+            if p[1] != 0.0 {
+                let vx = _mm512_set1_ps(p[1]);
+                let row = w.as_ptr().add((i + 1) * n + o);
+                for (q, acc) in c.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                }
+            }
+            i += 2;
+        }
+        if let [xi] = pairs.remainder() {
+            if *xi != 0.0 {
+                let vx = _mm512_set1_ps(*xi);
+                let row = w.as_ptr().add(i * n + o);
+                for (q, acc) in a.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                }
+            }
+        }
+        let yp = y.as_mut_ptr().add(o);
+        for q in 0..Q {
+            _mm512_storeu_ps(yp.add(16 * q), _mm512_add_ps(a[q], c[q]));
+        }
     }
 }
 
