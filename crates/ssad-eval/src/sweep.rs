@@ -4,7 +4,8 @@
 //! training sample: an HBOS-like density (H), ECDF tails (E2 two-sided, EA in
 //! the skew direction as ECOD), ZCA-whitened coordinates (G2: sums to the
 //! Mahalanobis distance) and leave-one-column-out linear residuals (LOO, and
-//! variants: |r|, ln(1 + r^2), hinged, other ridges, trimmed covariance), so
+//! variants: |r|, ln(1 + r^2), hinged, other ridges, trimmed covariance) and
+//! LeSiNN subsample nearest-neighbour distances (SN, round 9), so
 //! combinations can be compared without retraining. Each feature also exists
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
@@ -29,7 +30,11 @@ const F_LOOL: usize = 13; // ln(1 + r^2) / ln 2... scaled
 const F_LOOH: usize = 14; // max(0, r^2 - 4)
 const F_LOOR1: usize = 15; // ridge 0.1
 const F_LOOR3: usize = 16; // ridge 1e-3
-const NF: usize = 17;
+const F_SN8: usize = 17; // LeSiNN: mean 1-NN distance over 64 subsamples of 8 rows
+const F_SN32: usize = 18; // same, subsamples of 32 rows
+const F_SN16: usize = 19;
+const F_SN64: usize = 20;
+const NF: usize = 21;
 /// Offset of the standardised (u) features.
 const U: usize = NF;
 
@@ -84,8 +89,56 @@ pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
     ("c+1G2", &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_G2, 1.0)]),
     ("uc+uE2", &[(X, 1.0), (U + F_E2, 1.0)]),
     ("uc+uH", &[(X, 1.0), (U + F_H, 1.0)]),
-    ("max(uc,uE2)", &[(X + 6, 1.0)]),
-    ("max(uc,uEA)", &[(X + 7, 1.0)]),
+    ("max(uc,uE2)", &[(X + 9, 1.0)]),
+    ("max(uc,uEA)", &[(X + 10, 1.0)]),
+    // Round 9: LeSiNN subsample nearest neighbours (SNpsi), and SN8 / SN32
+    // u-standardised, hinged at the training 90th percentile (h8, h32) or 95th (h8_20).
+    ("SN8", &[(F_SN8, 1.0)]),
+    ("SN16", &[(F_SN16, 1.0)]),
+    ("SN32", &[(F_SN32, 1.0)]),
+    ("SN64", &[(F_SN64, 1.0)]),
+    (
+        "c+1SN8",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN8, 1.0)],
+    ),
+    (
+        "c+2SN8",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN8, 2.0)],
+    ),
+    (
+        "c+1SN16",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN16, 1.0)],
+    ),
+    (
+        "c+.5SN32",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN32, 0.5)],
+    ),
+    (
+        "c+1SN32",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN32, 1.0)],
+    ),
+    (
+        "c+1SN64",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_SN64, 1.0)],
+    ),
+    ("p2m1.25SN32", &[(F_P, 1.0), (F_M, 2.0), (F_SN32, 1.25)]),
+    (
+        "p2m1k1SN32",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.0), (F_SN32, 1.0)],
+    ),
+    (
+        "c+2h8",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (X + 1, 2.0)],
+    ),
+    (
+        "c+2h32",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (X + 2, 2.0)],
+    ),
+    (
+        "c+4h8_20",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (X + 3, 4.0)],
+    ),
+    ("uc+uSN8", &[(X, 1.0), (U + F_SN8, 1.0)]),
 ];
 /// Derived features after the u block.
 const X: usize = 2 * NF;
@@ -329,6 +382,54 @@ struct Ctx {
     lin_r3: Linear,
     /// Training mean of |ZCA coordinate| per column.
     g1_norm: Vec<f64>,
+    sn8: Subsamples,
+    sn32: Subsamples,
+    sn16: Subsamples,
+    sn64: Subsamples,
+}
+
+/// LeSiNN (Pang et al. 2015): the mean over `t` random subsamples of `psi`
+/// training rows of the distance to the nearest row of each subsample (an
+/// exact match passed over once), normalised by its training mean. Tiny
+/// subsamples hold few members of a clustered anomaly group, so they cannot
+/// vouch for each other as they do in one large reference.
+struct Subsamples {
+    sets: Vec<Vec<Vec<f64>>>,
+    norm: f64,
+}
+
+impl Subsamples {
+    fn fit(zs: &[Vec<f64>], psi: usize, t: usize, seed: u64) -> Self {
+        let mut rng = ssad_core::rng::Rng::new(seed);
+        let sets = (0..t)
+            .map(|_| {
+                (0..psi)
+                    .map(|_| zs[rng.below(zs.len() as u64) as usize].clone())
+                    .collect()
+            })
+            .collect();
+        let mut s = Subsamples { sets, norm: 1.0 };
+        let step = (zs.len() / 2000).max(1);
+        let raw: Vec<f64> = zs.iter().step_by(step).map(|z| s.score(z)).collect();
+        s.norm = (raw.iter().sum::<f64>() / raw.len().max(1) as f64).max(1e-9);
+        s
+    }
+    fn score(&self, z: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for set in &self.sets {
+            let (mut best, mut skipped) = (f64::INFINITY, false);
+            for r in set {
+                let d2: f64 = r.iter().zip(z).map(|(a, b)| (a - b) * (a - b)).sum();
+                if d2 == 0.0 && !skipped {
+                    skipped = true;
+                    continue;
+                }
+                best = best.min(d2);
+            }
+            total += best.sqrt();
+        }
+        total / self.sets.len() as f64 / self.norm
+    }
 }
 
 fn knn_coords(model: &Model, row: &[Value<'static>]) -> Vec<f64> {
@@ -353,6 +454,10 @@ fn features(
     let (wt, loot) = cx.lin_t.coords(&z);
     let (_, lr1) = cx.lin_r1.coords(&z);
     let (_, lr3) = cx.lin_r3.coords(&z);
+    f[F_SN8] = cx.sn8.score(&z);
+    f[F_SN32] = cx.sn32.score(&z);
+    f[F_SN16] = cx.sn16.score(&z);
+    f[F_SN64] = cx.sn64.score(&z);
     let parts = model.explain(row, s).unwrap_or_default();
     for c in &parts {
         let j = c.column;
@@ -475,6 +580,10 @@ pub fn sweep(
         lin_r1: Linear::fit_r(&zs, d, 0.1),
         lin_r3: Linear::fit_r(&zs, d, 1e-3),
         g1_norm,
+        sn8: Subsamples::fit(&zs, 8, 64, 11),
+        sn32: Subsamples::fit(&zs, 32, 64, 12),
+        sn16: Subsamples::fit(&zs, 16, 64, 13),
+        sn64: Subsamples::fit(&zs, 64, 64, 14),
     };
     let mut s = model.scratch();
     let step = (sample.len() / 2000).max(1);
@@ -498,6 +607,10 @@ pub fn sweep(
             all.extend((0..NF).map(|i| tails_u[i].u(f[i])));
             let uc = cur_u.u(cur(&f));
             all.push(uc);
+            let l10 = 10f64.ln();
+            all.push((tails_u[F_SN8].u(f[F_SN8]) - l10).max(0.0));
+            all.push((tails_u[F_SN32].u(f[F_SN32]) - l10).max(0.0));
+            all.push((tails_u[F_SN8].u(f[F_SN8]) - 20f64.ln()).max(0.0));
             let ue2 = tails_u[F_E2].u(f[F_E2]);
             let uh = tails_u[F_H].u(f[F_H]);
             let uea = tails_u[F_EA].u(f[F_EA]);
