@@ -76,6 +76,9 @@ fn bench(c: &mut Criterion) {
             (200, 128),
             (48, 64),
             (64, 32),
+            // The d x d products of the linear term and the kNN frame.
+            (16, 16),
+            (39, 39),
         ] {
             let (w, x, b) = (lines(n_in * n_out), data(n_in), data(n_out));
             let mut y = vec![0.0; n_out];
