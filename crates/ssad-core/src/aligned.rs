@@ -1,8 +1,9 @@
 //! `Aligned`: an f32 buffer that starts on a 64-byte cache line.
 //!
 //! The SIMD kernels load weights and reference blocks 16 lanes (64 bytes) at
-//! a time. From a `Vec<f32>` (16-byte aligned by the allocator) three loads
-//! in four straddle two cache lines, and this CPU pays for each split load:
+//! a time. A `Vec<f32>` is 16-byte aligned by the allocator, so in three
+//! allocations out of four every such load straddles two cache lines, and
+//! this CPU pays for each split load:
 //! measured, the one-row gemv on 48 x 64 ran at 108 GFLOP/s from a `Vec` and
 //! 148-157 from a line-aligned buffer, 42 x 128 at 112 against 177-182.
 
