@@ -363,6 +363,17 @@ impl Kernels {
     }
 }
 
+/// `units_per_pass * iterations / seconds / 1e9` for `iterations` calls of
+/// `pass`: the timing shared by the read-rate variants (each `pass` is its
+/// variant's loop, compiled with its target features).
+pub(crate) fn giga_rate(iterations: u64, units_per_pass: u64, mut pass: impl FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        pass();
+    }
+    (iterations * units_per_pass) as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 /// Rate at which one core reads `buf` with the widest available loads, in
 /// GB/s: the yardstick of a one-row gemv, which reads each weight once (2
 /// bytes per FLOP), so weights that outgrow L1 cap it at the L2 read rate.

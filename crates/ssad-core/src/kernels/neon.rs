@@ -82,19 +82,19 @@ pub unsafe fn fma_peak(iterations: u64) -> f64 {
 pub unsafe fn read_peak(buf: &[f32], iterations: u64) -> f64 {
     let runs = buf.len() / 32;
     let mut acc = [vdupq_n_f32(0.0); 8];
-    let start = std::time::Instant::now();
-    for _ in 0..iterations {
-        let p = std::hint::black_box(buf.as_ptr());
+    let gbs = super::giga_rate(iterations, (runs * 32 * 4) as u64, || {
+        // In registers for the pass, not through the captured array.
+        let (p, mut v) = (std::hint::black_box(buf.as_ptr()), acc);
         for r in 0..runs {
-            for (q, a) in acc.iter_mut().enumerate() {
+            for (q, a) in v.iter_mut().enumerate() {
                 // SAFETY: (r + 1) 32 <= buf.len().
                 *a = vaddq_f32(*a, unsafe { vld1q_f32(p.add(r * 32 + q * 4)) });
             }
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
+        acc = v;
+    });
     std::hint::black_box(&acc);
-    (iterations * (runs * 32 * 4) as u64) as f64 / secs / 1e9
+    gbs
 }
 
 /// `y = b + x W` (W row-major, `x.len()` rows of `y.len()`): 16 outputs at a

@@ -47,17 +47,15 @@ pub fn fma_peak(iterations: u64) -> f64 {
 /// times, in GB/s.
 pub fn read_peak(buf: &[f32], iterations: u64) -> f64 {
     let mut acc = [0.0f32; 8];
-    let start = std::time::Instant::now();
-    for _ in 0..iterations {
+    let gbs = super::giga_rate(iterations, (buf.len() / 8 * 32) as u64, || {
         for run in std::hint::black_box(buf).chunks_exact(8) {
             for (a, v) in acc.iter_mut().zip(run) {
                 *a += v;
             }
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    });
     std::hint::black_box(acc);
-    (iterations * (buf.len() / 8 * 32) as u64) as f64 / secs / 1e9
+    gbs
 }
 
 /// # Safety
