@@ -105,16 +105,24 @@ fn bench(c: &mut Criterion) {
         products(c, format!("gemm/{}", k.name), &shapes, |y, b, w, x, m| {
             k.gemm(y, b, w, x, m)
         });
-        // The kNN distance kernel over 1024 reference rows (64 blocks) of d
-        // columns, no bound (the full arithmetic; the search skips most of it):
-        // one block per call, and two as the one-row search pairs them.
+        // The kNN distance kernel over the model's 1024 reference rows (64
+        // blocks) of d columns, no bound (the full arithmetic; the search
+        // skips most of it): one block per call, and two as the one-row search
+        // pairs them. 64 to 160 KB come from L2 per query; 256 rows (16 and
+        // 39 KB) stay in L1 and show the arithmetic's own rate.
         let mut g = c.benchmark_group(format!("block_dists/{}", k.name));
-        for d in [3usize, 16, 39] {
-            let (blocks, x) = (lines(1024 * d), data(d));
+        for (n, d) in [
+            (1024usize, 3usize),
+            (1024, 16),
+            (1024, 39),
+            (256, 16),
+            (256, 39),
+        ] {
+            let (blocks, x) = (lines(n * d), data(d));
             let mut out = vec![0.0; 2 * KNN_BLOCK];
-            g.throughput(Throughput::Elements(3 * (1024 * d) as u64));
+            g.throughput(Throughput::Elements(3 * (n * d) as u64));
             for pair in [false, true] {
-                let name = format!("{}1024x{d}", if pair { "pair " } else { "" });
+                let name = format!("{}{n}x{d}", if pair { "pair " } else { "" });
                 g.bench_function(name, |bch| {
                     bch.iter(|| {
                         let (x, mut m) = (black_box(&x), 0u32);
