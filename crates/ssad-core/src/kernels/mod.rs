@@ -371,7 +371,9 @@ pub(crate) fn giga_rate(iterations: u64, units_per_pass: u64, mut pass: impl FnM
     for _ in 0..iterations {
         pass();
     }
-    (iterations * units_per_pass) as f64 / start.elapsed().as_secs_f64() / 1e9
+    // A clock that did not tick reads as 1 ns, not a division by zero.
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    (iterations * units_per_pass) as f64 / secs / 1e9
 }
 
 /// Rate at which one core reads `buf` with the widest available loads, in
@@ -942,5 +944,20 @@ mod tests {
     #[should_panic(expected = "length mismatch")]
     fn mismatched_lengths_never_reach_unsafe_code() {
         selected().dot(&[1.0, 2.0], &[1.0]);
+    }
+
+    #[test]
+    fn yardsticks_measure_something() {
+        // Any length: a buffer shorter than one run reads nothing and says 0.
+        for len in [0usize, 7, 1000, 4096] {
+            let buf = crate::aligned::Aligned::zeros(len);
+            let gbs = read_peak_gbs(&buf, 20);
+            assert!(gbs.is_finite() && gbs >= 0.0, "{len}: {gbs}");
+            if len >= 1000 {
+                assert!(gbs > 0.0, "{len}: {gbs}");
+            }
+        }
+        let peak = fma_peak_gflops(10_000);
+        assert!(peak.is_finite() && peak > 0.0);
     }
 }
