@@ -9,6 +9,8 @@
 //! training mean of about 1 per column, like the other terms; the term is
 //! hinged at `LINEAR_HINGE` and weighted by `LINEAR_WEIGHT`.
 
+use crate::aligned::Aligned;
+
 /// Ridge added to the covariance's diagonal, as a share of its mean variance:
 /// keeps near-collinear columns from turning rounding noise into evidence.
 pub const RIDGE: f64 = 1e-2;
@@ -18,8 +20,6 @@ pub const LINEAR_WEIGHT: f32 = 0.25;
 /// rows): the term adds evidence of broken linear relations, not the noise of
 /// relations a linear fit only approximates (e.g. curved ones).
 pub const LINEAR_HINGE: f64 = 2.0;
-
-use crate::aligned::Aligned;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear {

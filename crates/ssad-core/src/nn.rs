@@ -1,7 +1,8 @@
 //! A small multilayer perceptron (ReLU hidden layers, linear output) with
 //! batch forward/backward for training and an allocation-free one-row
-//! forward for scoring. Weights are plain row-major `Vec<f32>` (in x out) so
-//! the codec and the SIMD kernels see simple buffers.
+//! forward for scoring. Weights are plain row-major buffers (in x out) on
+//! 64-byte lines (`Aligned`), so the codec and the SIMD kernels see simple
+//! slices and the kernels' loads never straddle two cache lines.
 
 use crate::aligned::Aligned;
 use crate::rng::Rng;
