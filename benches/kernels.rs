@@ -6,7 +6,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ssad_core::aligned::Aligned;
-use ssad_core::kernels::{available, fma_peak_gflops, read_peak_gbs, selected, KNN_BLOCK};
+use ssad_core::kernels::{available, fma_peak_gflops, selected, KNN_BLOCK};
 use ssad_core::knn::{KnnScratch, Reference};
 use ssad_core::rng::Rng;
 
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     // rate, measured here on line-aligned buffers of 64 and 128 KB.
     for kb in [64usize, 128] {
         let buf = lines(kb * 256);
-        let gbs = read_peak_gbs(&buf, 2_000_000 / kb as u64);
+        let gbs = selected().read_peak_gbs(&buf, 2_000_000 / kb as u64);
         println!(
             "read rate of {kb} KB, one core: {gbs:.0} GB/s (caps a one-row gemv at {:.0} GFLOP/s, {:.0}% of peak)",
             gbs / 2.0,

@@ -42,6 +42,8 @@ type SqDiffAddFn = unsafe fn(&mut [f64], &[f32], &[f32], f64);
 /// `out[i] = min(ln(1 + v[i]), cap)` (0 where `v[i]` is not a finite
 /// positive number), over equal-length slices.
 type Log1pFn = unsafe fn(&mut [f32], &[f64], f32);
+/// GB/s of reading a buffer a number of times (a benchmark yardstick).
+type ReadPeakFn = unsafe fn(&[f32], u64) -> f64;
 
 /// Reference rows per block of the kNN distance kernel.
 pub const KNN_BLOCK: usize = 16;
@@ -62,6 +64,7 @@ pub struct Kernels {
     least_at: LeastFn,
     not_above: NotAboveFn,
     sq_diff_add: SqDiffAddFn,
+    read_peak: ReadPeakFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -82,6 +85,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         least_at: scalar::least_at,
         not_above: scalar::not_above,
         sq_diff_add: scalar::sq_diff_add,
+        read_peak: scalar::read_peak,
     }
 }
 
@@ -107,6 +111,7 @@ pub fn available() -> Vec<Kernels> {
                 least_at: x86::least_at_avx2,
                 not_above: x86::not_above_avx2,
                 sq_diff_add: x86::sq_diff_add_avx2,
+                read_peak: x86::read_peak_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -125,6 +130,7 @@ pub fn available() -> Vec<Kernels> {
                 least_at: x86::least_at_avx512,
                 not_above: x86::not_above_avx512,
                 sq_diff_add: x86::sq_diff_add_avx512,
+                read_peak: x86::read_peak_avx512,
             });
         }
     }
@@ -148,6 +154,7 @@ pub fn available() -> Vec<Kernels> {
                 least_at: scalar::least_at,
                 not_above: scalar::not_above,
                 sq_diff_add: scalar::sq_diff_add,
+                read_peak: neon::read_peak,
             });
         }
     }
@@ -361,6 +368,14 @@ impl Kernels {
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_mins)(mins, blocks, norms, q, r) }
     }
+
+    /// Rate at which one core reads `buf` with this variant's loads, in
+    /// GB/s: the yardstick of a one-row gemv, which reads each weight once (2
+    /// bytes per FLOP), so weights that outgrow L1 cap it at the L2 read rate.
+    pub fn read_peak_gbs(&self, buf: &[f32], iterations: u64) -> f64 {
+        // SAFETY: reads within `buf` only; the variant matches the CPU.
+        unsafe { (self.read_peak)(buf, iterations) }
+    }
 }
 
 /// `units_per_pass * iterations / seconds / 1e9` for `iterations` calls of
@@ -374,32 +389,6 @@ pub(crate) fn giga_rate(iterations: u64, units_per_pass: u64, mut pass: impl FnM
     // A clock that did not tick reads as 1 ns, not a division by zero.
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     (iterations * units_per_pass) as f64 / secs / 1e9
-}
-
-/// Rate at which one core reads `buf` with the widest available loads, in
-/// GB/s: the yardstick of a one-row gemv, which reads each weight once (2
-/// bytes per FLOP), so weights that outgrow L1 cap it at the L2 read rate.
-pub fn read_peak_gbs(buf: &[f32], iterations: u64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is present.
-            return unsafe { x86::read_peak_avx512(buf, iterations) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { x86::read_peak_avx2(buf, iterations) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            // SAFETY: NEON is present.
-            return unsafe { neon::read_peak(buf, iterations) };
-        }
-    }
-    scalar::read_peak(buf, iterations)
 }
 
 /// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
@@ -949,12 +938,14 @@ mod tests {
     #[test]
     fn yardsticks_measure_something() {
         // Any length: a buffer shorter than one run reads nothing and says 0.
-        for len in [0usize, 7, 1000, 4096] {
-            let buf = crate::aligned::Aligned::zeros(len);
-            let gbs = read_peak_gbs(&buf, 20);
-            assert!(gbs.is_finite() && gbs >= 0.0, "{len}: {gbs}");
-            if len >= 1000 {
-                assert!(gbs > 0.0, "{len}: {gbs}");
+        for k in available() {
+            for len in [0usize, 7, 1000, 4096] {
+                let buf = crate::aligned::Aligned::zeros(len);
+                let gbs = k.read_peak_gbs(&buf, 20);
+                assert!(gbs.is_finite() && gbs >= 0.0, "{} {len}: {gbs}", k.name);
+                if len >= 1000 {
+                    assert!(gbs > 0.0, "{} {len}: {gbs}", k.name);
+                }
             }
         }
         let peak = fma_peak_gflops(10_000);
