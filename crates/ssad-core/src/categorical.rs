@@ -104,11 +104,7 @@ impl CategoricalEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
-
-    fn t(s: &str) -> Value<'static> {
-        Value::Text(Cow::Owned(s.to_string()))
-    }
+    use crate::schema::text as t;
 
     #[test]
     fn vocabulary_is_frequency_ranked_and_capped() {

@@ -512,7 +512,7 @@ mod tests {
 #[cfg(test)]
 mod parts_tests {
     use super::*;
-    use std::borrow::Cow;
+    use crate::schema::text as t;
 
     /// `encode_parts` against the four calls it stands for, bit for bit.
     fn same_as_the_four_calls(enc: &ColumnEncoder, v: &Value<'_>) {
@@ -564,7 +564,6 @@ mod parts_tests {
             same_as_the_four_calls(&cont, v);
             same_as_the_four_calls(&disc, v);
         }
-        let t = |s: &str| Value::Text(Cow::Owned(s.to_string()));
         let words = vec![t("a"), t("b"), t("a"), Value::Null, t("c")];
         let cat =
             ColumnEncoder::fit(ColumnKind::Categorical, &words).unwrap_or_else(|_| panic!("fit"));
@@ -583,11 +582,7 @@ mod parts_tests {
 #[cfg(test)]
 mod categorical_tests {
     use super::*;
-    use std::borrow::Cow;
-
-    fn t(s: &str) -> Value<'static> {
-        Value::Text(Cow::Owned(s.to_string()))
-    }
+    use crate::schema::text as t;
 
     #[test]
     fn one_hot_input_and_class_target() {

@@ -191,9 +191,7 @@ impl Rows {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Value<'static> {
-        Value::Text(Cow::Owned(s.to_string()))
-    }
+    use crate::schema::text as t;
 
     #[test]
     fn values_come_back_as_pushed() {

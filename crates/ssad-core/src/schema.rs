@@ -64,6 +64,12 @@ pub enum Value<'a> {
     Text(Cow<'a, str>),
 }
 
+/// An owned text value (tests build rows with it).
+#[cfg(test)]
+pub(crate) fn text(s: &str) -> Value<'static> {
+    Value::Text(Cow::Owned(s.to_string()))
+}
+
 impl Value<'_> {
     pub fn into_owned(self) -> Value<'static> {
         match self {
