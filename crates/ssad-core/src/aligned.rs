@@ -41,6 +41,21 @@ impl Aligned {
         a.copy_from_slice(v);
         a
     }
+
+    /// The buffer's bytes as `i8` (4 a value): int8 data on the same lines.
+    pub fn as_i8(&self) -> &[i8] {
+        // SAFETY: the `4 len` bytes of `deref`'s initialised f32s; every bit
+        // pattern is a valid i8, whose alignment is 1.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<i8>(), 4 * self.len) }
+    }
+
+    /// `as_i8`, mutably.
+    pub fn as_i8_mut(&mut self) -> &mut [i8] {
+        // SAFETY: as in `as_i8`, borrowed mutably through `self`.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<i8>(), 4 * self.len)
+        }
+    }
 }
 
 impl Deref for Aligned {
@@ -113,5 +128,16 @@ mod tests {
             assert_eq!(format!("{b:?}"), format!("{v:?}"));
         }
         assert_eq!(Aligned::zeros(5).to_vec(), vec![0.0; 5]);
+    }
+
+    #[test]
+    fn bytes_are_the_values_lines() {
+        let mut a = Aligned::zeros(5);
+        assert_eq!(a.as_i8().len(), 20);
+        assert_eq!(a.as_i8().as_ptr() as usize % 64, 0);
+        a.as_i8_mut()[19] = -7;
+        assert_eq!(a.as_i8()[19], -7);
+        assert_eq!(a.as_i8()[..16], [0; 16]);
+        assert!(Aligned::zeros(0).as_i8().is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! clustered anomalies inside a contaminated table cannot vouch for each other.
 
 use crate::aligned::Aligned;
-use crate::kernels::{self, KNN_BLOCK};
+use crate::kernels::{self, Int8Query, GROUP_BYTES, INT8_LANES, KNN_BLOCK};
 
 /// Reference rows kept in the model (at most).
 pub const REFERENCE_ROWS: usize = 1024;
@@ -36,9 +36,12 @@ pub struct Reference {
 /// block, only in blocks that a lower bound does not rule out given the k-th
 /// best so far; every bound is conservative, so the neighbours are those of a
 /// full scan. Two searches, each over its own layout of the rows:
-/// - one row (`nearest`, blocks sorted along the first axis): the gap on that
-///   axis alone, visiting blocks outward from the query's own position (no
-///   pass over the whole reference);
+/// - one row (`nearest`): each kd-tree leaf's lower bound from int8 copies
+///   of the rows and the query (`Coarse`: a pass over a quarter of the
+///   bytes, in integer dot products), then only the leaves it leaves in;
+///   where there is no int8 copy, blocks sorted along the first axis,
+///   visited outward from the query's position while the gap on that axis
+///   alone is within the k-th best;
 /// - many rows (`distance_batch`, blocks that are the leaves of a kd-tree, so
 ///   each is compact on every leading axis): each block's least
 ///   `|r|^2 - 2 x.r` (the expanded squared distance, with a rounding slack),
@@ -49,11 +52,17 @@ struct Index {
     frame: Frame,
     /// Columns left out of the search, with the value every row has there.
     consts: Vec<(u32, f32)>,
-    /// The one-row search's blocks, sorted along the first axis.
+    /// The one-row search's blocks without an int8 copy, sorted along the
+    /// first axis (and the yardstick of `lay_out`).
     walk: Blocks,
-    /// The batch search's blocks (kd-tree leaves), only where bounding every
-    /// block pays (see `bounds_pay`); else the batch searches row by row.
+    /// The blocks as kd-tree leaves: searched by the batch where bounding
+    /// every block pays (`batch_bounds`, see `lay_out`; else it searches
+    /// row by row), and by the one-row search through `coarse`.
     tiles: Option<Blocks>,
+    /// An int8 copy of `tiles` that bounds every block for the one-row
+    /// search (up to `COARSE_MAX_D` columns; else the first-axis walk).
+    coarse: Option<Coarse>,
+    batch_bounds: bool,
     /// Per block of `walk`, the range of its rows on the first axis.
     lo: Vec<f32>,
     hi: Vec<f32>,
@@ -77,6 +86,36 @@ struct Blocks {
     /// its bound is infinite, and the search skips its slot).
     norms: Vec<f32>,
 }
+
+/// The rows of `tiles` as whole numbers of `step` in [-127, 127], for the
+/// one-row search's bound pass (`Kernels::block_mins_i8`). A row is at least
+/// as far from the query as the int8 copies are from each other, less both
+/// copies' rounding distances (the triangle inequality), so a block whose
+/// bound exceeds the k-th best holds no neighbour. The pass reads a quarter
+/// of the f32 layout's bytes with 4-byte integer dot products, and its
+/// bounds are tight: measured on the shared tables where the search visits
+/// many blocks (celeba, cover, mnist, satellite, cardio, letter), 4 to 7 of
+/// the 64 blocks stay in, against 55 of 64 for celeba's first-axis gaps.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Coarse {
+    step: f64,
+    /// Query bytes: the frame's columns rounded up to groups of 4.
+    width: usize,
+    /// The values as i8 in `Kernels::block_bounds_i8`'s layout (16 blocks
+    /// side by side).
+    vals: Aligned,
+    /// Per super-block, slot and block, `|v|^2 + 256 sum v` in steps
+    /// (`PAD_C` for padding).
+    c: Vec<i32>,
+    /// Per block, the largest distance of a row from its int8 copy (rounded up).
+    err: Vec<f32>,
+}
+
+/// Widest frame given an int8 copy: keeps the kernel's i32 sums from
+/// wrapping (each value's terms are below 2^17).
+const COARSE_MAX_D: usize = 1024;
+/// `c` of a padding slot: far above any row's `c - 2 u.v`, so never the least.
+const PAD_C: i32 = i32::MAX / 2;
 
 /// How a row maps into the index's frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +151,10 @@ pub struct KnnScratch {
     tile_q2: Vec<f32>,
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
+    /// The one-row search's int8 query and its blocks' lower bounds
+    /// (`Coarse::bounds`).
+    coarse_q: Vec<u8>,
+    bounds: Vec<f32>,
     /// Blocks visited by this scratch's one-row searches (to size up a reference).
     visits: usize,
 }
@@ -125,7 +168,7 @@ fn may_hold(bound: f32, cut: f32) -> bool {
 
 /// Queries whose block bounds `distance_batch` computes together.
 const TILE: usize = 32;
-/// The batch search bounds every block when the one-row search visits more
+/// The batch search bounds every block when the first-axis walk visits more
 /// than this share of the blocks plus this many. Measured: at 64 blocks, rows
 /// whose search visits about 22 were 7% slower with the bounds, cover's (about
 /// 30) 15% faster, celeba's (about 55) 30% faster.
@@ -182,30 +225,51 @@ impl Reference {
             norm,
             index,
         };
-        if r.bounds_pay() {
-            r.index.tiles = Some(r.index.kd_blocks(d, &r.rows));
-        }
+        r.lay_out();
         r
     }
 
-    /// Whether the batch search's pass over every block pays: it costs about
-    /// a third of a full scan plus a few visits, so it does where the one-row
-    /// search visits many blocks (counted with 64 reference rows as queries:
-    /// the same on every machine).
-    fn bounds_pay(&self) -> bool {
-        let (n, nb) = (self.n_rows(), self.index.lo.len());
-        if n == 0 || self.k == 0 {
-            return false;
-        }
+    /// Blocks the one-row search visits per query, as it stands, counted
+    /// with 64 reference rows as queries (the same on every machine).
+    fn mean_visits(&self) -> f64 {
+        let n = self.n_rows();
         let mut s = KnnScratch::default();
-        let step = n.div_ceil(64);
         let mut queries = 0;
-        for i in (0..n).step_by(step) {
+        for i in (0..n).step_by(n.div_ceil(64).max(1)) {
             let x = self.rows[i * self.d..(i + 1) * self.d].to_vec();
             self.nearest(&x, self.k, Some(i), &mut s);
             queries += 1;
         }
-        s.visits as f64 / queries as f64 > BOUNDS_VISITS_SHARE * nb as f64 + BOUNDS_VISITS_EXTRA
+        s.visits as f64 / queries.max(1) as f64
+    }
+
+    /// Lay out the search's blocks. The batch search's pass over every block
+    /// costs about a third of a full scan plus a few visits, so it pays where
+    /// the first-axis walk visits many blocks. The one-row search's int8 pass
+    /// costs about `(groups + 2.5) / (2 m + 10)` of a block visit per block
+    /// (a dot product per 4 columns and the bound, against a subtraction and
+    /// a multiply-add per column and the bookkeeping), so it pays where it
+    /// saves more visits than that: not on http's 3 columns, whose walk
+    /// visits 6 to 10 blocks (its inline scoring was 5% slower through the
+    /// int8 pass), but on celeba's 39 (55 visits down to 7).
+    fn lay_out(&mut self) {
+        let (d, nb) = (self.d, self.index.lo.len());
+        if self.n_rows() == 0 || self.k == 0 {
+            return;
+        }
+        let walk = self.mean_visits();
+        let pay = walk > BOUNDS_VISITS_SHARE * nb as f64 + BOUNDS_VISITS_EXTRA;
+        self.index.set_tiles(d, &self.rows, pay);
+        if let Some(c) = &self.index.coarse {
+            let m = self.index.frame.dim() as f64;
+            let pass = nb as f64 * (c.width as f64 / 4.0 + 2.5) / (2.0 * m + 10.0);
+            if self.mean_visits() + pass >= walk {
+                self.index.coarse = None;
+            }
+        }
+        if !pay && self.index.coarse.is_none() {
+            self.index.tiles = None;
+        }
     }
 
     /// Build from scaled rows and fit the normaliser.
@@ -245,6 +309,18 @@ impl Reference {
         s.q.resize(ix.frame.dim(), 0.0);
         s.out.resize(2 * KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
+        if let (Some(tiles), Some(coarse)) = (&ix.tiles, &ix.coarse) {
+            coarse.bounds(&s.q, &mut s.coarse_q, &mut s.bounds);
+            let nb = tiles.slot_row.len() / KNN_BLOCK;
+            let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
+            let slack = ix.slack * (qn.sqrt() + ix.r_max).powi(2);
+            let mut bounds = std::mem::take(&mut s.bounds);
+            let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
+            self.visit_bounded(tiles, &mut bounds[..nb], cut, held, skip, s);
+            s.bounds = bounds;
+            self.finish(x, s);
+            return;
+        }
         let (mut held, mut visited) = (Held::new(held), 0);
         s.keys.clear();
         let q0 = s.q[0];
@@ -319,12 +395,29 @@ impl Reference {
         s: &mut KnnScratch,
     ) {
         let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
+        // The cut-off is rounded up to f32, so it stays conservative.
+        let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
+        self.visit_bounded(tiles, mins, cut, self.scored_held(), None, s);
+        self.finish(x, s);
+    }
+
+    /// Keep in `s.keys` the `held` nearest rows of `tiles` (skipping `skip`),
+    /// visiting only the blocks whose lower bound in `mins` does not exceed
+    /// `cut` of the k-th best so far (`cut` maps a squared distance to the
+    /// bounds' scale, rounded up).
+    fn visit_bounded(
+        &self,
+        tiles: &Blocks,
+        mins: &mut [f32],
+        cut: impl Fn(f32) -> f32,
+        held: usize,
+        skip: Option<usize>,
+        s: &mut KnnScratch,
+    ) {
         // Blocks may hold a neighbour while their bound does not exceed the
         // k-th best (strictly: a row at exactly that distance may still win
-        // its tie by a lower row number); NaN never rules a block out. The
-        // cut-off is rounded up to f32, so it stays conservative.
-        let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
-        let mut held = Held::new(self.scored_held());
+        // its tie by a lower row number); NaN never rules a block out.
+        let mut held = Held::new(held);
         s.keys.clear();
         // The two most promising blocks first: their k-th best rules out
         // most of the others. Found by SIMD min passes (the second with the
@@ -344,14 +437,15 @@ impl Reference {
         } else {
             usize::MAX
         };
-        self.visit(tiles, b1, None, s, &mut held);
+        self.visit(tiles, b1, skip, s, &mut held);
         if b2 != usize::MAX {
-            self.visit(tiles, b2, None, s, &mut held);
+            self.visit(tiles, b2, skip, s, &mut held);
         }
         // The other blocks in index order, each checked against the k-th best
         // at its turn: a branch-free pass marks the blocks the two visits
         // leave in (a few of 64), and only those are looked at again.
         let mut t = cut(held.worst);
+        let mut visited = 1 + (b2 != usize::MAX) as usize;
         for (c, chunk) in mins.chunks(64).enumerate() {
             let mut open = kern.not_above(chunk, t);
             while open != 0 {
@@ -359,12 +453,13 @@ impl Reference {
                 open &= open - 1;
                 let b = c * 64 + i;
                 if b != b1 && b != b2 && may_hold(chunk[i], t) {
-                    self.visit(tiles, b, None, s, &mut held);
+                    self.visit(tiles, b, skip, s, &mut held);
                     t = cut(held.worst);
+                    visited += 1;
                 }
             }
         }
-        self.finish(x, s);
+        s.visits += visited;
     }
 
     /// `s.best` from the candidates the search kept: ascending, with what
@@ -480,7 +575,7 @@ impl Reference {
             dists.iter_mut().for_each(|v| *v = 0.0);
             return;
         }
-        let Some(tiles) = &ix.tiles else {
+        let Some(tiles) = ix.tiles.as_ref().filter(|_| ix.batch_bounds) else {
             for (i, x) in xs.chunks_exact(d).enumerate().take(n) {
                 self.nearest(x, self.scored_held(), None, s);
                 dists[i] = self.shares(x, s, &mut cols[i * d..(i + 1) * d]);
@@ -597,7 +692,7 @@ impl Held {
     /// dropped, `a'[0] = min(a[0], key)` and `a'[i] = min(a[i], max(a[i-1],
     /// key))`. Finding the new largest by compares, as before, mispredicted
     /// (a third of the one-row search's samples).
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, keys: &mut Vec<u64>, key: u64) {
         if keys.len() < self.k {
             // A sentinel above every key (distances are finite): dropped below.
@@ -649,11 +744,22 @@ impl Index {
             consts,
             walk,
             tiles: None,
+            coarse: None,
+            batch_bounds: false,
             lo,
             hi,
             r_max,
             slack: 4.0 * (d + 4) as f64 * f64::from(f32::EPSILON) / 2.0,
         }
+    }
+
+    /// Lay out the kd-tree leaves and their int8 copy (which bounds the
+    /// one-row search's blocks), and whether the batch search bounds them.
+    fn set_tiles(&mut self, d_in: usize, rows: &[f32], batch: bool) {
+        self.batch_bounds = batch;
+        let tiles = self.kd_blocks(d_in, rows);
+        self.coarse = Coarse::new(&tiles, self.frame.dim());
+        self.tiles = Some(tiles);
     }
 
     /// The rows (`d_in` columns) in the frame, as kd-tree leaves.
@@ -663,6 +769,82 @@ impl Index {
         let mut order: Vec<u32> = (0..(y.len() / d) as u32).collect();
         kd_order(&y, d, d.min(KD_AXES), &mut order);
         Blocks::new(&y, d, &order)
+    }
+}
+
+impl Coarse {
+    /// The int8 copy of `tiles` (`m` columns in the frame); none for a frame
+    /// too wide for the kernel's sums or values that are not all finite.
+    fn new(tiles: &Blocks, m: usize) -> Option<Self> {
+        if m == 0 || m > COARSE_MAX_D || !tiles.vals.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let amax = tiles.vals.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+        let step = if amax > 0.0 { amax as f64 / 127.0 } else { 1.0 };
+        let nb = tiles.slot_row.len() / KNN_BLOCK;
+        let (width, nsb) = (m.next_multiple_of(4), nb.div_ceil(INT8_LANES));
+        let groups = width / 4;
+        let mut vals = Aligned::zeros(nsb * groups * KNN_BLOCK * GROUP_BYTES / 4);
+        let bytes = vals.as_i8_mut();
+        let mut c = vec![PAD_C; nsb * KNN_BLOCK * INT8_LANES];
+        let mut err = vec![0.0f32; nsb * INT8_LANES];
+        for (slot, &row) in tiles.slot_row.iter().enumerate() {
+            if row == u32::MAX {
+                continue;
+            }
+            let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
+            let (sb, lane) = (b / INT8_LANES, b % INT8_LANES);
+            let (mut n2, mut sum, mut e2) = (0i64, 0i64, 0.0f64);
+            for j in 0..m {
+                let v = tiles.vals[(b * m + j) * KNN_BLOCK + l] as f64;
+                let t = (v / step).round().clamp(-127.0, 127.0);
+                e2 += (v - t * step) * (v - t * step);
+                n2 += (t * t) as i64;
+                sum += t as i64;
+                let at = (((sb * groups + j / 4) * KNN_BLOCK + l) * INT8_LANES + lane) * 4 + j % 4;
+                bytes[at] = t as i8;
+            }
+            c[(sb * KNN_BLOCK + l) * INT8_LANES + lane] = (n2 + 256 * sum) as i32;
+            // Rounded up, past the bound's f32 arithmetic (see `bounds`).
+            err[b] = err[b].max(((e2.sqrt() * (1.0 + 2e-6)) as f32).next_up());
+        }
+        Some(Coarse {
+            step,
+            width,
+            vals,
+            c,
+            err,
+        })
+    }
+
+    /// Lower bounds of the squared distance from `q` (in the frame) to each
+    /// block's rows, into `bounds` (`INT8_LANES` a super-block: the blocks'
+    /// first). A query that is not all numbers gets 0 everywhere, which rules
+    /// nothing out. The step is rounded down and the rounding distances up
+    /// by 2e-6, past the relative error of the kernel's few f32 operations,
+    /// so each bound stays below the exact one.
+    fn bounds(&self, q: &[f32], qb: &mut Vec<u8>, bounds: &mut Vec<f32>) {
+        qb.clear();
+        qb.resize(self.width, 128);
+        let inv = 1.0 / self.step;
+        let (mut qn, mut e2) = (0i64, 0.0f64);
+        for (o, &v) in qb.iter_mut().zip(q) {
+            // To the nearest step by truncating a positive number (no libm
+            // call); NaN truncates to byte 0, and its error turns NaN.
+            let byte = ((v as f64 * inv).clamp(-127.0, 127.0) + 128.5) as i32;
+            let t = (byte - 128) as f64;
+            e2 += (v as f64 - t * self.step) * (v as f64 - t * self.step);
+            qn += (t * t) as i64;
+            *o = byte as u8;
+        }
+        let query = Int8Query {
+            u: qb,
+            qn: qn as i32,
+            step: ((self.step * (1.0 - 2e-6)) as f32).next_down(),
+            err: ((e2.sqrt() * (1.0 + 2e-6)) as f32).next_up(),
+        };
+        bounds.resize(self.err.len(), 0.0);
+        kernels::selected().block_bounds_i8(bounds, self.vals.as_i8(), &self.c, &self.err, query);
     }
 }
 
@@ -942,7 +1124,11 @@ mod tests {
                 let c = (i % 4) as f64 * 3.0;
                 rows.extend((0..d).map(|_| (c + rng.normal()) as f32));
             }
-            let r = Reference::from_parts(d, K, rows, 1.0);
+            let mut r = Reference::from_parts(d, K, rows, 1.0);
+            if n >= KNN_BLOCK {
+                // The int8 bounds, wherever the batch layout would pay or not.
+                r.index.set_tiles(d, &r.rows, true);
+            }
             let mut s = KnnScratch::default();
             for q in 0..40 {
                 let x: Vec<f32> = if q % 3 == 0 {
@@ -1039,6 +1225,12 @@ mod tests {
                 })
                 .collect();
             let r = Reference::from_parts(d, K, rows, 1.0);
+            // The one-row search over first-axis gaps and over int8 bounds.
+            let mut walk = r.clone();
+            (walk.index.tiles, walk.index.coarse) = (None, None);
+            let mut coarse = r.clone();
+            coarse.index.set_tiles(d, &coarse.rows, true);
+            assert!(coarse.index.coarse.is_some());
             let mut s = KnnScratch::default();
             let mut xs = Vec::new();
             for q in 0..70 {
@@ -1051,19 +1243,25 @@ mod tests {
                         .collect()
                 };
                 let skip = (q % 3 == 0).then_some(q * 13 % n);
-                r.nearest(&x, r.k, skip, &mut s);
-                assert_eq!(
-                    s.keys,
-                    full_scan(&r, &x, skip),
-                    "n={n} d={d} kind={kind} q={q}"
-                );
+                for (how, r) in [("walk", &walk), ("int8", &coarse)] {
+                    r.nearest(&x, r.k, skip, &mut s);
+                    assert_eq!(
+                        s.keys,
+                        full_scan(r, &x, skip),
+                        "{how} n={n} d={d} kind={kind} q={q}"
+                    );
+                }
                 xs.extend(x);
             }
             // The batch path, with block bounds (tiles of 32 and a tail) and
             // row by row, against one row at a time.
             for bounds in [true, false] {
                 let mut r = r.clone();
-                r.index.tiles = bounds.then(|| r.index.kd_blocks(d, &r.rows));
+                if bounds {
+                    r.index.set_tiles(d, &r.rows, true);
+                } else {
+                    (r.index.tiles, r.index.coarse) = (None, None);
+                }
                 let (mut cols, mut dists) = (vec![0.0; 70 * d], vec![0.0; 70]);
                 r.distance_batch(&xs, &mut s, &mut cols, &mut dists);
                 let mut one = vec![0.0; d];
@@ -1081,16 +1279,40 @@ mod tests {
     }
 
     #[test]
+    fn int8_bounds_leave_few_blocks_to_visit() {
+        // Binary flags (as celeba): the first-axis gaps rule out few blocks,
+        // the int8 bounds most; both find the same neighbours.
+        let mut rng = crate::rng::Rng::new(8);
+        let (n, d) = (1024, 39);
+        let rows: Vec<f32> = (0..n * d)
+            .map(|_| (rng.next_f64() < 0.3) as u8 as f32)
+            .collect();
+        let r = Reference::from_parts(d, K, rows, 1.0);
+        assert!(r.index.coarse.is_some());
+        let mut walk = r.clone();
+        (walk.index.tiles, walk.index.coarse) = (None, None);
+        let (mut a, mut b) = (KnnScratch::default(), KnnScratch::default());
+        for i in (0..n).step_by(16) {
+            let x = r.rows[i * d..(i + 1) * d].to_vec();
+            r.nearest(&x, r.k, None, &mut a);
+            walk.nearest(&x, r.k, None, &mut b);
+            assert_eq!(a.keys, b.keys, "row {i}");
+        }
+        let (int8, gaps) = (a.visits as f64 / 64.0, b.visits as f64 / 64.0);
+        assert!(int8 < 0.5 * gaps, "int8 {int8} vs gaps {gaps} blocks a row");
+    }
+
+    #[test]
     fn batch_bounds_blocks_only_where_the_row_search_visits_many() {
         let mut rng = crate::rng::Rng::new(3);
         // One spread-out axis: the row search visits a few blocks.
         let line: Vec<f32> = (0..1024)
             .flat_map(|i| [i as f32, (rng.normal() * 0.01) as f32])
             .collect();
-        assert!(Reference::new(2, line).index.tiles.is_none());
+        assert!(!Reference::new(2, line).index.batch_bounds);
         // Independent noise in 30 columns: it visits most of them.
         let noise: Vec<f32> = (0..1024 * 30).map(|_| rng.normal() as f32).collect();
-        assert!(Reference::new(30, noise).index.tiles.is_some());
+        assert!(Reference::new(30, noise).index.batch_bounds);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! library runs on any x86-64. Every entry point checks lengths before any
 //! unsafe code runs; the SIMD variants are tested against the scalar one.
 
+mod int8;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod scalar;
@@ -31,6 +32,9 @@ type BlockDist2Fn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32) -> u32;
 /// Per query and block, the least of `norm + q . row` over the block's rows
 /// (checked shapes).
 type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
+/// Per block of int8 rows, a lower bound of the squared distance to the
+/// query (checked shapes).
+type BlockBoundsI8Fn = unsafe fn(&mut [f32], &[i8], &[i32], &[f32], Int8Query<'_>);
 
 /// The first position of the least value.
 type LeastFn = unsafe fn(&[f32]) -> usize;
@@ -47,6 +51,7 @@ type ReadPeakFn = unsafe fn(&[f32], u64) -> f64;
 
 /// Reference rows per block of the kNN distance kernel.
 pub const KNN_BLOCK: usize = 16;
+pub use int8::{Int8Query, GROUP_BYTES, LANES as INT8_LANES};
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -58,6 +63,7 @@ pub struct Kernels {
     block_dists: BlockDistFn,
     block_dists2: BlockDist2Fn,
     block_mins: BlockMinsFn,
+    block_bounds_i8: BlockBoundsI8Fn,
     gemm: GemmFn,
     add_rows: AddRowsFn,
     log1p_capped: Log1pFn,
@@ -79,6 +85,7 @@ pub(crate) fn scalar_kernels() -> Kernels {
         block_dists: scalar::block_dists,
         block_dists2: scalar::block_dists2,
         block_mins: scalar::block_mins,
+        block_bounds_i8: int8::block_bounds_i8,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
         log1p_capped: scalar::log1p_capped,
@@ -105,6 +112,7 @@ pub fn available() -> Vec<Kernels> {
                 block_dists: x86::block_dists_avx2,
                 block_dists2: x86::block_dists2_avx2,
                 block_mins: x86::block_mins_avx2,
+                block_bounds_i8: x86::block_bounds_i8_avx2,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
                 log1p_capped: x86::log1p_capped_avx2,
@@ -124,6 +132,13 @@ pub fn available() -> Vec<Kernels> {
                 block_dists: x86::block_dists_avx512,
                 block_dists2: x86::block_dists2_avx512,
                 block_mins: x86::block_mins_avx512,
+                // VNNI's 4-byte dot products where present (not every
+                // AVX-512 CPU has them), else the AVX2 body.
+                block_bounds_i8: if std::arch::is_x86_feature_detected!("avx512vnni") {
+                    x86::block_bounds_i8_vnni
+                } else {
+                    x86::block_bounds_i8_avx2
+                },
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
                 log1p_capped: x86::log1p_capped_avx512,
@@ -146,6 +161,8 @@ pub fn available() -> Vec<Kernels> {
                 block_dists: neon::block_dists,
                 block_dists2: neon::block_dists2,
                 block_mins: neon::block_mins,
+                // The portable body, which the compiler vectorises with NEON.
+                block_bounds_i8: int8::block_bounds_i8,
                 gemm: neon::gemm,
                 add_rows: neon::add_rows,
                 // The scalar body, which the compiler vectorises with NEON
@@ -367,6 +384,43 @@ impl Kernels {
         assert_eq!(blocks.len(), nb * KNN_BLOCK * m, "block_mins blocks shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_mins)(mins, blocks, norms, q, r) }
+    }
+
+    /// Lower bounds of the squared distance from an int8 query to every
+    /// block of int8 rows, into `bounds` (one per block, in super-blocks of
+    /// `INT8_LANES`): see `int8::block_bounds_i8_body` for the layout and
+    /// the formula. Integer dot products, then the same f32 operations in
+    /// every variant: the same bits. The caller keeps the sums within i32
+    /// (at most 4096 columns).
+    #[inline]
+    pub fn block_bounds_i8(
+        &self,
+        bounds: &mut [f32],
+        rows: &[i8],
+        c: &[i32],
+        err: &[f32],
+        q: Int8Query<'_>,
+    ) {
+        let nsb = bounds.len() / INT8_LANES;
+        assert_eq!(
+            bounds.len(),
+            nsb * INT8_LANES,
+            "block_bounds_i8 bounds length"
+        );
+        assert_eq!(q.u.len() % 4, 0, "block_bounds_i8 query length");
+        assert_eq!(err.len(), bounds.len(), "block_bounds_i8 err length");
+        assert_eq!(
+            c.len(),
+            bounds.len() * KNN_BLOCK,
+            "block_bounds_i8 c length"
+        );
+        assert_eq!(
+            rows.len(),
+            bounds.len() * KNN_BLOCK * q.u.len(),
+            "block_bounds_i8 rows shape"
+        );
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.block_bounds_i8)(bounds, rows, c, err, q) }
     }
 
     /// Rate at which one core reads `buf` with this variant's loads, in

@@ -1389,3 +1389,67 @@ pub unsafe fn sq_diff_add_avx2(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
 pub unsafe fn sq_diff_add_avx512(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
     super::sq_diff_add_body(cols, r, x, w);
 }
+
+/// The portable int8 bound body, vectorised by the compiler for AVX2.
+///
+/// # Safety
+/// AVX2 present; shapes checked by the caller (`Kernels::block_bounds_i8`).
+#[target_feature(enable = "avx2")]
+pub unsafe fn block_bounds_i8_avx2(
+    bounds: &mut [f32],
+    rows: &[i8],
+    c: &[i32],
+    err: &[f32],
+    q: super::Int8Query<'_>,
+) {
+    super::int8::block_bounds_i8_body(bounds, rows, c, err, q)
+}
+
+/// The int8 bounds with VNNI: one `vpdpbusd` adds a group's 4 query bytes
+/// times 4 row bytes for one slot of 16 blocks (one a lane); the 16 slots'
+/// sums stay in registers, and their vertical min is each block's least.
+///
+/// # Safety
+/// AVX-512F and AVX-512 VNNI present; shapes checked by the caller.
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub unsafe fn block_bounds_i8_vnni(
+    bounds: &mut [f32],
+    rows: &[i8],
+    c: &[i32],
+    err: &[f32],
+    q: super::Int8Query<'_>,
+) {
+    let groups = q.u.len() / 4;
+    let (up, cp, ep, rp) = (q.u.as_ptr(), c.as_ptr(), err.as_ptr(), rows.as_ptr());
+    let qn = _mm512_set1_epi32(q.qn);
+    let (step, qerr) = (_mm512_set1_ps(q.step), _mm512_set1_ps(q.err));
+    let (zero, shrink) = (_mm512_setzero_ps(), _mm512_set1_ps(super::int8::SHRINK));
+    for s in 0..bounds.len() / 16 {
+        let mut acc = [_mm512_setzero_si512(); 16];
+        for g in 0..groups {
+            // SAFETY: query group g lies at `4 g .. 4 g + 4` of `u`; slot l of
+            // group g of super-block s at `((s groups + g) 16 + l) 64 .. + 64`
+            // of `rows` (shapes checked by the caller).
+            let qv = _mm512_set1_epi32(unsafe { up.add(4 * g).cast::<i32>().read_unaligned() });
+            let at = (s * groups + g) * 16 * 64;
+            for (l, a) in acc.iter_mut().enumerate() {
+                let r = unsafe { _mm512_loadu_si512(rp.add(at + l * 64).cast()) };
+                *a = _mm512_dpbusd_epi32(*a, qv, r);
+            }
+        }
+        let mut least = _mm512_set1_epi32(i32::MAX);
+        for (l, &a) in acc.iter().enumerate() {
+            // SAFETY: `c` holds 16 values per (s, l) at `(16 s + l) 16`.
+            let cv = unsafe { _mm512_loadu_si512(cp.add((s * 16 + l) * 16).cast()) };
+            least = _mm512_min_epi32(least, _mm512_sub_epi32(cv, _mm512_add_epi32(a, a)));
+        }
+        // The body's `bound_of`, lane for lane: max(x, 0) returns 0 for NaN.
+        let d = _mm512_cvtepi32_ps(_mm512_add_epi32(least, qn));
+        let d = _mm512_mul_ps(_mm512_sqrt_ps(_mm512_max_ps(d, zero)), step);
+        // SAFETY: `err` and `bounds` hold 16 values per super-block.
+        let e = _mm512_add_ps(qerr, unsafe { _mm512_loadu_ps(ep.add(s * 16)) });
+        let lb = _mm512_max_ps(_mm512_sub_ps(d, e), zero);
+        let b = _mm512_mul_ps(_mm512_mul_ps(lb, lb), shrink);
+        unsafe { _mm512_storeu_ps(bounds.as_mut_ptr().add(s * 16), b) };
+    }
+}
