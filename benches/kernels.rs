@@ -6,7 +6,10 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ssad_core::aligned::Aligned;
-use ssad_core::kernels::{available, fma_peak_gflops, selected, KNN_BLOCK};
+use ssad_core::kernels::{
+    available, fma_peak_gflops, int8_peak_gops, selected, Int8Query, GROUP_BYTES, INT8_LANES,
+    KNN_BLOCK,
+};
 use ssad_core::knn::{KnnScratch, Reference};
 use ssad_core::rng::Rng;
 
@@ -162,8 +165,52 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+    int8_bounds(c);
     knn_search(c);
     println!("(throughput elements are FLOPs: GElem/s = GFLOP/s; compare with the peak above)");
+}
+
+/// The one-row search's int8 bound pass: one query against the int8 copy of
+/// 1,024 reference rows of d columns (d rounded up to groups of 4), in int8
+/// multiply-adds x 2 per second, next to the VNNI peak measured here.
+fn int8_bounds(c: &mut Criterion) {
+    match int8_peak_gops(50_000_000) {
+        Some(p) => println!("single-core int8 (VNNI) peak measured in this run: {p:.1} GOP/s"),
+        None => println!("no VNNI on this CPU: the int8 bounds run the portable body"),
+    }
+    for k in available() {
+        let mut g = c.benchmark_group(format!("block_bounds_i8/{}", k.name));
+        for d in [3usize, 16, 39] {
+            let width = d.next_multiple_of(4);
+            let nsb = 1024 / KNN_BLOCK / INT8_LANES;
+            let rows: Vec<i8> = (0..nsb * (width / 4) * KNN_BLOCK * GROUP_BYTES)
+                .map(|i| ((i * 37) % 255) as i8)
+                .collect();
+            let cc: Vec<i32> = (0..nsb * KNN_BLOCK * INT8_LANES)
+                .map(|i| i as i32)
+                .collect();
+            let err = vec![0.01f32; nsb * INT8_LANES];
+            let u: Vec<u8> = (0..width).map(|i| (i * 29 % 256) as u8).collect();
+            let mut bounds = vec![0.0f32; nsb * INT8_LANES];
+            g.throughput(Throughput::Elements(2 * (1024 * width) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("1x1024x{d}")),
+                &d,
+                |bch, _| {
+                    bch.iter(|| {
+                        let q = Int8Query {
+                            u: black_box(&u),
+                            qn: 100,
+                            step: 0.05,
+                            err: 0.02,
+                        };
+                        k.block_bounds_i8(black_box(&mut bounds), &rows, &cc, &err, q)
+                    })
+                },
+            );
+        }
+        g.finish();
+    }
 }
 
 /// Rows like speed.py's generated table (16 waves of one index plus noise),

@@ -245,13 +245,14 @@ impl Reference {
 
     /// Lay out the search's blocks. The batch search's pass over every block
     /// costs about a third of a full scan plus a few visits, so it pays where
-    /// the first-axis walk visits many blocks. The one-row search's int8 pass
-    /// costs about `(groups + 2.5) / (2 m + 10)` of a block visit per block
-    /// (a dot product per 4 columns and the bound, against a subtraction and
-    /// a multiply-add per column and the bookkeeping), so it pays where it
-    /// saves more visits than that: not on http's 3 columns, whose walk
-    /// visits 6 to 10 blocks (its inline scoring was 5% slower through the
-    /// int8 pass), but on celeba's 39 (55 visits down to 7).
+    /// the first-axis walk visits many blocks (a count, the same on every
+    /// machine). The one-row search's int8 pass pays where it saves more
+    /// than it costs, which block counts do not tell: a visit that leaves
+    /// after 4 columns costs a fraction of one that reads all 39. So both
+    /// searches are timed on the same probe rows, alternately, and the int8
+    /// one is kept only where it is at least 10% faster (celeba: 55 visits of
+    /// the walk against 7; http's 3 columns: the walk). The choice changes
+    /// the speed only: both searches return the same neighbours, bit for bit.
     fn lay_out(&mut self) {
         let (d, nb) = (self.d, self.index.lo.len());
         if self.n_rows() == 0 || self.k == 0 {
@@ -260,16 +261,34 @@ impl Reference {
         let walk = self.mean_visits();
         let pay = walk > BOUNDS_VISITS_SHARE * nb as f64 + BOUNDS_VISITS_EXTRA;
         self.index.set_tiles(d, &self.rows, pay);
-        if let Some(c) = &self.index.coarse {
-            let m = self.index.frame.dim() as f64;
-            let pass = nb as f64 * (c.width as f64 / 4.0 + 2.5) / (2.0 * m + 10.0);
-            if self.mean_visits() + pass >= walk {
-                self.index.coarse = None;
+        if let Some(coarse) = self.index.coarse.take() {
+            let (mut t_walk, mut t_int8) = (f64::INFINITY, f64::INFINITY);
+            let mut s = KnnScratch::default();
+            let mut coarse = Some(coarse);
+            for _ in 0..3 {
+                t_walk = t_walk.min(self.probe_secs(&mut s));
+                std::mem::swap(&mut self.index.coarse, &mut coarse);
+                t_int8 = t_int8.min(self.probe_secs(&mut s));
+                std::mem::swap(&mut self.index.coarse, &mut coarse);
+            }
+            if t_int8 < 0.9 * t_walk {
+                self.index.coarse = coarse;
             }
         }
         if !pay && self.index.coarse.is_none() {
             self.index.tiles = None;
         }
+    }
+
+    /// Seconds for the one-row search of the probe rows of `mean_visits`,
+    /// each scored as a row of the table it holds (k + 1 held, no skip).
+    fn probe_secs(&self, s: &mut KnnScratch) -> f64 {
+        let (n, d) = (self.n_rows(), self.d);
+        let start = std::time::Instant::now();
+        for i in (0..n).step_by(n.div_ceil(64).max(1)) {
+            self.nearest(&self.rows[i * d..(i + 1) * d], self.scored_held(), None, s);
+        }
+        start.elapsed().as_secs_f64()
     }
 
     /// Build from scaled rows and fit the normaliser.
@@ -826,22 +845,29 @@ impl Coarse {
     fn bounds(&self, q: &[f32], qb: &mut Vec<u8>, bounds: &mut Vec<f32>) {
         qb.clear();
         qb.resize(self.width, 128);
-        let inv = 1.0 / self.step;
-        let (mut qn, mut e2) = (0i64, 0.0f64);
-        for (o, &v) in qb.iter_mut().zip(q) {
-            // To the nearest step by truncating a positive number (no libm
-            // call); NaN truncates to byte 0, and its error turns NaN.
-            let byte = ((v as f64 * inv).clamp(-127.0, 127.0) + 128.5) as i32;
-            let t = (byte - 128) as f64;
-            e2 += (v as f64 - t * self.step) * (v as f64 - t * self.step);
-            qn += (t * t) as i64;
+        // In f32, four partial sums: the loop vectorises. To the nearest step
+        // by truncating a positive number (no libm call); NaN truncates to
+        // byte 0, and its error turns NaN.
+        let (inv, step) = ((1.0 / self.step) as f32, self.step as f32);
+        let (mut qn, mut e2) = (0i32, [0.0f32; 4]);
+        for (i, (o, &v)) in qb.iter_mut().zip(q).enumerate() {
+            let byte = ((v * inv).clamp(-127.0, 127.0) + 128.5) as i32;
+            let t = byte - 128;
+            let r = v - t as f32 * step;
+            e2[i % 4] += r * r;
+            qn += t * t;
             *o = byte as u8;
         }
+        let e2 = (e2[0] + e2[1]) as f64 + (e2[2] + e2[3]) as f64;
         let query = Int8Query {
             u: qb,
-            qn: qn as i32,
+            qn,
             step: ((self.step * (1.0 - 2e-6)) as f32).next_down(),
-            err: ((e2.sqrt() * (1.0 + 2e-6)) as f32).next_up(),
+            // Past the f32 arithmetic: the sums' relative error (below
+            // m 2^-24, m <= 1024), and per column at most 2^-22 of 127 steps
+            // in `t step` (the step itself rounded to f32, then the product).
+            err: ((e2.sqrt() * (1.0 + 1e-4) + (q.len() as f64).sqrt() * 4e-5 * self.step) as f32)
+                .next_up(),
         };
         bounds.resize(self.err.len(), 0.0);
         kernels::selected().block_bounds_i8(bounds, self.vals.as_i8(), &self.c, &self.err, query);
@@ -1287,7 +1313,9 @@ mod tests {
         let rows: Vec<f32> = (0..n * d)
             .map(|_| (rng.next_f64() < 0.3) as u8 as f32)
             .collect();
-        let r = Reference::from_parts(d, K, rows, 1.0);
+        let mut r = Reference::from_parts(d, K, rows, 1.0);
+        // Whatever the load-time timing chose.
+        r.index.set_tiles(d, &r.rows, true);
         assert!(r.index.coarse.is_some());
         let mut walk = r.clone();
         (walk.index.tiles, walk.index.coarse) = (None, None);

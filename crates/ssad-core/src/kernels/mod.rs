@@ -445,6 +445,22 @@ pub(crate) fn giga_rate(iterations: u64, units_per_pass: u64, mut pass: impl FnM
     (iterations * units_per_pass) as f64 / secs / 1e9
 }
 
+/// Peak single-core int8 multiply-add throughput in GOP/s (2 a byte pair),
+/// where VNNI is present: the yardstick of the int8 bound kernel.
+pub fn int8_peak_gops(iterations: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            // SAFETY: AVX-512F and VNNI are present.
+            return Some(unsafe { x86::dot_peak_vnni(iterations) });
+        }
+    }
+    let _ = iterations;
+    None
+}
+
 /// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
 /// independent accumulator chains of the widest available FMA: the yardstick
 /// the kernel benchmarks report against.

@@ -181,6 +181,26 @@ fma_peak!(
     16
 );
 
+/// Peak int8 multiply-add throughput of VNNI with 12 independent
+/// accumulators, in GOP/s (a multiply and an add per byte pair, as FLOPs).
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub unsafe fn dot_peak_vnni(iterations: u64) -> f64 {
+    let (a, b) = (_mm512_set1_epi8(3), _mm512_set1_epi8(-2));
+    let mut acc = [_mm512_setzero_si512(); 12];
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        for c in acc.iter_mut() {
+            *c = _mm512_dpbusd_epi32(*c, a, b);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    std::hint::black_box(&acc);
+    (iterations * 12 * 64 * 2) as f64 / secs / 1e9
+}
+
 macro_rules! read_peak {
     ($name:ident, $feat:literal, $ty:ty, $zero:ident, $load:ident, $add:ident, $lanes:expr) => {
         /// Rate at which one core reads `buf` (in 8-register runs, the rest
