@@ -17,7 +17,7 @@ pub const K: usize = 5;
 /// costs O(d^3) at load); wider ones only order their columns by variance.
 const ROTATE_MAX_D: usize = 64;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Reference {
     /// Columns per row.
     pub d: usize,
@@ -28,6 +28,16 @@ pub struct Reference {
     pub norm: f32,
     /// Derived from `rows` when built or decoded: the search index.
     index: Index,
+}
+
+/// Equal when the stored parts are: the index is derived from them, and its
+/// layout may differ between two loads of one model (`Reference::lay_out`
+/// times the searches), never its neighbours.
+impl PartialEq for Reference {
+    fn eq(&self, other: &Self) -> bool {
+        (self.d, self.k, &self.rows, self.norm.to_bits())
+            == (other.d, other.k, &other.rows, other.norm.to_bits())
+    }
 }
 
 /// The search index: the rows in a rotated frame where distances are the same
