@@ -5,7 +5,8 @@
 //! the skew direction as ECOD), ZCA-whitened coordinates (G2: sums to the
 //! Mahalanobis distance) and leave-one-column-out linear residuals (LOO, and
 //! variants: |r|, ln(1 + r^2), hinged, other ridges, trimmed covariance) and
-//! LeSiNN subsample nearest-neighbour distances (SN, round 9), so
+//! LeSiNN subsample nearest-neighbour distances (SN, round 9) and robust z
+//! beyond a fence on the kNN coordinates (RZ, round 10), so
 //! combinations can be compared without retraining. Each feature also exists
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
@@ -34,7 +35,11 @@ const F_SN8: usize = 17; // LeSiNN: mean 1-NN distance over 64 subsamples of 8 r
 const F_SN32: usize = 18; // same, subsamples of 32 rows
 const F_SN16: usize = 19;
 const F_SN64: usize = 20;
-const NF: usize = 21;
+const F_RZ2: usize = 21; // robust z beyond 2 (kNN coordinates): mean_j max(0, |z_j| - 2)
+const F_RZ3: usize = 22; // beyond 3
+const F_RZ2S: usize = 23; // squared excess beyond 2
+const F_RZM: usize = 24; // max_j max(0, |z_j| - 3)
+const NF: usize = 25;
 /// Offset of the standardised (u) features.
 const U: usize = NF;
 
@@ -139,6 +144,52 @@ pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
         &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (X + 3, 4.0)],
     ),
     ("uc+uSN8", &[(X, 1.0), (U + F_SN8, 1.0)]),
+    // Round 10: robust z beyond a fence (not a tail share: a contaminated
+    // tail does not raise the bar).
+    ("RZ2", &[(F_RZ2, 1.0)]),
+    ("RZ3", &[(F_RZ3, 1.0)]),
+    ("RZ2S", &[(F_RZ2S, 1.0)]),
+    ("RZM", &[(F_RZM, 1.0)]),
+    (
+        "c+.5RZ2",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ2, 0.5)],
+    ),
+    (
+        "c+1RZ2",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ2, 1.0)],
+    ),
+    (
+        "c+2RZ2",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ2, 2.0)],
+    ),
+    (
+        "c+1RZ3",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ3, 1.0)],
+    ),
+    (
+        "c+2RZ3",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ3, 2.0)],
+    ),
+    (
+        "c+4RZ3",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ3, 4.0)],
+    ),
+    (
+        "c+.5RZ2S",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ2S, 0.5)],
+    ),
+    (
+        "c+1RZ2S",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZ2S, 1.0)],
+    ),
+    (
+        "c+.5RZM",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZM, 0.5)],
+    ),
+    (
+        "c+1RZM",
+        &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (F_RZM, 1.0)],
+    ),
 ];
 /// Derived features after the u block.
 const X: usize = 2 * NF;
@@ -458,6 +509,13 @@ fn features(
     f[F_SN32] = cx.sn32.score(&z);
     f[F_SN16] = cx.sn16.score(&z);
     f[F_SN64] = cx.sn64.score(&z);
+    for &zj in &z {
+        let a = zj.abs();
+        f[F_RZ2] += (a - 2.0).max(0.0) / d;
+        f[F_RZ3] += (a - 3.0).max(0.0) / d;
+        f[F_RZ2S] += (a - 2.0).max(0.0).powi(2) / d;
+        f[F_RZM] = f[F_RZM].max((a - 3.0).max(0.0));
+    }
     let parts = model.explain(row, s).unwrap_or_default();
     for c in &parts {
         let j = c.column;
