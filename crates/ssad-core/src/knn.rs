@@ -98,7 +98,7 @@ struct Blocks {
 }
 
 /// The rows of `tiles` as whole numbers of `step` in [-127, 127], for the
-/// one-row search's bound pass (`Kernels::block_mins_i8`). A row is at least
+/// one-row search's bound pass (`Kernels::block_bounds_i8`). A row is at least
 /// as far from the query as the int8 copies are from each other, less both
 /// copies' rounding distances (the triangle inequality), so a block whose
 /// bound exceeds the k-th best holds no neighbour. The pass reads a quarter
