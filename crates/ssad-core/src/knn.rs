@@ -360,12 +360,21 @@ impl Reference {
         let mut left = right;
         // Plain compares, not `f32::max` (whose NaN rule costs extra
         // instructions): the same gap for numbers; a NaN gives 0, which
-        // rules nothing out.
+        // rules nothing out. An infinite gap (a query at infinity on the
+        // first axis) is cut to the largest finite one, still a lower bound:
+        // infinity marks a side with no blocks left, and the rows beyond
+        // such a gap stay in while the k-th best is infinite too, as a full
+        // scan keeps them.
         let gap = |b: usize| {
             let (a, c) = (ix.lo[b] - q0, q0 - ix.hi[b]);
             let g = if a > c { a } else { c };
             let g = if g > 0.0 { g } else { 0.0 };
-            g * g
+            let g = g * g;
+            if g < f32::MAX {
+                g
+            } else {
+                f32::MAX
+            }
         };
         loop {
             let gl = if left > 0 {
@@ -1310,6 +1319,42 @@ mod tests {
                     );
                     assert_eq!(&cols[q * d..(q + 1) * d], &one[..], "n={n} d={d} q={q}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_search_agrees_on_queries_that_are_not_numbers() {
+        // A query at +-infinity or NaN: every search returns what a full scan
+        // keeps (for infinity the k + 1 lowest rows at an infinite distance;
+        // for NaN none, as no NaN distance is within a bound), so inline and
+        // batch scores agree whatever reaches the search.
+        let mut rng = crate::rng::Rng::new(3);
+        let d = 16;
+        let rows: Vec<f32> = (0..1024 * d).map(|_| rng.normal() as f32).collect();
+        let r = Reference::from_parts(d, K, rows, 1.0);
+        let mut walk = r.clone();
+        (walk.index.tiles, walk.index.coarse) = (None, None);
+        let mut int8 = r.clone();
+        int8.index.set_tiles(d, &int8.rows, true);
+        let mut s = KnnScratch::default();
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            for col in [0usize, 5] {
+                let mut x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+                x[col] = bad;
+                let want: Vec<u64> = full_scan(&r, &x, None)
+                    .into_iter()
+                    .filter(|&k| !f32::from_bits((k >> 32) as u32).is_nan())
+                    .collect();
+                for (how, r) in [("walk", &walk), ("int8", &int8)] {
+                    r.nearest(&x, r.k, None, &mut s);
+                    assert_eq!(s.keys, want, "{how} {bad} col {col}");
+                }
+                let mut one = vec![0.0; d];
+                let single = walk.distance(&x, &mut s, &mut one);
+                let (mut cols, mut dists) = (vec![0.0; d], vec![0.0; 1]);
+                int8.distance_batch(&x, &mut s, &mut cols, &mut dists);
+                assert_eq!(single.to_bits(), dists[0].to_bits(), "{bad} col {col}");
             }
         }
     }
