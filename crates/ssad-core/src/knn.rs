@@ -1199,7 +1199,7 @@ mod tests {
 
     /// The k smallest (distance bits, row) keys of a full scan with the
     /// search's own exact kernel: what the pruned search must return, bit for bit.
-    fn full_scan(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<u64> {
+    pub(super) fn full_scan(r: &Reference, x: &[f32], skip: Option<usize>) -> Vec<u64> {
         let ix = &r.index;
         let mut q = vec![0.0; ix.frame.dim()];
         ix.frame.apply(x, &mut q);
@@ -1550,3 +1550,7 @@ mod tests {
         assert_eq!(s.best, vec![(4.0, 0), (4.0, 2), (4.0, 3)]);
     }
 }
+
+#[cfg(test)]
+#[path = "knn_props.rs"]
+mod props;
