@@ -9,6 +9,7 @@ use super::tests::full_scan;
 use super::*;
 use crate::rng::Rng;
 use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 /// Rows of a reference drawn from `seed`: `kind` 0 Gaussian around `offset`
 /// at `scale`, 1 binary flags, 2 Gaussian with every third column constant,
@@ -39,72 +40,107 @@ fn rows(n: usize, d: usize, kind: u8, scale: f64, offset: f64, dup: usize, seed:
     v
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
-
-    #[test]
-    fn every_search_returns_the_full_scan(
-        n in 1usize..1100,
-        d in prop_oneof![1usize..12, 12usize..41],
-        kind in 0u8..4,
-        scale_exp in -3i32..4,
-        offset in -1000.0f64..1000.0,
-        dup in 0usize..6,
-        seed in any::<u64>(),
-    ) {
-        let scale = 10f64.powi(scale_exp);
-        let r = Reference::from_parts(d, K, rows(n, d, kind, scale, offset, dup, seed), 1.0);
-        let mut walk = r.clone();
-        (walk.index.tiles, walk.index.coarse) = (None, None);
-        let mut int8 = r.clone();
-        int8.index.set_tiles(d, &int8.rows, true);
-        let mut rng = Rng::new(seed ^ 0x5eed);
-        let (mut s, mut xs) = (KnnScratch::default(), Vec::new());
-        for q in 0..10usize {
-            let i = (q * 7919) % n;
-            let row = &r.rows[i * d..(i + 1) * d];
-            let other = &r.rows[((i + n / 2) % n) * d..((i + n / 2) % n + 1) * d];
-            // A reference row; midway between two (ties); one column moved
-            // by one scale step (a flipped flag); slightly off; far off.
-            let x: Vec<f32> = match q % 5 {
-                0 => row.to_vec(),
-                1 => row.iter().zip(other).map(|(&a, &b)| (a + b) / 2.0).collect(),
-                2 => {
-                    let mut x = row.to_vec();
-                    x[q % d] += scale as f32;
-                    x
-                }
-                3 => row.iter().map(|&v| v + (rng.normal() * scale * 0.01) as f32).collect(),
-                _ => row.iter().map(|&v| v + (100.0 * scale) as f32).collect(),
-            };
-            let skip = (q % 2 == 0).then_some(i);
-            let want = full_scan(&r, &x, skip);
-            for (how, r) in [("walk", &walk), ("int8", &int8)] {
-                r.nearest(&x, r.k, skip, &mut s);
-                prop_assert_eq!(&s.keys, &want, "{} query {}", how, q);
-            }
-            xs.extend(x);
-        }
-        // The batch search (block bounds over tiles of queries) scores each
-        // row bit for bit as the one-row search does.
-        let m = xs.len() / d;
-        let (mut cols, mut dists) = (vec![0.0; m * d], vec![0.0; m]);
-        int8.distance_batch(&xs, &mut s, &mut cols, &mut dists);
-        let mut one = vec![0.0; d];
-        for (q, x) in xs.chunks_exact(d).enumerate() {
-            let single = walk.distance(x, &mut s, &mut one);
-            prop_assert_eq!(single.to_bits(), dists[q].to_bits(), "query {}", q);
-            prop_assert_eq!(&cols[q * d..(q + 1) * d], &one[..]);
-        }
+/// Run `test` on `cases` inputs drawn from `strategy` from proptest's fixed
+/// seed, shrinking a failure to a minimal input: the same cases on every run
+/// (this version's `proptest!` macro seeds from the OS).
+fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    if let Err(e) = TestRunner::new_with_rng(config, rng).run(&strategy, test) {
+        panic!("{e}");
     }
+}
 
-    #[test]
-    fn held_keeps_the_k_smallest_keys_in_order(
-        k in 1usize..10,
-        offered in proptest::collection::vec((0u64..64, 0u64..1024), 0..80),
-    ) {
+#[test]
+fn every_search_returns_the_full_scan() {
+    let strategy = (
+        1usize..1100,
+        prop_oneof![1usize..12, 12usize..41],
+        0u8..4,
+        -3i32..4,
+        -1000.0f64..1000.0,
+        0usize..6,
+        any::<u64>(),
+    );
+    check(
+        128,
+        strategy,
+        |(n, d, kind, scale_exp, offset, dup, seed)| {
+            let scale = 10f64.powi(scale_exp);
+            let r = Reference::from_parts(d, K, rows(n, d, kind, scale, offset, dup, seed), 1.0);
+            let mut walk = r.clone();
+            (walk.index.tiles, walk.index.coarse) = (None, None);
+            let mut int8 = r.clone();
+            int8.index.set_tiles(d, &int8.rows, true);
+            let mut rng = Rng::new(seed ^ 0x5eed);
+            let (mut s, mut xs) = (KnnScratch::default(), Vec::new());
+            for q in 0..10usize {
+                let i = (q * 7919) % n;
+                let row = &r.rows[i * d..(i + 1) * d];
+                let other = &r.rows[((i + n / 2) % n) * d..((i + n / 2) % n + 1) * d];
+                // A reference row; midway between two (ties); one column moved
+                // by one scale step (a flipped flag); slightly off; far off.
+                let x: Vec<f32> = match q % 5 {
+                    0 => row.to_vec(),
+                    1 => row
+                        .iter()
+                        .zip(other)
+                        .map(|(&a, &b)| (a + b) / 2.0)
+                        .collect(),
+                    2 => {
+                        let mut x = row.to_vec();
+                        x[q % d] += scale as f32;
+                        x
+                    }
+                    3 => row
+                        .iter()
+                        .map(|&v| v + (rng.normal() * scale * 0.01) as f32)
+                        .collect(),
+                    _ => row.iter().map(|&v| v + (100.0 * scale) as f32).collect(),
+                };
+                let skip = (q % 2 == 0).then_some(i);
+                let want = full_scan(&r, &x, skip);
+                for (how, r) in [("walk", &walk), ("int8", &int8)] {
+                    r.nearest(&x, r.k, skip, &mut s);
+                    prop_assert_eq!(&s.keys, &want, "{} query {}", how, q);
+                }
+                xs.extend(x);
+            }
+            // The batch search (block bounds over tiles of queries) scores each
+            // row bit for bit as the one-row search does.
+            let m = xs.len() / d;
+            let (mut cols, mut dists) = (vec![0.0; m * d], vec![0.0; m]);
+            int8.distance_batch(&xs, &mut s, &mut cols, &mut dists);
+            let mut one = vec![0.0; d];
+            for (q, x) in xs.chunks_exact(d).enumerate() {
+                let single = walk.distance(x, &mut s, &mut one);
+                prop_assert_eq!(single.to_bits(), dists[q].to_bits(), "query {}", q);
+                prop_assert_eq!(&cols[q * d..(q + 1) * d], &one[..]);
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn held_keeps_the_k_smallest_keys_in_order() {
+    let strategy = (
+        1usize..10,
+        proptest::collection::vec((0u64..64, 0u64..1024), 0..80),
+    );
+    check(256, strategy, |(k, offered)| {
         // Few distinct distances: many ties, broken by the row in the low bits.
-        let keys_in: Vec<u64> = offered.iter().map(|&(dist, row)| (dist << 32) | row).collect();
+        let keys_in: Vec<u64> = offered
+            .iter()
+            .map(|&(dist, row)| (dist << 32) | row)
+            .collect();
         let (mut held, mut keys) = (Held::new(k), Vec::new());
         for &c in &keys_in {
             held.offer(&mut keys, c);
@@ -119,5 +155,6 @@ proptest! {
             f32::INFINITY
         };
         prop_assert_eq!(held.worst.to_bits(), worst.to_bits());
-    }
+        Ok(())
+    });
 }
