@@ -7,9 +7,9 @@
 
 use super::tests::full_scan;
 use super::*;
+use crate::prop_check::check;
 use crate::rng::Rng;
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 /// Rows of a reference drawn from `seed`: `kind` 0 Gaussian around `offset`
 /// at `scale`, 1 binary flags, 2 Gaussian with every third column constant,
@@ -38,24 +38,6 @@ fn rows(n: usize, d: usize, kind: u8, scale: f64, offset: f64, dup: usize, seed:
         }
     }
     v
-}
-
-/// Run `test` on `cases` inputs drawn from `strategy` from proptest's fixed
-/// seed, shrinking a failure to a minimal input: the same cases on every run
-/// (this version's `proptest!` macro seeds from the OS).
-fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
-    if let Err(e) = TestRunner::new_with_rng(config, rng).run(&strategy, test) {
-        panic!("{e}");
-    }
 }
 
 #[test]

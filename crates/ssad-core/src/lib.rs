@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod options;
+#[cfg(test)]
+mod prop_check;
 pub mod reservoir;
 pub mod rng;
 pub mod rows;

@@ -8,10 +8,13 @@
 //! scores without a panic.
 
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use ssad_core::rng::Rng;
 use ssad_core::{codec, thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
 use std::borrow::Cow;
+
+#[path = "../src/prop_check.rs"]
+mod prop_check;
+use prop_check::check;
 
 const LABELS: [&str; 5] = ["a", "b", "c", "d", "e"];
 
@@ -104,24 +107,6 @@ fn strange_rows(specs: &[ColumnSpec]) -> Vec<Vec<Value<'static>>> {
                 .collect()
         })
         .collect()
-}
-
-/// Run `test` on `cases` inputs drawn from `strategy` from proptest's fixed
-/// seed, shrinking a failure to a minimal input: the same cases on every run
-/// (this version's `proptest!` macro seeds from the OS).
-fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
-    S::Value: std::fmt::Debug,
-{
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
-    if let Err(e) = TestRunner::new_with_rng(config, rng).run(&strategy, test) {
-        panic!("{e}");
-    }
 }
 
 #[test]
