@@ -248,3 +248,89 @@ fn decode_never_panics() {
         Ok(())
     });
 }
+
+/// The options text given to `ssad_train` (user input): any text parses to
+/// options that validate, or to a typed error; never a panic. Objects with
+/// the known keys and values of any JSON kind exercise the validation.
+#[test]
+fn any_options_text_parses_or_fails_cleanly() {
+    let keys = prop::sample::select(vec![
+        "epochs",
+        "hidden",
+        "mask_rate",
+        "seed",
+        "sample_size",
+        "threads",
+        "contamination",
+        "distill",
+        "unknown",
+    ]);
+    let values = prop_oneof![
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| format!("{v:?}")),
+        Just("true".to_string()),
+        Just("null".to_string()),
+        Just("\"5\"".to_string()),
+        Just("[1]".to_string()),
+        Just("1e400".to_string()),
+        Just("-0".to_string()),
+    ];
+    let objects = proptest::collection::vec((keys, values), 0..5).prop_map(|kv| {
+        let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        format!("{{{}}}", body.join(", "))
+    });
+    let texts = prop_oneof![objects, any::<String>()];
+    check(512, texts, |text| {
+        match TrainOptions::from_json(&text) {
+            Ok(o) => prop_assert!(
+                o.validate().is_ok(),
+                "{} parsed but does not validate",
+                text
+            ),
+            Err(e) => prop_assert!(
+                matches!(e, ssad_core::CoreError::InvalidOption(_)),
+                "{}: {:?}",
+                text,
+                e
+            ),
+        }
+        Ok(())
+    });
+}
+
+/// AUROC against the pairwise definition (ties count a half), on scores with
+/// many ties.
+#[test]
+fn auroc_is_the_share_of_ordered_pairs() {
+    let rows = proptest::collection::vec((0u8..6, any::<bool>()), 2..60);
+    check(256, rows, |rows| {
+        let scores: Vec<f64> = rows.iter().map(|&(s, _)| f64::from(s)).collect();
+        let labels: Vec<bool> = rows.iter().map(|&(_, l)| l).collect();
+        let (mut wins, mut pairs) = (0.0, 0.0);
+        for (i, &li) in labels.iter().enumerate() {
+            for (j, &lj) in labels.iter().enumerate() {
+                if li && !lj {
+                    pairs += 1.0;
+                    wins += match scores[i].partial_cmp(&scores[j]) {
+                        Some(std::cmp::Ordering::Greater) => 1.0,
+                        Some(std::cmp::Ordering::Equal) => 0.5,
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+        let got = ssad_core::metrics::auroc(&scores, &labels);
+        if pairs == 0.0 {
+            prop_assert!(got.is_none(), "{:?}", got);
+        } else {
+            let got = got.ok_or_else(|| TestCaseError::fail("no AUROC"))?;
+            prop_assert!(
+                (got - wins / pairs).abs() < 1e-12,
+                "{} vs {}",
+                got,
+                wins / pairs
+            );
+        }
+        Ok(())
+    });
+}
