@@ -577,6 +577,43 @@ mod parts_tests {
             same_as_the_four_calls(&cat, &v);
         }
     }
+
+    /// `encode_parts` is the four calls in one on any fitted column (a few
+    /// discrete levels or a continuous, heavy-tailed spread; NULLs) and any
+    /// value (every f64, NaN and infinities included; NULL; a training value).
+    #[test]
+    fn encode_parts_is_the_four_calls_on_any_column_and_value() {
+        use proptest::prelude::*;
+        let columns = (
+            proptest::option::of(1usize..8),
+            proptest::collection::vec(-1e3f64..1e3, 5..200),
+            0.0f64..0.5,
+        );
+        let probes = proptest::collection::vec(any::<f64>(), 1..20);
+        crate::prop_check::check(256, (columns, probes), |((levels, xs, nulls), probes)| {
+            let train: Vec<Value<'static>> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| match levels {
+                    _ if (i as f64 / xs.len() as f64) < nulls => Value::Null,
+                    Some(k) => Value::Num((x.abs() as usize % k) as f64),
+                    None => Value::Num(x.signum() * (x.abs() / 100.0).exp()),
+                })
+                .collect();
+            let Ok(enc) = ColumnEncoder::fit(ColumnKind::Numeric, &train) else {
+                return Ok(());
+            };
+            for v in probes
+                .iter()
+                .map(|&x| Value::Num(x))
+                .chain(train.iter().take(5).cloned())
+            {
+                same_as_the_four_calls(&enc, &v);
+            }
+            same_as_the_four_calls(&enc, &Value::Null);
+            Ok(())
+        });
+    }
 }
 
 #[cfg(test)]
