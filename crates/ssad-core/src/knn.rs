@@ -57,7 +57,7 @@ impl PartialEq for Reference {
 ///   `|r|^2 - 2 x.r` (the expanded squared distance, with a rounding slack),
 ///   computed for a tile of queries at once so that each load of the
 ///   reference serves all of them.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, Default)]
 struct Index {
     frame: Frame,
     /// Columns left out of the search, with the value every row has there.
@@ -85,7 +85,7 @@ struct Index {
 }
 
 /// Reference rows in blocks of `KNN_BLOCK` for the SIMD kernels.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, Default)]
 struct Blocks {
     /// Per block, dimension-major: value j of slot l at `j * KNN_BLOCK + l`
     /// (0 in the padding of the last block).
@@ -103,10 +103,11 @@ struct Blocks {
 /// copies' rounding distances (the triangle inequality), so a block whose
 /// bound exceeds the k-th best holds no neighbour. The pass reads a quarter
 /// of the f32 layout's bytes with 4-byte integer dot products, and its
-/// bounds are tight: measured on the shared tables where the search visits
-/// many blocks (celeba, cover, mnist, satellite, cardio, letter), 4 to 7 of
-/// the 64 blocks stay in, against 55 of 64 for celeba's first-axis gaps.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// bounds are tight: on the shared tables where the search visits many
+/// blocks (celeba, cover, mnist, satellite, cardio, letter), 4 to 7 of the 64
+/// blocks hold a row they leave in, against the 55 of 64 that celeba's
+/// first-axis walk visits.
+#[derive(Clone, Debug, Default)]
 struct Coarse {
     step: f64,
     /// Query bytes: the frame's columns rounded up to groups of 4.
@@ -128,7 +129,7 @@ const COARSE_MAX_D: usize = 1024;
 const PAD_C: i32 = i32::MAX / 2;
 
 /// How a row maps into the index's frame.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 enum Frame {
     /// `y = bias + x R` (`d x m` row-major: the principal axes of the m varying
     /// columns by decreasing variance; zero rows for the columns left out).
@@ -246,8 +247,12 @@ impl Reference {
         let mut s = KnnScratch::default();
         let mut queries = 0;
         for i in (0..n).step_by(n.div_ceil(64).max(1)) {
-            let x = self.rows[i * self.d..(i + 1) * self.d].to_vec();
-            self.nearest(&x, self.k, Some(i), &mut s);
+            self.nearest(
+                &self.rows[i * self.d..(i + 1) * self.d],
+                self.k,
+                Some(i),
+                &mut s,
+            );
             queries += 1;
         }
         s.visits as f64 / queries.max(1) as f64

@@ -3,6 +3,39 @@
 //! library runs on any x86-64. Every entry point checks lengths before any
 //! unsafe code runs; the SIMD variants are tested against the scalar one.
 
+/// The read-rate yardstick of one SIMD variant (`Kernels::read_peak_gbs`):
+/// its loads and adds over 8-register runs, each architecture's intrinsics
+/// given by the caller (x86 and NEON expand it).
+#[allow(unused_macros)]
+macro_rules! read_peak {
+    ($name:ident, $feat:literal, $ty:ty, $zero:expr, $load:ident, $add:ident, $lanes:expr) => {
+        /// Rate at which one core reads `buf` (in 8-register runs, the rest
+        /// ignored) `iterations` times, in GB/s.
+        ///
+        /// # Safety
+        /// The CPU must support the instructions of this variant.
+        #[target_feature(enable = $feat)]
+        pub unsafe fn $name(buf: &[f32], iterations: u64) -> f64 {
+            let run = 8 * $lanes;
+            let runs = buf.len() / run;
+            let mut acc: [$ty; 8] = [$zero; 8];
+            let gbs = super::giga_rate(iterations, (runs * run * 4) as u64, || {
+                // In registers for the pass, not through the captured array.
+                let (p, mut v) = (std::hint::black_box(buf.as_ptr()), acc);
+                for r in 0..runs {
+                    for (q, a) in v.iter_mut().enumerate() {
+                        // SAFETY: (r + 1) run <= buf.len().
+                        *a = $add(*a, unsafe { $load(p.add(r * run + q * $lanes)) });
+                    }
+                }
+                acc = v;
+            });
+            std::hint::black_box(&acc);
+            gbs
+        }
+    };
+}
+
 mod int8;
 #[cfg(target_arch = "aarch64")]
 mod neon;

@@ -73,29 +73,15 @@ pub unsafe fn fma_peak(iterations: u64) -> f64 {
     (iterations * 12 * 4 * 2) as f64 / secs / 1e9
 }
 
-/// Rate at which one core reads `buf` (in runs of 32 values, the rest
-/// ignored) `iterations` times, in GB/s.
-///
-/// # Safety
-/// NEON must be available.
-#[target_feature(enable = "neon")]
-pub unsafe fn read_peak(buf: &[f32], iterations: u64) -> f64 {
-    let runs = buf.len() / 32;
-    let mut acc = [vdupq_n_f32(0.0); 8];
-    let gbs = super::giga_rate(iterations, (runs * 32 * 4) as u64, || {
-        // In registers for the pass, not through the captured array.
-        let (p, mut v) = (std::hint::black_box(buf.as_ptr()), acc);
-        for r in 0..runs {
-            for (q, a) in v.iter_mut().enumerate() {
-                // SAFETY: (r + 1) 32 <= buf.len().
-                *a = vaddq_f32(*a, unsafe { vld1q_f32(p.add(r * 32 + q * 4)) });
-            }
-        }
-        acc = v;
-    });
-    std::hint::black_box(&acc);
-    gbs
-}
+read_peak!(
+    read_peak,
+    "neon",
+    float32x4_t,
+    vdupq_n_f32(0.0),
+    vld1q_f32,
+    vaddq_f32,
+    4
+);
 
 /// `y = b + x W` (W row-major, `x.len()` rows of `y.len()`): 16 outputs at a
 /// time in two sets of four registers (even and odd inputs), so eight FMA

@@ -201,39 +201,11 @@ pub unsafe fn dot_peak_vnni(iterations: u64) -> f64 {
     (iterations * 12 * 64 * 2) as f64 / secs / 1e9
 }
 
-macro_rules! read_peak {
-    ($name:ident, $feat:literal, $ty:ty, $zero:ident, $load:ident, $add:ident, $lanes:expr) => {
-        /// Rate at which one core reads `buf` (in 8-register runs, the rest
-        /// ignored) `iterations` times, in GB/s.
-        ///
-        /// # Safety
-        /// The CPU must support the instructions of this variant.
-        #[target_feature(enable = $feat)]
-        pub unsafe fn $name(buf: &[f32], iterations: u64) -> f64 {
-            let run = 8 * $lanes;
-            let runs = buf.len() / run;
-            let mut acc: [$ty; 8] = [$zero(); 8];
-            let gbs = super::giga_rate(iterations, (runs * run * 4) as u64, || {
-                // In registers for the pass, not through the captured array.
-                let (p, mut v) = (std::hint::black_box(buf.as_ptr()), acc);
-                for r in 0..runs {
-                    for (q, a) in v.iter_mut().enumerate() {
-                        // SAFETY: (r + 1) run <= buf.len().
-                        *a = $add(*a, unsafe { $load(p.add(r * run + q * $lanes)) });
-                    }
-                }
-                acc = v;
-            });
-            std::hint::black_box(&acc);
-            gbs
-        }
-    };
-}
 read_peak!(
     read_peak_avx2,
     "avx2,fma",
     __m256,
-    _mm256_setzero_ps,
+    _mm256_setzero_ps(),
     _mm256_loadu_ps,
     _mm256_add_ps,
     8
@@ -242,7 +214,7 @@ read_peak!(
     read_peak_avx512,
     "avx512f",
     __m512,
-    _mm512_setzero_ps,
+    _mm512_setzero_ps(),
     _mm512_loadu_ps,
     _mm512_add_ps,
     16
@@ -312,33 +284,27 @@ unsafe fn gemv_block_avx512<const Q: usize>(
         let bp = b.as_ptr().add(o);
         let mut a: [__m512; Q] = std::array::from_fn(|q| _mm512_loadu_ps(bp.add(16 * q)));
         let mut c = [_mm512_setzero_ps(); Q];
+        // Input `$i` (skipped when zero) into the accumulators `$acc`.
+        macro_rules! add_input {
+            ($acc:ident, $xi:expr, $i:expr) => {
+                if $xi != 0.0 {
+                    let vx = _mm512_set1_ps($xi);
+                    let row = w.as_ptr().add($i * n + o);
+                    for (q, acc) in $acc.iter_mut().enumerate() {
+                        *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
+                    }
+                }
+            };
+        }
         let mut pairs = x.chunks_exact(2);
         let mut i = 0;
         for p in &mut pairs {
-            if p[0] != 0.0 {
-                let vx = _mm512_set1_ps(p[0]);
-                let row = w.as_ptr().add(i * n + o);
-                for (q, acc) in a.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                }
-            }
-            if p[1] != 0.0 {
-                let vx = _mm512_set1_ps(p[1]);
-                let row = w.as_ptr().add((i + 1) * n + o);
-                for (q, acc) in c.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                }
-            }
+            add_input!(a, p[0], i);
+            add_input!(c, p[1], i + 1);
             i += 2;
         }
         if let [xi] = pairs.remainder() {
-            if *xi != 0.0 {
-                let vx = _mm512_set1_ps(*xi);
-                let row = w.as_ptr().add(i * n + o);
-                for (q, acc) in a.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(vx, _mm512_loadu_ps(row.add(16 * q)), *acc);
-                }
-            }
+            add_input!(a, *xi, i);
         }
         let yp = y.as_mut_ptr().add(o);
         for q in 0..Q {
