@@ -33,3 +33,9 @@ COMMENT ON FUNCTION ssad_export(text) IS
   'The active version of a model as a self-contained bytea for ssad_import in another database.';
 COMMENT ON FUNCTION ssad_import(text, bytea) IS
   'Store a model exported with ssad_export as the new active version of model_name.';
+COMMENT ON FUNCTION ssad.score_columns(text, text[], "any") IS
+  'ssad_score(model, t) with the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row (saves forming the row). Not meant to be called directly.';
+COMMENT ON FUNCTION ssad.score_columns_of_type(regtype, text[], "any") IS
+  'ssad_score(t) with the row type and the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';
+COMMENT ON FUNCTION ssad.score_support(internal) IS
+  'Planner support for ssad_score: rewrites a call on a table''s whole row (under no outer join) into ssad.score_columns.';

@@ -141,6 +141,45 @@ impl CallSite {
     }
 }
 
+impl CallSite {
+    /// Score the row a call passes one argument per column (the planner's
+    /// rewrite, `crate::api::columns`): `names` gives the columns' names,
+    /// read once per call site, and `args[first..]` their values.
+    pub fn score_args(
+        &mut self,
+        fcinfo: pg_sys::FunctionCallInfo,
+        args: &[pg_sys::NullableDatum],
+        first: usize,
+        names: impl FnOnce() -> Vec<String>,
+    ) -> f64 {
+        if !self.binding.as_ref().is_some_and(row::Binding::reads_args) {
+            let names = names();
+            if names.len() != args.len().saturating_sub(first) {
+                pgrx::error!(
+                    "ssad: internal error: {} column names for {} column arguments",
+                    names.len(),
+                    args.len().saturating_sub(first)
+                );
+            }
+            // SAFETY: flinfo belongs to this call; argument types come from its expression.
+            let types: Vec<pg_sys::Oid> = (first..args.len())
+                .map(|i| unsafe { pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, i as i32) })
+                .collect();
+            if types.contains(&pg_sys::InvalidOid) {
+                pgrx::error!("ssad: internal error: column argument types unknown");
+            }
+            self.binding = Some(row::Binding::for_args(&self.model, first, names, &types));
+        }
+        let mut vals: Vec<Value<'_>> = std::mem::take(&mut self.values);
+        if let Some(b) = &self.binding {
+            b.read_args(args, &mut vals);
+        }
+        let score = self.model.score(&vals, &mut self.scratch);
+        self.values = Value::recycle(vals);
+        score.unwrap_or_else(|e| error::core(e))
+    }
+}
+
 /// The call site's state, created on first use and when the key changes.
 /// Per row this neither allocates nor looks anything up: the key is compared
 /// in place, and only a new or changed key builds a new site.

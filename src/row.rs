@@ -19,17 +19,28 @@ enum Reader {
     Dow,
 }
 
-/// Where each model column sits in rows of one composite type.
+/// Where each model column sits in rows of one composite type, or in the
+/// arguments of a call the planner gave one argument per column.
 pub struct Binding {
-    type_id: pg_sys::Oid,
-    typmod: i32,
-    /// Where the row type's descriptor is read per row without a lookup.
-    desc: CachedDesc,
-    natts: usize,
-    /// (0-based attribute index, attribute type, reader) per model column.
+    source: Source,
+    /// (attribute index, attribute type, reader) per model column.
     attrs: Vec<(usize, pg_sys::Oid, Reader)>,
     datums: Vec<pg_sys::Datum>,
     nulls: Vec<bool>,
+}
+
+/// Where a binding's attributes are read from.
+enum Source {
+    /// Composite datums of one row type: attribute i is the tuple's i-th.
+    Row {
+        type_id: pg_sys::Oid,
+        typmod: i32,
+        /// Where the row type's descriptor is read per row without a lookup.
+        desc: CachedDesc,
+        natts: usize,
+    },
+    /// The call's arguments: attribute i is argument `first + i`.
+    Args { first: usize },
 }
 
 /// A composite datum's type and its (detoasted) tuple header, read once per row.
@@ -157,11 +168,76 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
     })
 }
 
+/// (attribute index, type, reader) of each model column among `atts`
+/// (name, type, dropped), by name: an exact name first, then a derived
+/// time part of an attribute. Raises 42703 or 42804 for a missing or
+/// mistyped column.
+fn bind_columns(
+    model: &Model,
+    atts: &[(String, pg_sys::Oid, bool)],
+) -> Vec<(usize, pg_sys::Oid, Reader)> {
+    let find = |n: &str| {
+        atts.iter()
+            .position(|(name, _, dropped)| !dropped && name == n)
+    };
+    let mut attrs = Vec::with_capacity(model.columns.len());
+    for col in &model.columns {
+        // An exact name first; then a derived time part of an attribute.
+        let (idx, derived) = match find(&col.name) {
+            Some(i) => (i, None),
+            None => {
+                let part = [types::HOUR, types::DOW].into_iter().find_map(|sfx| {
+                    col.name
+                        .strip_suffix(sfx)
+                        .and_then(|base| Some((find(base)?, sfx)))
+                });
+                match part {
+                    Some((i, sfx)) => (i, Some(sfx)),
+                    None => missing_column(model, &col.name),
+                }
+            }
+        };
+        let oid = atts[idx].1;
+        let Some(reader) = reader_for(col.kind, derived, oid) else {
+            error::raise(
+                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                format!(
+                    "column \"{}\" of the row has type {}, but the model expects {}",
+                    atts[idx].0,
+                    type_name(oid),
+                    match (col.kind, derived) {
+                        (_, Some(_)) => "a date or timestamp",
+                        (ColumnKind::Numeric, None) => "a number, date or timestamp",
+                        (ColumnKind::Categorical, None) => "text, an enum or a boolean",
+                    }
+                ),
+                None,
+                Some("Cast the column to the type the model was trained on."),
+            );
+        };
+        attrs.push((idx, oid, reader));
+    }
+    attrs
+}
+
 impl Binding {
     /// Whether rows like `r` can be read with this binding: same type, not
     /// altered since binding.
     pub fn matches(&self, r: &RowDatum) -> bool {
-        (self.type_id, self.typmod) == (r.type_id, r.typmod) && self.desc.current().is_some()
+        match &self.source {
+            Source::Row {
+                type_id,
+                typmod,
+                desc,
+                ..
+            } => (*type_id, *typmod) == (r.type_id, r.typmod) && desc.current().is_some(),
+            Source::Args { .. } => false,
+        }
+    }
+
+    /// Whether this binding reads a call's arguments.
+    pub fn reads_args(&self) -> bool {
+        matches!(self.source, Source::Args { .. })
     }
 
     /// Bind a model's columns to the attributes of the row's type.
@@ -180,56 +256,58 @@ impl Binding {
                     .collect()
             }
         });
-        let find = |n: &str| {
-            atts.iter()
-                .position(|(name, _, dropped)| !dropped && name == n)
-        };
-        let mut attrs = Vec::with_capacity(model.columns.len());
-        for col in &model.columns {
-            // An exact name first; then a derived time part of an attribute.
-            let (idx, derived) = match find(&col.name) {
-                Some(i) => (i, None),
-                None => {
-                    let part = [types::HOUR, types::DOW].into_iter().find_map(|sfx| {
-                        col.name
-                            .strip_suffix(sfx)
-                            .and_then(|base| Some((find(base)?, sfx)))
-                    });
-                    match part {
-                        Some((i, sfx)) => (i, Some(sfx)),
-                        None => missing_column(model, &col.name),
-                    }
-                }
-            };
-            let oid = atts[idx].1;
-            let Some(reader) = reader_for(col.kind, derived, oid) else {
-                error::raise(
-                    PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-                    format!(
-                        "column \"{}\" of the row has type {}, but the model expects {}",
-                        atts[idx].0,
-                        type_name(oid),
-                        match (col.kind, derived) {
-                            (_, Some(_)) => "a date or timestamp",
-                            (ColumnKind::Numeric, None) => "a number, date or timestamp",
-                            (ColumnKind::Categorical, None) => "text, an enum or a boolean",
-                        }
-                    ),
-                    None,
-                    Some("Cast the column to the type the model was trained on."),
-                );
-            };
-            attrs.push((idx, oid, reader));
-        }
         let natts = atts.len();
         Binding {
-            type_id: r.type_id,
-            typmod: r.typmod,
-            desc: CachedDesc::new(r.type_id, r.typmod),
-            natts,
-            attrs,
+            source: Source::Row {
+                type_id: r.type_id,
+                typmod: r.typmod,
+                desc: CachedDesc::new(r.type_id, r.typmod),
+                natts,
+            },
+            attrs: bind_columns(model, &atts),
             datums: vec![pg_sys::Datum::from(0); natts],
             nulls: vec![true; natts],
+        }
+    }
+
+    /// Bind a model's columns to a call's arguments from `first` on, named
+    /// `names` and typed `types` (the planner's per-column rewrite).
+    pub fn for_args(
+        model: &Model,
+        first: usize,
+        names: Vec<String>,
+        types: &[pg_sys::Oid],
+    ) -> Binding {
+        let atts: Vec<(String, pg_sys::Oid, bool)> = names
+            .into_iter()
+            .zip(types)
+            .map(|(n, &t)| (n, t, false))
+            .collect();
+        Binding {
+            source: Source::Args { first },
+            attrs: bind_columns(model, &atts),
+            datums: Vec::new(),
+            nulls: Vec::new(),
+        }
+    }
+
+    /// Read the bound arguments of a call into `out`, in model column order.
+    /// `args` must be the arguments of a call this binding was made for.
+    pub fn read_args<'a>(&self, args: &'a [pg_sys::NullableDatum], out: &mut Vec<Value<'a>>) {
+        let Source::Args { first } = self.source else {
+            pgrx::error!("ssad: internal error: a row binding read as arguments")
+        };
+        out.clear();
+        for &(idx, oid, reader) in &self.attrs {
+            let value = match args.get(first + idx) {
+                Some(a) if !a.isnull => {
+                    // SAFETY: a non-null argument of type `oid` (its declared type).
+                    unsafe { convert(a.value, oid, reader) }
+                }
+                Some(_) => Value::Null,
+                None => pgrx::error!("ssad: internal error: fewer arguments than bound columns"),
+            };
+            out.push(value);
         }
     }
 
@@ -240,14 +318,17 @@ impl Binding {
             // The buffers are sized for the bound type: never deform another into them.
             pgrx::error!("ssad: internal error: row type changed without rebinding");
         }
-        let Some(td) = self.desc.current() else {
+        let Source::Row { desc, natts, .. } = &self.source else {
+            pgrx::error!("ssad: internal error: an argument binding read as a row")
+        };
+        let Some(td) = desc.current() else {
             pgrx::error!("ssad: internal error: row type altered without rebinding")
         };
         // SAFETY: the tuple header and the descriptor describe the same row
         // type, unaltered since binding (checked just above), and the output
         // arrays hold its natts entries. Nothing here can run an invalidation.
         unsafe {
-            debug_assert_eq!((*td).natts as usize, self.natts);
+            debug_assert_eq!((*td).natts as usize, *natts);
             let mut tuple = pg_sys::HeapTupleData {
                 t_len: pgrx::heap_tuple_header_get_datum_length(r.header) as u32,
                 t_data: r.header,

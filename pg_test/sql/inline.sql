@@ -5,6 +5,11 @@ CREATE TABLE payments AS
 SELECT i AS id, (i % 25)::float8 AS qty, (4 * (i % 25) + (i % 9) / 10.0)::float8 AS total
   FROM generate_series(1, 1000) AS i;
 SELECT version FROM ssad_train('pay', 'payments', exclude => ARRAY['id'], options => '{"seed": 5}');
+-- On a table's row the planner passes the row's columns (ssad.score_columns),
+-- so the executor does not build a row value for every row.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, ssad_score('pay', p) FROM payments p WHERE id <= 2;
+SELECT id, round(ssad_score('pay', p)::numeric, 4) = round(ssad_score('pay', ROW(p.id, p.qty, p.total)::payments)::numeric, 4) AS same
+  FROM payments p WHERE id <= 2 ORDER BY id;
 -- A view that carries the score and the flag.
 CREATE VIEW payments_scored AS
 SELECT p.*, ssad_score('pay', p) AS score, ssad_is_anomaly('pay', p) AS flagged FROM payments p;

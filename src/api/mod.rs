@@ -1,4 +1,5 @@
 //! One module per SQL family.
+pub mod columns;
 pub mod embed;
 pub mod evaluate;
 pub mod explain;
