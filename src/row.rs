@@ -11,13 +11,27 @@ use std::ffi::CStr;
 /// How one model column is read from an attribute.
 #[derive(Clone, Copy)]
 enum Reader {
+    /// Pass-by-value numbers read straight from the datum's bits, without
+    /// a type dispatch per value (the common case of inline scoring).
+    Float8,
+    Float4,
+    Int8,
+    Int4,
+    Int2,
+    /// numeric (and any other number type): through `number`.
     Number,
-    Text { output_fn: pg_sys::Oid, trim: bool },
+    Text {
+        output_fn: pg_sys::Oid,
+        trim: bool,
+    },
     Boolean,
     Epoch,
     Hour,
     Dow,
 }
+
+// `Reader::Float8` and `Reader::Int8` read the datum itself as the value.
+const _: () = assert!(pg_sys::FLOAT8PASSBYVAL == 1);
 
 /// Where each model column sits in rows of one composite type, or in the
 /// arguments of a call the planner gave one argument per column.
@@ -147,7 +161,14 @@ fn missing_column(model: &Model, name: &str) -> ! {
 fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Option<Reader> {
     let read = types::read_as(oid)?;
     Some(match (kind, derived, read) {
-        (ColumnKind::Numeric, None, ReadAs::Number) => Reader::Number,
+        (ColumnKind::Numeric, None, ReadAs::Number) => match oid {
+            pg_sys::FLOAT8OID => Reader::Float8,
+            pg_sys::FLOAT4OID => Reader::Float4,
+            pg_sys::INT8OID => Reader::Int8,
+            pg_sys::INT4OID => Reader::Int4,
+            pg_sys::INT2OID => Reader::Int2,
+            _ => Reader::Number,
+        },
         (ColumnKind::Numeric, None, ReadAs::Timestamp | ReadAs::Date) => Reader::Epoch,
         (ColumnKind::Categorical, None, ReadAs::Text) => {
             let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
@@ -389,6 +410,14 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
     // SAFETY: per the contract, each arm reads the datum as its own type.
     unsafe {
         match reader {
+            // float8 and int8 are passed by value on 64-bit platforms, the
+            // only ones pgrx 0.18 builds for; the narrower types sit in the
+            // datum's low bits (as Postgres' DatumGetFloat4 etc. read them).
+            Reader::Float8 => Value::Num(f64::from_bits(d.value() as u64)),
+            Reader::Float4 => Value::Num(f64::from(f32::from_bits(d.value() as u32))),
+            Reader::Int8 => Value::Num(d.value() as i64 as f64),
+            Reader::Int4 => Value::Num(f64::from(d.value() as i32)),
+            Reader::Int2 => Value::Num(f64::from(d.value() as i16)),
             Reader::Number => number(d, oid).map_or(Value::Null, Value::Num),
             Reader::Boolean => {
                 Value::Text(Cow::Borrowed(if d.value() != 0 { "true" } else { "false" }))
