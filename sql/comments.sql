@@ -38,4 +38,8 @@ COMMENT ON FUNCTION ssad.score_columns(text, text[], "any") IS
 COMMENT ON FUNCTION ssad.score_columns_of_type(regtype, text[], "any") IS
   'ssad_score(t) with the row type and the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';
 COMMENT ON FUNCTION ssad.score_support(internal) IS
-  'Planner support for ssad_score: rewrites a call on a table''s whole row (under no outer join) into ssad.score_columns.';
+  'Planner support for ssad_score, ssad_quantile and ssad_is_anomaly: rewrites a call on a table''s whole row (under no outer join) into a call with its columns (ssad.score_columns and the like).';
+COMMENT ON FUNCTION ssad.quantile_columns(text, text[], "any") IS
+  'ssad_quantile(model, t) with the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';
+COMMENT ON FUNCTION ssad.is_anomaly_columns(text, double precision, text[], "any") IS
+  'ssad_is_anomaly(model, t, contamination) with the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';

@@ -1,14 +1,15 @@
 //! The planner's rewrite of `ssad_score(m, t)`, for a table's whole row `t`,
 //! into `ssad.score_columns(m, names, t.a, t.b, ...)`: one argument per
-//! column. A whole-row argument makes the executor form a composite datum
+//! column (and of `ssad_score(t)`, `ssad_quantile` and `ssad_is_anomaly`
+//! likewise). A whole-row argument makes the executor form a composite datum
 //! of every row (`heap_form_tuple`), which ssad then takes apart again;
 //! measured on a 16-column table, that round trip is 0.16 us of the 1.4 us
 //! a row inline scoring costs.
 //!
 //! The rewrite keeps the call's meaning: the same columns, bound by the same
 //! names, and the same NULL result for a NULL model name. It is made only
-//! where the whole row can never be NULL, as the strict `ssad_score` would
-//! then answer NULL while the columns would score: a table's own row (a
+//! where the whole row can never be NULL, as these functions answer NULL
+//! for a NULL row while its columns would score: a table's own row (a
 //! base relation of this query level) under no outer join. Everywhere else
 //! (outer joins, subqueries, ROW(...), records, PL/pgSQL variables) the call
 //! stays as written.
@@ -18,13 +19,39 @@ use pgrx::prelude::*;
 use pgrx::{Internal, PgList};
 use std::ffi::CStr;
 
-/// The targets of the rewrite, by signature.
-const BY_NAME: &str = "ssad.score_columns(text,text[],\"any\")";
-const BY_TYPE: &str = "ssad.score_columns_of_type(regtype,text[],\"any\")";
-/// Arguments before the columns: the model (or row type) and the names.
-const FIRST_COLUMN: usize = 2;
+/// A function the rewrite applies to, by name and arity, and its target.
+/// The target takes the call's other arguments in order, then the column
+/// names, then the columns.
+struct Rewrite {
+    name: &'static str,
+    nargs: usize,
+    target: &'static str,
+}
 
-/// Planner support for `ssad_score`: answers `SupportRequestSimplify` with
+const REWRITES: [Rewrite; 4] = [
+    Rewrite {
+        name: "ssad_score",
+        nargs: 2,
+        target: "ssad.score_columns(text,text[],\"any\")",
+    },
+    Rewrite {
+        name: "ssad_score",
+        nargs: 1,
+        target: "ssad.score_columns_of_type(regtype,text[],\"any\")",
+    },
+    Rewrite {
+        name: "ssad_quantile",
+        nargs: 2,
+        target: "ssad.quantile_columns(text,text[],\"any\")",
+    },
+    Rewrite {
+        name: "ssad_is_anomaly",
+        nargs: 3,
+        target: "ssad.is_anomaly_columns(text,double precision,text[],\"any\")",
+    },
+];
+
+/// Planner support for the row-taking scoring functions: answers `SupportRequestSimplify` with
 /// the per-column call where it means the same (see the module comment),
 /// with NULL (no rewrite) otherwise and for every other request.
 #[pg_extern(sql = false)]
@@ -60,7 +87,20 @@ unsafe fn simplify(req: &pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
             return none;
         }
         let args = PgList::<pg_sys::Node>::from_pg((*call).args);
-        let Some(row) = args.len().checked_sub(1).and_then(|i| args.get_ptr(i)) else {
+        let name = pg_sys::get_func_name((*call).funcid);
+        if name.is_null() {
+            return none;
+        }
+        let name = CStr::from_ptr(name).to_string_lossy();
+        let Some(rewrite) = REWRITES
+            .iter()
+            .find(|r| r.name == name && r.nargs == args.len())
+        else {
+            return none;
+        };
+        // The row is the second argument, or the only one.
+        let at = usize::from(args.len() > 1);
+        let Some(row) = args.get_ptr(at) else {
             return none;
         };
         if (*row).type_ != pg_sys::NodeTag::T_Var {
@@ -81,13 +121,18 @@ unsafe fn simplify(req: &pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
             return none;
         }
         let columns = columns_of((*rte).relid);
-        if columns.is_empty() || FIRST_COLUMN + columns.len() > pg_sys::FUNC_MAX_ARGS as usize {
+        // The other arguments (or the row type), the names, the columns.
+        let lead = args.len().saturating_sub(1).max(1);
+        if columns.is_empty() || lead + 1 + columns.len() > pg_sys::FUNC_MAX_ARGS as usize {
             return none;
         }
-        let (target, key) = match args.len() {
-            2 => (BY_NAME, args.get_ptr(0).unwrap_or(none)),
-            1 => (
-                BY_TYPE,
+        let Some(funcid) = lookup(rewrite.target) else {
+            return none;
+        };
+        // The call's other arguments; `ssad_score(t)` passes t's row type.
+        let mut new_args = PgList::<pg_sys::Node>::new();
+        if args.len() == 1 {
+            new_args.push(
                 pg_sys::makeConst(
                     pg_sys::REGTYPEOID,
                     -1,
@@ -98,21 +143,17 @@ unsafe fn simplify(req: &pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
                     true,
                 )
                 .cast(),
-            ),
-            _ => return none,
-        };
-        let Some(funcid) = lookup(target) else {
-            return none;
-        };
-        if key.is_null() {
-            return none;
+            );
+        }
+        for (i, a) in args.iter_ptr().enumerate() {
+            if i != at {
+                new_args.push(a);
+            }
         }
         let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
         let Some(names) = names.into_datum() else {
             return none;
         };
-        let mut new_args = PgList::<pg_sys::Node>::new();
-        new_args.push(key);
         new_args.push(
             pg_sys::makeConst(
                 pg_sys::TEXTARRAYOID,
@@ -132,7 +173,7 @@ unsafe fn simplify(req: &pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
         }
         let f = pg_sys::makeFuncExpr(
             funcid,
-            pg_sys::FLOAT8OID,
+            (*call).funcresulttype,
             new_args.into_pg(),
             pg_sys::InvalidOid,
             (*call).inputcollid,
@@ -229,15 +270,23 @@ unsafe fn call_args<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [pg_sys::Nullab
     unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) }
 }
 
-/// The column names argument (a non-null text[] constant of the rewrite).
-fn names_arg(args: &[pg_sys::NullableDatum]) -> Vec<String> {
-    match args.get(1) {
-        // SAFETY: argument 1 is declared text[].
+/// The column names argument at `at` (a non-null text[] constant of the rewrite).
+fn names_arg(args: &[pg_sys::NullableDatum], at: usize) -> Vec<String> {
+    match args.get(at) {
+        // SAFETY: the argument at `at` is declared text[].
         Some(a) if !a.isnull => {
             unsafe { Vec::<String>::from_datum(a.value, false) }.unwrap_or_default()
         }
         _ => Vec::new(),
     }
+}
+
+/// The model name argument at `at`, None when NULL (these functions then
+/// answer NULL, as their whole-row forms do).
+fn model_arg(args: &[pg_sys::NullableDatum], at: usize) -> Option<&str> {
+    let a = args.get(at).filter(|a| !a.isnull)?;
+    // SAFETY: the argument at `at` is declared text and is not NULL.
+    unsafe { <&str>::from_datum(a.value, false) }
 }
 
 /// `ssad_score('model', t)` with t's columns as arguments (the rewrite's
@@ -246,12 +295,8 @@ fn names_arg(args: &[pg_sys::NullableDatum]) -> Vec<String> {
 fn score_columns(fcinfo: pg_sys::FunctionCallInfo) -> Option<f64> {
     // SAFETY: this call's fcinfo.
     let args = unsafe { call_args(fcinfo) };
-    // A NULL model name gives NULL, as the strict ssad_score does.
-    let model = args.first().filter(|a| !a.isnull)?;
-    // SAFETY: argument 0 is declared text and is not NULL.
-    let name = unsafe { <&str>::from_datum(model.value, false) }?;
-    let site = call_site(fcinfo, KeyRef::Name(name));
-    Some(site.score_args(fcinfo, args, FIRST_COLUMN, || names_arg(args)))
+    let site = call_site(fcinfo, KeyRef::Name(model_arg(args, 0)?));
+    Some(site.score_args(fcinfo, args, 2, || names_arg(args, 1)))
 }
 
 /// `ssad_score(t)` with t's row type and columns as arguments.
@@ -264,7 +309,34 @@ fn score_columns_of_type(fcinfo: pg_sys::FunctionCallInfo) -> Option<f64> {
         fcinfo,
         KeyRef::RowType(pg_sys::Oid::from(row_type.value.value() as u32)),
     );
-    Some(site.score_args(fcinfo, args, FIRST_COLUMN, || names_arg(args)))
+    Some(site.score_args(fcinfo, args, 2, || names_arg(args, 1)))
+}
+
+/// `ssad_quantile('model', t)` with t's columns as arguments.
+#[pg_extern(sql = false)]
+fn quantile_columns(fcinfo: pg_sys::FunctionCallInfo) -> Option<f64> {
+    // SAFETY: this call's fcinfo.
+    let args = unsafe { call_args(fcinfo) };
+    let site = call_site(fcinfo, KeyRef::Name(model_arg(args, 0)?));
+    let s = site.score_args(fcinfo, args, 2, || names_arg(args, 1));
+    Some(site.model.quantile(s))
+}
+
+/// `ssad_is_anomaly('model', t, contamination)` with t's columns as arguments.
+#[pg_extern(sql = false)]
+fn is_anomaly_columns(fcinfo: pg_sys::FunctionCallInfo) -> Option<bool> {
+    // SAFETY: this call's fcinfo.
+    let args = unsafe { call_args(fcinfo) };
+    let name = model_arg(args, 0)?;
+    let contamination = args
+        .get(1)
+        .filter(|a| !a.isnull)
+        // SAFETY: argument 1 is declared double precision and is not NULL.
+        .and_then(|a| unsafe { f64::from_datum(a.value, false) });
+    crate::api::score::check_contamination(contamination);
+    let site = call_site(fcinfo, KeyRef::Name(name));
+    let s = site.score_args(fcinfo, args, 3, || names_arg(args, 2));
+    Some(crate::api::score::flagged(site, s, contamination))
 }
 
 extension_sql!(
@@ -275,17 +347,27 @@ CREATE FUNCTION ssad.score_columns(model_name text, column_names text[], VARIADI
 CREATE FUNCTION ssad.score_columns_of_type(row_type regtype, column_names text[], VARIADIC "any")
   RETURNS double precision STABLE PARALLEL SAFE LANGUAGE c
   AS 'MODULE_PATHNAME', 'score_columns_of_type_wrapper';
+CREATE FUNCTION ssad.quantile_columns(model_name text, column_names text[], VARIADIC "any")
+  RETURNS double precision STABLE PARALLEL SAFE LANGUAGE c
+  AS 'MODULE_PATHNAME', 'quantile_columns_wrapper';
+CREATE FUNCTION ssad.is_anomaly_columns(model_name text, contamination double precision, column_names text[], VARIADIC "any")
+  RETURNS boolean STABLE PARALLEL SAFE LANGUAGE c
+  AS 'MODULE_PATHNAME', 'is_anomaly_columns_wrapper';
 CREATE FUNCTION ssad.score_support(internal) RETURNS internal
   STABLE STRICT PARALLEL SAFE LANGUAGE c
   AS 'MODULE_PATHNAME', 'score_support_wrapper';
 ALTER FUNCTION ssad_score(text, anyelement) SUPPORT ssad.score_support;
 ALTER FUNCTION ssad_score(anyelement) SUPPORT ssad.score_support;
+ALTER FUNCTION ssad_quantile(text, anyelement) SUPPORT ssad.score_support;
+ALTER FUNCTION ssad_is_anomaly(text, anyelement, double precision) SUPPORT ssad.score_support;
 "#,
     name = "score_columns",
     requires = [
         "catalog",
         api::score::ssad_score,
-        api::score::ssad_score_auto
+        api::score::ssad_score_auto,
+        api::score::ssad_quantile,
+        api::score::ssad_is_anomaly
     ],
 );
 
@@ -343,6 +425,29 @@ mod tests {
         assert_eq!(rewritten, scores("ssad_score('rw', t)", outer));
         assert_eq!(rewritten, scores("ssad_score(t)", "t_rw t"));
         assert_eq!(rewritten, scores("ssad_score(t)", outer));
+        // ssad_quantile and ssad_is_anomaly likewise.
+        let p = plan("SELECT ssad_quantile('rw', t), ssad_is_anomaly('rw', t, 0.2) FROM t_rw t");
+        assert!(
+            p.contains("ssad.quantile_columns('rw'::text, '{a,b,c}'::text[], a, b, c)"),
+            "{p}"
+        );
+        assert!(p.contains("ssad.is_anomaly_columns('rw'::text, '0.2'::double precision, '{a,b,c}'::text[], a, b, c)"), "{p}");
+        for expr in [
+            "ssad_quantile('rw', t)",
+            "ssad_is_anomaly('rw', t)",
+            "ssad_is_anomaly('rw', t, 0.2)",
+        ] {
+            let (a, b) = (scores(expr, "t_rw t"), scores(expr, outer));
+            assert!(a.as_ref().is_some_and(|s| s.len() > 300), "{expr}");
+            assert_eq!(a, b, "{expr}");
+        }
+        assert!(
+            scores("ssad_is_anomaly('rw', t, 0.2)", "t_rw t").is_some_and(|s| s.contains("true"))
+        );
+        assert_eq!(
+            sqlstate_of("SELECT ssad_is_anomaly('rw', t, 1.5) FROM t_rw t"),
+            "22023"
+        );
         // An outer join's missing row is still NULL.
         assert_eq!(
             Spi::get_one::<f64>(

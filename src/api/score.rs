@@ -1,6 +1,6 @@
 //! `ssad_score`: inline scoring of one row in any query.
 
-use crate::callsite::{call_site, KeyRef};
+use crate::callsite::{call_site, CallSite, KeyRef};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -38,6 +38,14 @@ fn ssad_is_anomaly(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Option<bool> {
     let (name, r) = (model_name?, r?);
+    check_contamination(contamination);
+    let site = call_site(fcinfo, KeyRef::Name(name));
+    let s = site.score_row(&r);
+    Some(flagged(site, s, contamination))
+}
+
+/// Raise 22023 unless `contamination` is NULL or strictly between 0 and 1.
+pub fn check_contamination(contamination: Option<f64>) {
     if let Some(c) = contamination {
         if !(c > 0.0 && c < 1.0) {
             error::invalid_parameter(
@@ -46,10 +54,13 @@ fn ssad_is_anomaly(
             );
         }
     }
-    let site = call_site(fcinfo, KeyRef::Name(name));
-    let s = site.score_row(&r);
+}
+
+/// Whether score `s` is among the `contamination` share of most anomalous
+/// training rows (default: the model's option).
+pub fn flagged(site: &CallSite, s: f64, contamination: Option<f64>) -> bool {
     let c = contamination.unwrap_or(site.model.options.contamination);
-    Some(site.model.quantile(s) > 1.0 - c)
+    site.model.quantile(s) > 1.0 - c
 }
 
 #[cfg(any(test, feature = "pg_test"))]
