@@ -155,10 +155,13 @@ impl CallSite {
         if !self.binding.as_ref().is_some_and(row::Binding::reads_args) {
             let names = names();
             if names.len() != args.len().saturating_sub(first) {
-                pgrx::error!(
-                    "ssad: internal error: {} column names for {} column arguments",
-                    names.len(),
-                    args.len().saturating_sub(first)
+                error::invalid_parameter(
+                    format!(
+                        "{} column names for {} column values",
+                        names.len(),
+                        args.len().saturating_sub(first)
+                    ),
+                    "This function is the planner's rewrite of ssad_score on a table's row; call ssad_score instead.",
                 );
             }
             // SAFETY: flinfo belongs to this call; argument types come from its expression.

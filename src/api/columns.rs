@@ -484,6 +484,21 @@ mod tests {
             sqlstate_of("SELECT ssad_score('nope', t) FROM t_rw2 t"),
             "42704"
         );
+        // Called by hand with names that do not match the values: 22023.
+        assert_eq!(
+            sqlstate_of("SELECT ssad.score_columns('rw2', ARRAY['a', 'b'], 1)"),
+            "22023"
+        );
+        assert_eq!(
+            sqlstate_of("SELECT ssad.score_columns('rw2', NULL, 1, 2, 3)"),
+            "22023"
+        );
+        assert_eq!(
+            Spi::get_one::<bool>(
+                "SELECT ssad.score_columns('rw2', ARRAY['c', 'b', 'a'], 0.5, 3.0, 1) = ssad_score('rw2', ROW(1, 3.0, 0.5)::t_rw2)"
+            ),
+            Ok(Some(true))
+        );
     }
 
     #[pg_test]
