@@ -139,9 +139,7 @@ impl CallSite {
         self.values = Value::recycle(vals);
         score.unwrap_or_else(|e| error::core(e))
     }
-}
 
-impl CallSite {
     /// Score the row a call passes one argument per column (the planner's
     /// rewrite, `crate::api::columns`): `names` gives the columns' names,
     /// read once per call site, and `args[first..]` their values.
