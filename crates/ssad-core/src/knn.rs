@@ -985,12 +985,20 @@ impl Frame {
                 *mu += r[j] as f64 / n as f64;
             }
         }
+        // The upper triangle, over a row's centred kept columns gathered
+        // once: contiguous slices the compiler vectorises (a model load
+        // spent a third of its time here on celeba's 39 columns, with an
+        // indirect index per product). The same products and sums, in the
+        // same order, as the indexed loop.
         let mut cov = vec![0.0f64; m * m];
+        let mut c = vec![0.0f64; m];
         for r in rows.chunks_exact(d) {
-            for a in 0..m {
-                let da = r[keep[a]] as f64 - mean[a];
-                for b in a..m {
-                    cov[a * m + b] += da * (r[keep[b]] as f64 - mean[b]);
+            for (cb, (&j, &mu)) in c.iter_mut().zip(keep.iter().zip(&mean)) {
+                *cb = r[j] as f64 - mu;
+            }
+            for (a, &da) in c.iter().enumerate() {
+                for (acc, &cb) in cov[a * m + a..(a + 1) * m].iter_mut().zip(&c[a..]) {
+                    *acc += da * cb;
                 }
             }
         }
