@@ -5,7 +5,8 @@ same run (the machines are shared and noisy: read the ratios).
 - a generated table (default 1,000,000 rows x 16 numeric columns) and the
   largest shared tables;
 - inline scoring `SELECT sum(ssad_score('m', t)) FROM t` vs a plain scan
-  touching the same columns;
+  touching the same columns, and vs the same query on the whole row
+  (`ssad.inline_columns = off`);
 - scikit-learn IsolationForest `score_samples` rows/s on one core, same data;
 - ssad_top_anomalies with ssad.threads = 1 and 2;
 - training time; cold-cache model load; 2 parallel workers (plan + speedup).
@@ -53,6 +54,9 @@ def bench_table(table, cols, label, model, results):
     serial = "SET max_parallel_workers_per_gather = 0;"
     plain = timed(f"SELECT sum({' + '.join(cols)}) FROM {table} t", serial)
     inline = timed(f"SELECT sum(ssad_score('{model}', t)) FROM {table} t", serial)
+    # The same query with the planner's per-column rewrite switched off (the
+    # executor forms the whole row, as before session 11).
+    inline_whole = timed(f"SELECT sum(ssad_score('{model}', t)) FROM {table} t", serial + " SET ssad.inline_columns = off;")
     if_rps = iforest_rows_per_s(table, cols, 20_000)
     inline_rps = n / inline
     par_setup = "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET min_parallel_table_scan_size = 0;"
@@ -70,6 +74,7 @@ def bench_table(table, cols, label, model, results):
     r = dict(table=label, rows=n, cols=len(cols),
              plain_scan_s=plain, inline_s=inline, inline_rows_per_s=inline_rps,
              inline_vs_plain_scan=inline / plain,
+             inline_whole_row_s=inline_whole, columns_vs_whole_row=inline_whole / inline,
              iforest_rows_per_s_core=if_rps, inline_vs_iforest=inline_rps / if_rps,
              parallel2_s=par, parallel_speedup=inline / par,
              topk_1thread_rows_per_s=n / top1, topk_2threads_rows_per_s=n / top2, topk_thread_speedup=top1 / top2,
@@ -118,10 +123,11 @@ def main():
         bench_table(f'"{name}"', [f'"{c}"' for c in feats], name, f"{name}_model", results)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     json.dump(dict(train_s=train_s, cold_load_s=cold, warm_first_row_s=warm, plan=plan, tables=results), open(a.out, "w"), indent=1)
-    print("\n| table | rows | inline rows/s | vs IForest rows/s/core | vs plain scan time | 2 workers speedup | top-k rows/s (1 / 2 threads) | top-k 2 threads, cold session |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| table | rows | inline rows/s | vs IForest rows/s/core | vs plain scan time | columns vs whole row | 2 workers speedup | top-k rows/s (1 / 2 threads) | top-k 2 threads, cold session |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['table']} | {r['rows']} | {r['inline_rows_per_s']:,.0f} | {r['inline_vs_iforest']:.2f}x | {r['inline_vs_plain_scan']:.1f}x | "
+              f"{r['columns_vs_whole_row']:.2f}x | "
               f"{r['parallel_speedup']:.2f}x | {r['topk_1thread_rows_per_s']:,.0f} / {r['topk_2threads_rows_per_s']:,.0f} | "
               f"{r['topk_2threads_cold_rows_per_s']:,.0f} |")
 

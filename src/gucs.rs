@@ -10,6 +10,10 @@ pub static SAMPLE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 /// Decoded models kept per backend.
 pub static MODEL_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 
+/// Whether the planner passes a table's row to the scoring functions as its
+/// columns (`api::columns`); off runs every call on the whole row.
+pub static INLINE_COLUMNS: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// Versions of a model kept after a training (0: keep all).
 pub static VERSIONS_KEPT: GucSetting<i32> = GucSetting::<i32>::new(10);
 
@@ -51,6 +55,14 @@ pub fn init() {
         &VERSIONS_KEPT,
         0,
         100_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"ssad.inline_columns",
+        c"Pass a table's row to ssad_score, ssad_quantile and ssad_is_anomaly as its columns.",
+        c"The planner rewrites a call on a table's whole row (under no outer join) into one with the row's columns, which saves forming a row value per row; the scores are the same. Off keeps every call as written. Takes effect for queries planned afterwards.",
+        &INLINE_COLUMNS,
         GucContext::Userset,
         GucFlags::default(),
     );

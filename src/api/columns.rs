@@ -80,6 +80,9 @@ fn score_support(fcinfo: pg_sys::FunctionCallInfo) -> Internal {
 /// `req` must be the planner's request, its nodes valid for this call.
 unsafe fn simplify(req: &pg_sys::SupportRequestSimplify) -> *mut pg_sys::Node {
     let none = std::ptr::null_mut();
+    if !crate::gucs::INLINE_COLUMNS.get() {
+        return none;
+    }
     let (root, call) = (req.root, req.fcall);
     // SAFETY: per the contract; every pointer is checked before use.
     unsafe {
@@ -414,6 +417,11 @@ mod tests {
             p.contains("ssad.score_columns_of_type('t_rw'::regtype"),
             "{p}"
         );
+        // Switched off, the call stays as written.
+        Spi::run("SET LOCAL ssad.inline_columns = off").ok();
+        assert!(!plan("SELECT ssad_score('rw', t) FROM t_rw t").contains("score_columns"));
+        let whole = scores("ssad_score('rw', t)", "t_rw t");
+        Spi::run("SET LOCAL ssad.inline_columns = on").ok();
         // Under an outer join the row may be NULL: the call stays as written.
         let outer = "(SELECT 1) d LEFT JOIN t_rw t ON true";
         assert!(
@@ -423,6 +431,7 @@ mod tests {
         let rewritten = scores("ssad_score('rw', t)", "t_rw t");
         assert!(rewritten.as_ref().is_some_and(|s| s.len() > 300));
         assert_eq!(rewritten, scores("ssad_score('rw', t)", outer));
+        assert_eq!(rewritten, whole);
         assert_eq!(rewritten, scores("ssad_score(t)", "t_rw t"));
         assert_eq!(rewritten, scores("ssad_score(t)", outer));
         // ssad_quantile and ssad_is_anomaly likewise.
