@@ -130,10 +130,15 @@ impl CallSite {
     /// buffer reused across rows, so scoring allocates nothing per row.
     pub fn score_row(&mut self, r: &AnyElement) -> f64 {
         let row = self.bind(r);
-        // An empty Vec<Value<'static>> is a valid Vec<Value<'row>>.
-        let mut vals: Vec<Value<'_>> = std::mem::take(&mut self.values);
+        self.score_read(|b, vals| b.read(&row, vals))
+    }
+
+    /// Score the values `read` puts in the reused buffer through the binding.
+    fn score_read<'a>(&mut self, read: impl FnOnce(&mut row::Binding, &mut Vec<Value<'a>>)) -> f64 {
+        // An empty Vec<Value<'static>> is a valid Vec<Value<'a>>.
+        let mut vals: Vec<Value<'a>> = std::mem::take(&mut self.values);
         if let Some(b) = &mut self.binding {
-            b.read(&row, &mut vals);
+            read(b, &mut vals);
         }
         let score = self.model.score(&vals, &mut self.scratch);
         self.values = Value::recycle(vals);
@@ -171,13 +176,7 @@ impl CallSite {
             }
             self.binding = Some(row::Binding::for_args(&self.model, first, names, &types));
         }
-        let mut vals: Vec<Value<'_>> = std::mem::take(&mut self.values);
-        if let Some(b) = &self.binding {
-            b.read_args(args, &mut vals);
-        }
-        let score = self.model.score(&vals, &mut self.scratch);
-        self.values = Value::recycle(vals);
-        score.unwrap_or_else(|e| error::core(e))
+        self.score_read(|b, vals| b.read_args(args, vals))
     }
 }
 

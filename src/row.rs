@@ -18,8 +18,8 @@ enum Reader {
     Int8,
     Int4,
     Int2,
-    /// numeric (and any other number type): through `number`.
-    Number,
+    /// numeric, converted from its varlena.
+    Numeric,
     Text {
         output_fn: pg_sys::Oid,
         trim: bool,
@@ -39,8 +39,6 @@ pub struct Binding {
     source: Source,
     /// (attribute index, attribute type, reader) per model column.
     attrs: Vec<(usize, pg_sys::Oid, Reader)>,
-    datums: Vec<pg_sys::Datum>,
-    nulls: Vec<bool>,
 }
 
 /// Where a binding's attributes are read from.
@@ -51,7 +49,9 @@ enum Source {
         typmod: i32,
         /// Where the row type's descriptor is read per row without a lookup.
         desc: CachedDesc,
-        natts: usize,
+        /// A row's deformed attributes (one per attribute of the type).
+        datums: Vec<pg_sys::Datum>,
+        nulls: Vec<bool>,
     },
     /// The call's arguments: attribute i is argument `first + i`.
     Args { first: usize },
@@ -167,7 +167,8 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
             pg_sys::INT8OID => Reader::Int8,
             pg_sys::INT4OID => Reader::Int4,
             pg_sys::INT2OID => Reader::Int2,
-            _ => Reader::Number,
+            pg_sys::NUMERICOID => Reader::Numeric,
+            _ => return None,
         },
         (ColumnKind::Numeric, None, ReadAs::Timestamp | ReadAs::Date) => Reader::Epoch,
         (ColumnKind::Categorical, None, ReadAs::Text) => {
@@ -283,11 +284,10 @@ impl Binding {
                 type_id: r.type_id,
                 typmod: r.typmod,
                 desc: CachedDesc::new(r.type_id, r.typmod),
-                natts,
+                datums: vec![pg_sys::Datum::from(0); natts],
+                nulls: vec![true; natts],
             },
             attrs: bind_columns(model, &atts),
-            datums: vec![pg_sys::Datum::from(0); natts],
-            nulls: vec![true; natts],
         }
     }
 
@@ -307,8 +307,6 @@ impl Binding {
         Binding {
             source: Source::Args { first },
             attrs: bind_columns(model, &atts),
-            datums: Vec::new(),
-            nulls: Vec::new(),
         }
     }
 
@@ -339,7 +337,13 @@ impl Binding {
             // The buffers are sized for the bound type: never deform another into them.
             pgrx::error!("ssad: internal error: row type changed without rebinding");
         }
-        let Source::Row { desc, natts, .. } = &self.source else {
+        let Source::Row {
+            desc,
+            datums,
+            nulls,
+            ..
+        } = &mut self.source
+        else {
             pgrx::error!("ssad: internal error: an argument binding read as a row")
         };
         let Some(td) = desc.current() else {
@@ -349,26 +353,21 @@ impl Binding {
         // type, unaltered since binding (checked just above), and the output
         // arrays hold its natts entries. Nothing here can run an invalidation.
         unsafe {
-            debug_assert_eq!((*td).natts as usize, *natts);
+            debug_assert_eq!((*td).natts as usize, datums.len());
             let mut tuple = pg_sys::HeapTupleData {
                 t_len: pgrx::heap_tuple_header_get_datum_length(r.header) as u32,
                 t_data: r.header,
                 ..Default::default()
             };
-            pg_sys::heap_deform_tuple(
-                &mut tuple,
-                td,
-                self.datums.as_mut_ptr(),
-                self.nulls.as_mut_ptr(),
-            );
+            pg_sys::heap_deform_tuple(&mut tuple, td, datums.as_mut_ptr(), nulls.as_mut_ptr());
         }
         out.clear();
         for &(idx, oid, reader) in &self.attrs {
-            let value = if self.nulls[idx] {
+            let value = if nulls[idx] {
                 Value::Null
             } else {
                 // SAFETY: a non-null datum of type `oid`, as the binding checked.
-                unsafe { convert(self.datums[idx], oid, reader) }
+                unsafe { convert(datums[idx], oid, reader) }
             };
             out.push(value);
         }
@@ -418,7 +417,9 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
             Reader::Int8 => Value::Num(d.value() as i64 as f64),
             Reader::Int4 => Value::Num(f64::from(d.value() as i32)),
             Reader::Int2 => Value::Num(f64::from(d.value() as i16)),
-            Reader::Number => number(d, oid).map_or(Value::Null, Value::Num),
+            Reader::Numeric => AnyNumeric::from_datum(d, false)
+                .and_then(|n| f64::try_from(n).ok())
+                .map_or(Value::Null, Value::Num),
             Reader::Boolean => {
                 Value::Text(Cow::Borrowed(if d.value() != 0 { "true" } else { "false" }))
             }
@@ -442,25 +443,6 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
             Reader::Epoch => Value::Num(epoch(d, oid)),
             Reader::Hour => time::hour_value(Some(epoch(d, oid))),
             Reader::Dow => time::day_value(Some(epoch(d, oid))),
-        }
-    }
-}
-
-/// # Safety
-/// `d` must be a non-null numeric-family datum of type `oid`.
-unsafe fn number(d: pg_sys::Datum, oid: pg_sys::Oid) -> Option<f64> {
-    // SAFETY: per the contract.
-    unsafe {
-        match oid {
-            pg_sys::INT2OID => i16::from_datum(d, false).map(f64::from),
-            pg_sys::INT4OID => i32::from_datum(d, false).map(f64::from),
-            pg_sys::INT8OID => i64::from_datum(d, false).map(|x| x as f64),
-            pg_sys::FLOAT4OID => f32::from_datum(d, false).map(f64::from),
-            pg_sys::FLOAT8OID => f64::from_datum(d, false),
-            pg_sys::NUMERICOID => {
-                AnyNumeric::from_datum(d, false).and_then(|n| f64::try_from(n).ok())
-            }
-            _ => None,
         }
     }
 }

@@ -266,12 +266,12 @@ impl Reference {
     /// after 4 columns costs a fraction of one that reads all 39. So both
     /// searches are timed on the same probe rows, alternately, and the int8
     /// one is kept where it is the faster (celeba: 55 visits of the walk
-    /// against 7; http's 3 columns: the walk). The probe runs back to back
-    /// with warm caches, which favours the walk: between an executor's rows
-    /// the int8 search measured 9% faster on the generated 16-column table,
-    /// where the probe put it only 10-14% ahead (session 11, which dropped
-    /// the 10% margin the probe used to ask for). The choice changes the
-    /// speed only: both searches return the same neighbours, bit for bit.
+    /// against 7; http's 3 columns: the walk). On the generated 16-column
+    /// table the probe put the int8 search 10-14% ahead, near the 10% lead
+    /// it used to ask for, so a load picked either; between an executor's
+    /// rows the int8 search measured 8-10% faster there (session 11). The
+    /// choice changes the speed only: both searches return the same
+    /// neighbours, bit for bit.
     fn lay_out(&mut self) {
         let (d, nb) = (self.d, self.index.lo.len());
         if self.n_rows() == 0 || self.k == 0 {
