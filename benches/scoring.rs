@@ -2,6 +2,8 @@
 //! inline SQL path; each row's 16 masks run as one matrix-matrix product)
 //! against `score_batch` in a one-thread pool (the top-k and evaluation
 //! path), same rows, same model. The two should cost the same per row.
+//! A third timing scores the rows one at a time with the kNN term switched
+//! off: the difference is what the reference search costs a row.
 //!
 //! Run: `cargo bench -p ssad-core --bench scoring`
 
@@ -94,6 +96,19 @@ fn bench_table(
         b.iter(|| {
             rows.iter()
                 .map(|r| model.score(r, &mut s).unwrap_or(0.0))
+                .sum::<f64>()
+        })
+    });
+    // The same rows with the kNN term's weight at 0, which skips its search
+    // (the scores differ): what the search costs of a row, for the speed
+    // notes' account of what bounds inline scoring.
+    let mut no_knn = model.clone();
+    no_knn.knn_weight = 0.0;
+    g.bench_function("one row at a time, kNN term off (its cost)", |b| {
+        let mut s = no_knn.scratch();
+        b.iter(|| {
+            rows.iter()
+                .map(|r| no_knn.score(r, &mut s).unwrap_or(0.0))
                 .sum::<f64>()
         })
     });
