@@ -67,7 +67,10 @@ pub fn core(e: CoreError) -> ! {
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             msg,
             None,
-            Some("Valid keys: epochs, hidden, mask_rate, seed, sample_size, threads, contamination, distill."),
+            Some(&format!(
+                "Valid keys: {}.",
+                ssad_core::options::KEYS.join(", ")
+            )),
         ),
         CoreError::NotEnoughData(_) => raise(
             PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,

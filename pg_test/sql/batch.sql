@@ -29,6 +29,12 @@ SELECT count(*) AS rows, bool_and(a.score = ssad_score('tagged_model', t)) AS sa
 -- Same answer through a view (no ctid there: the row comes with the result).
 CREATE VIEW sensor_view AS SELECT * FROM sensor WHERE id > 4000;
 SELECT ctid IS NULL AS no_ctid, row_data->>'id' AS id FROM ssad_top_anomalies('sensor_model', 'sensor_view', 3) ORDER BY score DESC;
+-- A column named t: the row handed back is the row, not that column.
+CREATE TABLE shadow AS SELECT load, power, id::float8 AS t FROM sensor;
+SELECT version FROM ssad_train('shadow_model', 'shadow', options => '{"seed": 4, "epochs": 2}');
+SELECT jsonb_typeof(row_data) AS kind, row_data ? 'power' AS has_power FROM ssad_top_anomalies('shadow_model', k => 1);
+CREATE VIEW shadow_view AS SELECT * FROM shadow;
+SELECT jsonb_typeof(row_data) AS kind, row_data ? 'power' AS has_power FROM ssad_top_anomalies('shadow_model', 'shadow_view', 1);
 -- A partitioned table: a ctid alone does not tell the partitions apart, so a
 -- kept row is found again by its partition too (the anomaly is the first row
 -- of parted_b, at the ctid of parted_a's first row).

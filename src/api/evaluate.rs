@@ -8,7 +8,7 @@ use ssad_core::metrics;
 
 /// AUROC, AUPRC and precision at the true anomaly count of a model on a
 /// relation with a boolean (or 0/1) label column; rows with a NULL label are
-/// left out.
+/// left out, any other number is an error (22023).
 #[pg_extern(stable, parallel_restricted)]
 #[allow(clippy::type_complexity)]
 fn ssad_evaluate(
@@ -40,14 +40,17 @@ fn ssad_evaluate(
         )
     };
     let q = pgrx::spi::quote_identifier(label_column);
+    // Both kinds read as a number (true = 1): a numeric label must be 0 or 1,
+    // checked below. Reading any non-zero as an anomaly would silently invert
+    // the metrics of a -1/1 label (scikit-learn's outlier convention).
     let label_expr = match label.type_oid {
-        pg_sys::BOOLOID => format!("t.{q}"),
+        pg_sys::BOOLOID => format!("t.{q}::int::float8"),
         pg_sys::INT2OID
         | pg_sys::INT4OID
         | pg_sys::INT8OID
         | pg_sys::NUMERICOID
         | pg_sys::FLOAT4OID
-        | pg_sys::FLOAT8OID => format!("(t.{q} <> 0)"),
+        | pg_sys::FLOAT8OID => format!("t.{q}::float8"),
         _ => error::raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!(
@@ -66,12 +69,21 @@ fn ssad_evaluate(
         &feeds,
         &[label_expr.as_str()],
         10_000,
-        |row| row.get::<bool>(1),
+        |row| row.get::<f64>(1),
         |ls, _, s| {
             for (score, l) in s.into_iter().zip(ls) {
-                if let Some(l) = l {
-                    scores.push(score);
-                    labels.push(l);
+                match l {
+                    None => {}
+                    Some(v) if v == 0.0 || v == 1.0 => {
+                        scores.push(score);
+                        labels.push(v == 1.0);
+                    }
+                    Some(v) => error::raise(
+                        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                        format!("label column \"{label_column}\" holds {v}, not 0 or 1"),
+                        Some("A numeric label must be 1 for an anomaly and 0 for a normal row; NULL leaves the row out.".into()),
+                        Some("Map the labels first, e.g. a view with (label = -1) AS is_anomaly for scikit-learn's -1/1."),
+                    ),
                 }
             }
         },

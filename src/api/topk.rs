@@ -92,12 +92,13 @@ fn ssad_top_anomalies(
     let feeds = source::feeds_for_model(&model, relid);
     // Views have no ctid: carry the row itself through the scan instead. A
     // ctid alone does not tell the partitions of a table apart: the row is
-    // found again by its table's oid too.
+    // found again by its table's oid too. The row is `t.*`, not `t`: a
+    // column named t would win over the alias.
     let has_ctid = relkind(relid) != "v";
     let extra: &[&str] = if has_ctid {
         &["t.tableoid", "t.ctid"]
     } else {
-        &["to_jsonb(t)"]
+        &["to_jsonb(t.*)"]
     };
     let k = k as usize;
     let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
@@ -159,7 +160,7 @@ fn ssad_top_anomalies(
                 (Some(r), _) => Some(r),
                 (None, Some((table, ctid))) => crate::spi_read::one::<JsonB>(
                     &format!(
-                        "SELECT to_jsonb(t) FROM {relation} AS t WHERE t.tableoid = $1 AND t.ctid = $2"
+                        "SELECT to_jsonb(t.*) FROM {relation} AS t WHERE t.tableoid = $1 AND t.ctid = $2"
                     ),
                     &[crate::spi_read::arg(table), crate::spi_read::arg(ctid)],
                 ),

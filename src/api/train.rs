@@ -54,7 +54,14 @@ fn run(req: Request<'_>) -> Summary {
         error::raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!("{relation} has no column ssad can train on"),
-            Some(format!("Set aside: {:?}", selection.skipped)),
+            (!selection.skipped.is_empty()).then(|| {
+                let set_aside: Vec<String> = selection
+                    .skipped
+                    .iter()
+                    .map(|(col, why)| format!("\"{col}\" ({why})"))
+                    .collect();
+                format!("Set aside: {}.", set_aside.join(", "))
+            }),
             Some(&format!("Supported types: {}.", crate::types::SUPPORTED)),
         );
     }

@@ -32,20 +32,56 @@ pub const DEFAULT_MASK_RATE: f64 = 0.4;
 pub const DEFAULT_SEED: u64 = 42;
 pub const DEFAULT_CONTAMINATION: f64 = 0.01;
 
+/// The keys `ssad_train` accepts, in the order the error hint lists them.
+pub const KEYS: [&str; 8] = [
+    "epochs",
+    "hidden",
+    "mask_rate",
+    "seed",
+    "sample_size",
+    "threads",
+    "contamination",
+    "distill",
+];
+
 impl TrainOptions {
-    /// Parse and validate the jsonb text given to `ssad_train`.
+    /// Parse and validate the jsonb text given to `ssad_train`. Key by key,
+    /// so that each error names the key and what it takes in SQL terms (not
+    /// serde's Rust types: "expected u32" means nothing to a SQL user).
     pub fn from_json(text: &str) -> Result<Self> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
-        if !value.is_object() {
+        let serde_json::Value::Object(map) = value else {
             return Err(CoreError::InvalidOption(
                 "options must be a JSON object".into(),
             ));
+        };
+        let mut o = TrainOptions::default();
+        for (key, v) in &map {
+            match key.as_str() {
+                "epochs" => o.epochs = Some(whole(key, v, 1, 1000)? as u32),
+                "hidden" => o.hidden = Some(whole(key, v, 4, 1024)? as u32),
+                "mask_rate" => o.mask_rate = Some(open_interval(key, v, 0.0, 1.0)?),
+                "seed" => o.seed = Some(whole(key, v, 0, u64::MAX)?),
+                "sample_size" => o.sample_size = Some(whole(key, v, 100, 1_000_000)?),
+                "threads" => o.threads = Some(whole(key, v, 1, 256)? as u32),
+                "contamination" => o.contamination = Some(open_interval(key, v, 0.0, 0.5)?),
+                "distill" => {
+                    o.distill = Some(v.as_bool().ok_or_else(|| {
+                        CoreError::InvalidOption(format!(
+                            "\"distill\" must be true or false, got {v}"
+                        ))
+                    })?)
+                }
+                _ => {
+                    return Err(CoreError::InvalidOption(format!(
+                        "unknown option \"{key}\""
+                    )))
+                }
+            }
         }
-        let opts: TrainOptions =
-            serde_json::from_value(value).map_err(|e| CoreError::InvalidOption(e.to_string()))?;
-        opts.validate()?;
-        Ok(opts)
+        o.validate()?;
+        Ok(o)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -81,6 +117,26 @@ impl TrainOptions {
             }
         }
         Ok(())
+    }
+}
+
+/// A JSON whole number in `lo..=hi` (not a string, a fraction or 1e3).
+fn whole(key: &str, v: &serde_json::Value, lo: u64, hi: u64) -> Result<u64> {
+    match v.as_u64() {
+        Some(x) if (lo..=hi).contains(&x) => Ok(x),
+        _ => Err(CoreError::InvalidOption(format!(
+            "\"{key}\" must be a whole number between {lo} and {hi}, got {v}"
+        ))),
+    }
+}
+
+/// A JSON number strictly between `lo` and `hi`.
+fn open_interval(key: &str, v: &serde_json::Value, lo: f64, hi: f64) -> Result<f64> {
+    match v.as_f64() {
+        Some(x) if x > lo && x < hi => Ok(x),
+        _ => Err(CoreError::InvalidOption(format!(
+            "\"{key}\" must be a number strictly between {lo} and {hi}, got {v}"
+        ))),
     }
 }
 
@@ -131,9 +187,74 @@ mod tests {
     fn rejects_unknown_key() {
         let e = TrainOptions::from_json(r#"{"epoch": 5}"#);
         assert!(
-            matches!(e, Err(CoreError::InvalidOption(ref m)) if m.contains("unknown field")),
+            matches!(e, Err(CoreError::InvalidOption(ref m)) if m == "unknown option \"epoch\""),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_it_takes() {
+        for (bad, want) in [
+            (
+                r#"{"epochs": -1}"#,
+                r#""epochs" must be a whole number between 1 and 1000, got -1"#,
+            ),
+            (
+                r#"{"epochs": "3"}"#,
+                r#""epochs" must be a whole number between 1 and 1000, got "3""#,
+            ),
+            (
+                r#"{"epochs": 2.5}"#,
+                r#""epochs" must be a whole number between 1 and 1000, got 2.5"#,
+            ),
+            (
+                r#"{"sample_size": 1e9}"#,
+                r#""sample_size" must be a whole number between 100 and 1000000, got 1000000000.0"#,
+            ),
+            (
+                r#"{"mask_rate": "0.3"}"#,
+                r#""mask_rate" must be a number strictly between 0 and 1, got "0.3""#,
+            ),
+            (
+                r#"{"distill": 1}"#,
+                r#""distill" must be true or false, got 1"#,
+            ),
+        ] {
+            assert_eq!(
+                TrainOptions::from_json(bad),
+                Err(CoreError::InvalidOption(want.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_parses_and_keys_lists_them_all() {
+        let text = r#"{"epochs": 5, "hidden": 32, "mask_rate": 0.3, "seed": 7, "sample_size": 500,
+                       "threads": 2, "contamination": 0.05, "distill": false}"#;
+        let o = TrainOptions::from_json(text).unwrap_or_default();
+        assert_eq!(
+            o,
+            TrainOptions {
+                epochs: Some(5),
+                hidden: Some(32),
+                mask_rate: Some(0.3),
+                seed: Some(7),
+                sample_size: Some(500),
+                threads: Some(2),
+                contamination: Some(0.05),
+                distill: Some(false),
+            }
+        );
+        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let mut keys: Vec<&str> = v
+            .as_object()
+            .map(|m| m.keys().map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        let mut want = KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
     }
 
     #[test]
