@@ -112,6 +112,13 @@ fn bench_table(
                 .sum::<f64>()
         })
     });
+    // A model load as a backend's cache miss does it, after the catalog read:
+    // check and parse the bytes, widen the weights, build the kNN index
+    // (its frame, blocks and int8 copy, and the timing of the two searches).
+    let bytes = ssad_core::codec::encode(&model);
+    g.bench_function("decode the model (a cold load)", |b| {
+        b.iter(|| ssad_core::codec::decode(&bytes).map(|m| m.n_columns()).unwrap_or(0))
+    });
     g.bench_function("score_batch, one-thread pool", |b| {
         b.iter(|| {
             model
