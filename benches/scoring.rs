@@ -117,7 +117,11 @@ fn bench_table(
     // (its frame, blocks and int8 copy, and the timing of the two searches).
     let bytes = ssad_core::codec::encode(&model);
     g.bench_function("decode the model (a cold load)", |b| {
-        b.iter(|| ssad_core::codec::decode(&bytes).map(|m| m.n_columns()).unwrap_or(0))
+        b.iter(|| {
+            ssad_core::codec::decode(&bytes)
+                .map(|m| m.n_columns())
+                .unwrap_or(0)
+        })
     });
     g.bench_function("score_batch, one-thread pool", |b| {
         b.iter(|| {

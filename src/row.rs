@@ -159,6 +159,8 @@ fn missing_column(model: &Model, name: &str) -> ! {
 }
 
 fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Option<Reader> {
+    // A domain's datums are its base type's.
+    let oid = types::base_type(oid);
     let read = types::read_as(oid)?;
     Some(match (kind, derived, read) {
         (ColumnKind::Numeric, None, ReadAs::Number) => match oid {
@@ -237,7 +239,9 @@ fn bind_columns(
                 Some("Cast the column to the type the model was trained on."),
             );
         };
-        attrs.push((idx, oid, reader));
+        // The readers tell a date from a timestamp by the stored type: a
+        // domain's base type.
+        attrs.push((idx, types::base_type(oid), reader));
     }
     attrs
 }

@@ -43,7 +43,7 @@ fn ssad_evaluate(
     // Both kinds read as a number (true = 1): a numeric label must be 0 or 1,
     // checked below. Reading any non-zero as an anomaly would silently invert
     // the metrics of a -1/1 label (scikit-learn's outlier convention).
-    let label_expr = match label.type_oid {
+    let label_expr = match crate::types::base_type(label.type_oid) {
         pg_sys::BOOLOID => format!("t.{q}::int::float8"),
         pg_sys::INT2OID
         | pg_sys::INT4OID
