@@ -55,6 +55,13 @@ pub struct CallSite {
     pub values: Vec<Value<'static>>,
 }
 
+impl CallSite {
+    /// See `row::Binding::time_type` (None before a row was bound).
+    pub fn time_type(&self, j: usize) -> Option<pg_sys::Oid> {
+        self.binding.as_ref().and_then(|b| b.time_type(j))
+    }
+}
+
 fn require_composite(oid: pg_sys::Oid) {
     // SAFETY: a syscache lookup on a type oid Postgres handed us.
     let composite = oid == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(oid) };

@@ -247,6 +247,15 @@ fn bind_columns(
 }
 
 impl Binding {
+    /// The date or timestamp type model column `j` reads as epoch seconds
+    /// (None for every other column): explanations show its values as times.
+    pub fn time_type(&self, j: usize) -> Option<pg_sys::Oid> {
+        match self.attrs.get(j) {
+            Some(&(_, oid, Reader::Epoch)) => Some(oid),
+            _ => None,
+        }
+    }
+
     /// Whether rows like `r` can be read with this binding: same type, not
     /// altered since binding.
     pub fn matches(&self, r: &RowDatum) -> bool {

@@ -170,6 +170,35 @@ mod tests {
         );
     }
 
+    /// Explanations show a date or timestamp column's values as the type
+    /// prints them (in the session's time zone), not as epoch seconds; a
+    /// prediction is rounded to the day or the second.
+    #[pg_test]
+    fn explain_shows_times_as_times() {
+        payments();
+        Spi::run("SET LOCAL TimeZone = 'America/New_York'").unwrap_or_else(|e| panic!("{e}"));
+        let same = Spi::get_one::<bool>(
+            "SELECT bool_and(CASE e.column_name WHEN 'paid_at' THEN e.observed = p.paid_at::text
+                                                WHEN 'booked_on' THEN e.observed = p.booked_on::text END)
+               FROM pay p, ssad_explain('pay_m', p) e
+              WHERE p.id <= 20 AND e.column_name IN ('paid_at', 'booked_on')",
+        );
+        assert_eq!(same, Ok(Some(true)));
+        let expected = Spi::get_two::<bool, bool>(
+            "SELECT bool_and(e.expected::timestamptz = date_trunc('second', e.expected::timestamptz)) FILTER (WHERE e.column_name = 'paid_at'),
+                    bool_and(e.expected::date IS NOT NULL) FILTER (WHERE e.column_name = 'booked_on')
+               FROM pay p, ssad_explain('pay_m', p) e WHERE p.id <= 20",
+        );
+        assert_eq!(expected, Ok((Some(true), Some(true))));
+        // Infinite times print as the types' infinities; NULLs stay NULL.
+        let inf = Spi::get_two::<String, String>(
+            "SELECT max(e.observed) FILTER (WHERE e.column_name = 'paid_at'), max(e.observed) FILTER (WHERE e.column_name = 'booked_on')
+               FROM (SELECT id, region, amount, refunded, kind, 'infinity'::timestamptz AS paid_at, '-infinity'::date AS booked_on, code FROM pay WHERE id = 1) p,
+                    ssad_explain('pay_m', p) e",
+        );
+        assert_eq!(inf, Ok((Some("infinity".into()), Some("-infinity".into()))));
+    }
+
     /// Domains are read as their base types: the same table with every column
     /// behind a domain (stacked for one) trains the same model and scores the
     /// same bits, through the planner's rewrite and through the whole row.

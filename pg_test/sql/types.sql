@@ -31,7 +31,7 @@ SELECT what,
 -- The explanation points at the broken part, with what was expected (the ship
 -- date, which follows the order date in every row, no longer fits it either).
 SELECT e.column_name, e.observed,
-       CASE WHEN e.column_name IN ('placed_at', 'ship_on') THEN to_timestamp(e.expected::float8)::date::text ELSE e.expected END AS expected
+       CASE WHEN e.column_name IN ('placed_at', 'ship_on') THEN e.expected::timestamp::date::text ELSE e.expected END AS expected
   FROM (SELECT o.id, o.region, o.amount, o.channel, o.gift, o.note, timestamp '2026-11-29 03:00' AS placed_at, o.ship_on, o.tag, o.extra FROM orders o WHERE id = 4) r,
        ssad_explain('orders_model', r) e
  WHERE e.rank <= 3 ORDER BY e.rank;

@@ -16,6 +16,45 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
+/// Seconds between the Unix epoch and Postgres' (2000-01-01).
+const PG_EPOCH_SECS: f64 = 946_684_800.0;
+
+/// Epoch seconds `secs` of a `date`, `timestamp` or `timestamptz` column as
+/// that type prints them (a timestamptz in the session's time zone), rounded
+/// to the day or, with `whole_seconds`, the second; None outside the types'
+/// range (a prediction can land anywhere) or for NaN.
+fn fmt_time(oid: pg_sys::Oid, secs: f64, whole_seconds: bool) -> Option<String> {
+    // Inside every one of the three types' ranges (4713 BC to 5874897 AD for
+    // a date, 294276 AD for a timestamp), with a margin.
+    const RANGE: std::ops::RangeInclusive<f64> = -210_000_000_000.0..=9_000_000_000_000.0;
+    let datum = if secs.is_infinite() {
+        // The types' infinities, as an infinite extract(epoch ...) came from.
+        if oid == pg_sys::DATEOID {
+            pg_sys::Datum::from(if secs > 0.0 { i32::MAX } else { i32::MIN })
+        } else {
+            pg_sys::Datum::from(if secs > 0.0 { i64::MAX } else { i64::MIN })
+        }
+    } else if !RANGE.contains(&secs) {
+        return None;
+    } else if oid == pg_sys::DATEOID {
+        pg_sys::Datum::from(((secs - PG_EPOCH_SECS) / 86_400.0).round() as i32)
+    } else {
+        let s = if whole_seconds { secs.round() } else { secs };
+        pg_sys::Datum::from(((s - PG_EPOCH_SECS) * 1e6).round() as i64)
+    };
+    let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
+    // SAFETY: a syscache lookup for a built-in type; the datum is a value of
+    // that type (date: i32 days, timestamps: i64 microseconds, both by value)
+    // within its range, so the output function returns a C string.
+    unsafe {
+        pg_sys::getTypeOutputInfo(oid, &mut output_fn, &mut varlena);
+        let c = pg_sys::OidOutputFunctionCall(output_fn, datum);
+        let s = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
+        pg_sys::pfree(c.cast());
+        Some(s)
+    }
+}
+
 /// Per-column contributions to a row's score, largest first; they sum to
 /// `ssad_score` of the same row.
 #[pg_extern(stable, strict, parallel_safe)]
@@ -54,8 +93,14 @@ fn ssad_explain(
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
+            // A date or timestamp column shows times, not epoch seconds.
+            let time = site.time_type(c.column);
+            let num = |x: f64, whole| {
+                time.and_then(|oid| fmt_time(oid, x, whole))
+                    .unwrap_or_else(|| fmt_num(x))
+            };
             let observed = match &site.values[c.column] {
-                Value::Num(x) => Some(fmt_num(*x)),
+                Value::Num(x) => Some(num(*x, false)),
                 Value::Text(t) => Some(t.to_string()),
                 Value::Null => None,
             };
@@ -65,7 +110,7 @@ fn ssad_explain(
                 c.contribution,
                 observed,
                 match c.expected {
-                    Expected::Number(x) => Some(fmt_num(x)),
+                    Expected::Number(x) => Some(num(x, true)),
                     other => other.to_text(),
                 },
                 c.prediction_term,
