@@ -26,6 +26,8 @@ enum Reader {
     },
     Boolean,
     Epoch,
+    /// An interval's length in seconds.
+    Seconds,
     Hour,
     Dow,
 }
@@ -173,6 +175,7 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
             _ => return None,
         },
         (ColumnKind::Numeric, None, ReadAs::Timestamp | ReadAs::Date) => Reader::Epoch,
+        (ColumnKind::Numeric, None, ReadAs::Duration) => Reader::Seconds,
         (ColumnKind::Categorical, None, ReadAs::Text) => {
             let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
             // SAFETY: a syscache lookup for a valid type oid.
@@ -247,11 +250,13 @@ fn bind_columns(
 }
 
 impl Binding {
-    /// The date or timestamp type model column `j` reads as epoch seconds
-    /// (None for every other column): explanations show its values as times.
+    /// The date, timestamp or interval type model column `j` reads as
+    /// seconds (None for every other column): explanations show its values
+    /// as that type prints them.
     pub fn time_type(&self, j: usize) -> Option<pg_sys::Oid> {
         match self.attrs.get(j) {
             Some(&(_, oid, Reader::Epoch)) => Some(oid),
+            Some(&(_, _, Reader::Seconds)) => Some(pg_sys::INTERVALOID),
             _ => None,
         }
     }
@@ -454,10 +459,27 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
                 Value::Text(Cow::Owned(s))
             }
             Reader::Epoch => Value::Num(epoch(d, oid)),
+            Reader::Seconds => Value::Num(seconds(d)),
             Reader::Hour => time::hour_value(Some(epoch(d, oid))),
             Reader::Dow => time::day_value(Some(epoch(d, oid))),
         }
     }
+}
+
+/// The length of a non-null interval in seconds, as `extract(epoch FROM
+/// ...)::float8` gives it: exact in microseconds (a month of a whole year
+/// 365.25 / 12 days, another month 30 days, a day 86,400 seconds), then one
+/// rounding.
+fn seconds(d: pg_sys::Datum) -> f64 {
+    // SAFETY: a non-null interval datum points at its 16-byte struct.
+    let iv = unsafe { &*(d.cast_mut_ptr::<pg_sys::Interval>()) };
+    let (months, day, micros) = (
+        i128::from(iv.month),
+        i128::from(iv.day),
+        i128::from(iv.time),
+    );
+    let secs = 31_557_600 * (months / 12) + 2_592_000 * (months % 12) + 86_400 * day;
+    (micros + secs * 1_000_000) as f64 / 1e6
 }
 
 /// Seconds since the Unix epoch, as `extract(epoch FROM ...)` gives them;
@@ -491,6 +513,33 @@ fn epoch(d: pg_sys::Datum, oid: pg_sys::Oid) -> f64 {
 #[pg_schema]
 mod tests {
     use pgrx::prelude::*;
+
+    /// An interval's length in seconds is `extract(epoch ...)::float8`, bit
+    /// for bit: years, months, days and microseconds, negative ones too.
+    #[pg_test]
+    fn interval_seconds_are_what_extract_gives() {
+        let rows = Spi::connect(|c| {
+            c.select(
+                "SELECT iv, extract(epoch FROM iv)::float8
+                   FROM (SELECT make_interval(years => i % 7 - 3, months => i % 29 - 14, days => i % 61 - 30,
+                                              secs => (i * 7919 % 100003) * 1.234567 - 50000) AS iv
+                           FROM generate_series(1, 2000) AS i) v",
+                None,
+                &[],
+            )?
+            .map(|r| Ok((r.get_datum_by_ordinal(1)?.value::<Interval>()?, r.get::<f64>(2)?)))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows.len(), 2000);
+        for (iv, want) in rows {
+            let (Some(iv), Some(want)) = (iv, want) else {
+                panic!("a NULL interval")
+            };
+            let got = super::seconds(iv.into_datum().unwrap_or_else(|| panic!()));
+            assert_eq!(got.to_bits(), want.to_bits(), "{iv}");
+        }
+    }
 
     /// Inline scoring reads a time's epoch as training and top-k read it
     /// (`extract(epoch ...)::float8`): the same f64, bit for bit, for

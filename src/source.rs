@@ -158,7 +158,9 @@ fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<
     for (i, f) in feeds.iter().enumerate() {
         let ord = first + i;
         match f.read {
-            ReadAs::Number => values.push(row.float8(ord).map_or(Value::Null, Value::Num)),
+            ReadAs::Number | ReadAs::Duration => {
+                values.push(row.float8(ord).map_or(Value::Null, Value::Num))
+            }
             ReadAs::Text | ReadAs::Boolean => values.push(
                 row.get::<String>(ord)
                     .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),

@@ -19,7 +19,8 @@ fn fmt_num(x: f64) -> String {
 /// Seconds between the Unix epoch and Postgres' (2000-01-01).
 const PG_EPOCH_SECS: f64 = 946_684_800.0;
 
-/// Epoch seconds `secs` of a `date`, `timestamp` or `timestamptz` column as
+/// Epoch seconds `secs` of a `date`, `timestamp` or `timestamptz` column (or
+/// an `interval`'s length, see `fmt_duration`) as
 /// that type prints them (a timestamptz in the session's time zone), rounded
 /// to the day or, with `whole_seconds`, the second; None outside the types'
 /// range (a prediction can land anywhere) or for NaN.
@@ -27,6 +28,9 @@ fn fmt_time(oid: pg_sys::Oid, secs: f64, whole_seconds: bool) -> Option<String> 
     // Inside every one of the three types' ranges (4713 BC to 5874897 AD for
     // a date, 294276 AD for a timestamp), with a margin.
     const RANGE: std::ops::RangeInclusive<f64> = -210_000_000_000.0..=9_000_000_000_000.0;
+    if oid == pg_sys::INTERVALOID {
+        return fmt_duration(secs, whole_seconds);
+    }
     let datum = if secs.is_infinite() {
         // The types' infinities, as an infinite extract(epoch ...) came from.
         if oid == pg_sys::DATEOID {
@@ -52,6 +56,31 @@ fn fmt_time(oid: pg_sys::Oid, secs: f64, whole_seconds: bool) -> Option<String> 
         let s = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
         pg_sys::pfree(c.cast());
         Some(s)
+    }
+}
+
+/// Seconds `secs` of an interval column as an interval of hours, minutes and
+/// seconds (how `interval` prints in the session's IntervalStyle), rounded
+/// to the second with `whole_seconds`; None where it is not a finite number
+/// of microseconds.
+fn fmt_duration(secs: f64, whole_seconds: bool) -> Option<String> {
+    let s = if whole_seconds { secs.round() } else { secs };
+    let micros = (s * 1e6).round();
+    if micros.is_nan() || micros.abs() >= 9.0e18 {
+        return None;
+    }
+    // SAFETY: a palloc'd interval of time only, printed by its output function.
+    unsafe {
+        let iv =
+            pg_sys::palloc0(std::mem::size_of::<pg_sys::Interval>()).cast::<pg_sys::Interval>();
+        (*iv).time = micros as i64;
+        let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
+        pg_sys::getTypeOutputInfo(pg_sys::INTERVALOID, &mut output_fn, &mut varlena);
+        let c = pg_sys::OidOutputFunctionCall(output_fn, pg_sys::Datum::from(iv));
+        let out = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
+        pg_sys::pfree(c.cast());
+        pg_sys::pfree(iv.cast());
+        Some(out)
     }
 }
 
