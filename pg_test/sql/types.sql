@@ -47,4 +47,15 @@ SELECT pg_column_compression(body) IS NOT NULL AS stored_compressed,
   FROM notes t WHERE n = 50;
 SELECT ssad_score('notes_model', ROW(3, 'alpha'::char(8), 'short')::notes)
      = ssad_score('notes_model', ROW(3, 'alpha   '::char(8), 'short')::notes) AS padding_ignored;
+-- An identifier-like text column (every value once) is no category: it is
+-- set aside and named, instead of 64 arbitrary values becoming rare
+-- categories whose rows look anomalous. A value seen a few times (a customer
+-- with a handful of sign-ups among many) is no rarer than the others.
+CREATE TABLE signups AS
+SELECT 'user' || i || '@example.com' AS email, 'c' || (i % 150) AS customer,
+       (ARRAY['web', 'app', 'api'])[1 + i % 3] AS channel, (i % 3) * 10 + (i * 7919 % 7) AS seconds
+  FROM generate_series(1, 3000) AS i;
+SELECT columns, skipped_columns FROM ssad_train('signups_model', 'signups', options => '{"seed": 1}');
+SELECT max(e.marginal_term) = 0 AS no_customer_is_rare
+  FROM signups s, ssad_explain('signups_model', s) e WHERE e.column_name = 'customer' AND s.seconds < 5;
 ROLLBACK;

@@ -2,6 +2,16 @@
 //! frequency-ranked vocabulary with a cap, an "other" bucket for the rest and
 //! a NULL category. A value never seen in training maps to "other" and is
 //! scored as the rare event it is, never rejected.
+//!
+//! Since model format 4 a value needs a few training rows (`min_count`) to
+//! be a category of its own, and a value's surprise on its own is the share
+//! of training rows whose values are at most as common as it (a level set,
+//! as `density` does for numbers). Before, the 64 most frequent values were
+//! kept whatever their counts and scored by their own probability: in a
+//! column of identifiers or e-mail addresses, 64 arbitrary values seen once
+//! each became categories and their rows looked rare, while "other" (every
+//! other value) looked common; and in a column of customers seen about as
+//! often as each other, the 64 most frequent looked rare next to "other".
 
 use crate::schema::Value;
 use serde::Serialize;
@@ -10,16 +20,32 @@ use std::collections::HashMap;
 /// Most frequent values kept per column; the rest share the "other" bucket.
 pub const MAX_VOCAB: usize = 64;
 
+/// Training rows a value needs to be a category of its own: 5, fewer in a
+/// table of fewer than 250 rows (one in 50 rows, at least 2).
+pub fn min_count(n: usize) -> u64 {
+    (n as u64 / 50).clamp(2, 5)
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CategoricalEncoder {
     /// Kept values, most frequent first (ties by value, for determinism).
     pub vocab: Vec<String>,
     /// Training counts of each category: vocab..., other, NULL.
     pub counts: Vec<u64>,
+    /// The marginal is the level-set surprise (format 4 on); false: -ln of
+    /// the category's own probability, as models of formats 1 to 3 score.
+    #[serde(skip)]
+    pub level_set: bool,
+    /// Derived: the level-set surprise of each category (vocab..., other,
+    /// NULL; a category without training rows gets the never-seen surprise).
+    #[serde(skip)]
+    surprise: Vec<f64>,
 }
 
 impl CategoricalEncoder {
-    /// Fit on training values; None when there is at most one category (constant).
+    /// Fit on training values; None when fewer than two categories hold
+    /// training rows (a constant column, or one whose values are all too
+    /// rare to be categories, such as identifiers).
     pub fn fit(values: &[Value<'_>]) -> Option<Self> {
         let mut freq: HashMap<&str, u64> = HashMap::new();
         let mut nulls = 0u64;
@@ -29,19 +55,40 @@ impl CategoricalEncoder {
                 _ => nulls += 1,
             }
         }
-        let distinct = freq.len() + usize::from(nulls > 0);
-        if distinct < 2 {
-            return None;
-        }
         let mut ranked: Vec<(&str, u64)> = freq.into_iter().collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let kept = ranked.len().min(MAX_VOCAB);
+        let least = min_count(values.len());
+        let kept = ranked
+            .iter()
+            .take(MAX_VOCAB)
+            .take_while(|e| e.1 >= least)
+            .count();
         let other: u64 = ranked[kept..].iter().map(|e| e.1).sum();
+        let populated = kept + usize::from(other > 0) + usize::from(nulls > 0);
+        if populated < 2 {
+            return None;
+        }
         let vocab: Vec<String> = ranked[..kept].iter().map(|e| e.0.to_string()).collect();
         let mut counts: Vec<u64> = ranked[..kept].iter().map(|e| e.1).collect();
         counts.push(other);
         counts.push(nulls);
-        Some(CategoricalEncoder { vocab, counts })
+        Some(Self::from_parts(vocab, counts, true))
+    }
+
+    /// Rebuild from the stored fields (the derived table is recomputed);
+    /// `level_set` from the model's format.
+    pub fn from_parts(vocab: Vec<String>, counts: Vec<u64>, level_set: bool) -> Self {
+        let surprise = if level_set {
+            level_surprise(&counts, vocab.len())
+        } else {
+            Vec::new()
+        };
+        CategoricalEncoder {
+            vocab,
+            counts,
+            level_set,
+            surprise,
+        }
     }
 
     /// Categories: the vocabulary, "other", NULL.
@@ -81,10 +128,16 @@ impl CategoricalEncoder {
         (self.counts[i] as f64 + 0.5) / (n as f64 + 1.0)
     }
 
-    /// How surprising the value is on its own: -ln p. An unseen value gets the
-    /// probability of a single rare event, even when "other" was common.
+    /// How surprising the value is on its own. Format 4 on: -ln of the
+    /// share of training rows whose values are at most as common as this
+    /// one (`level_surprise`). Before: -ln p of its category, an unseen value
+    /// getting the probability of a single rare event when the vocabulary
+    /// held every training value.
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         let i = self.index(v);
+        if self.level_set {
+            return self.surprise[i];
+        }
         let n: u64 = self.counts.iter().sum();
         let p = if i == self.other_index() && self.vocab.len() < MAX_VOCAB {
             // The vocabulary holds every training value: this one is new.
@@ -99,6 +152,47 @@ impl CategoricalEncoder {
     pub fn label(&self, i: usize) -> Option<&str> {
         self.vocab.get(i).map(String::as_str)
     }
+}
+
+/// Per category (vocab..., other, NULL) of `counts` with `kept` vocabulary
+/// values: -ln((s + 0.5) / (n + 1)), s the training rows whose values are at
+/// most as common as the category's. A value of "other" is counted as seen
+/// as often as it can have been: as the least kept value when the
+/// vocabulary is full, else one time short of the minimum count. A category without
+/// training rows gets -ln(0.5 / (n + 1)), the surprise of a value never seen.
+fn level_surprise(counts: &[u64], kept: usize) -> Vec<f64> {
+    let n: u64 = counts.iter().sum();
+    let nf = n as f64;
+    let never = -(0.5 / (nf + 1.0)).ln();
+    // How common one value of each category is: its count; for "other", the
+    // most its values can have been seen (the least kept count when the
+    // vocabulary is full, else one short of the minimum count).
+    let other_each = if kept == MAX_VOCAB {
+        counts[..kept].iter().copied().min().unwrap_or(0)
+    } else {
+        min_count(n as usize) - 1
+    };
+    let each: Vec<u64> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| if i == kept { other_each } else { c })
+        .collect();
+    counts
+        .iter()
+        .zip(&each)
+        .map(|(&c, &e)| {
+            if c == 0 {
+                return never;
+            }
+            let at_most: u64 = counts
+                .iter()
+                .zip(&each)
+                .filter(|&(&m, &f)| m > 0 && f <= e)
+                .map(|(&m, _)| m)
+                .sum();
+            -((at_most as f64 + 0.5) / (nf + 1.0)).ln()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,5 +236,68 @@ mod tests {
         assert!(rare > 4.0 && rare < unseen, "{rare} {unseen}");
         assert!(null > rare);
         assert!(!e.seen(&t("never")) && e.seen(&t("rare")) && !e.seen(&Value::Null));
+    }
+
+    #[test]
+    fn identifiers_are_no_categories() {
+        // Every value seen once: no category holds two rows, the column is constant.
+        let ids: Vec<Value<'static>> = (0..5000).map(|i| t(&format!("user{i}@x.com"))).collect();
+        assert!(CategoricalEncoder::fit(&ids).is_none());
+        // With some NULLs it stays (a NULL is information), but no value is surprising.
+        let mut with_nulls = ids.clone();
+        with_nulls.extend((0..50).map(|_| Value::Null));
+        let e = CategoricalEncoder::fit(&with_nulls).unwrap_or_else(|| panic!("fit"));
+        assert!(e.vocab.is_empty());
+        for v in [t("user7@x.com"), t("someone@else.org"), Value::Null] {
+            assert!(e.marginal(&v) < 0.1, "{v:?}: {}", e.marginal(&v));
+        }
+    }
+
+    #[test]
+    fn no_value_is_rare_among_equally_common_ones() {
+        // 200 customers seen 20 to 29 times each: the 64 kept are no rarer
+        // than the rest, and none is below the marginal's 2% hinge.
+        let mut vals = Vec::new();
+        for c in 0..200 {
+            for _ in 0..(20 + c % 10) {
+                vals.push(t(&format!("c{c}")));
+            }
+        }
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        assert_eq!(e.vocab.len(), MAX_VOCAB);
+        let hinge = -(0.02f64).ln();
+        for c in 0..200 {
+            let m = e.marginal(&t(&format!("c{c}")));
+            assert!(m < hinge, "c{c}: {m}");
+        }
+        // A new customer is one more value of "other": as common as they are.
+        assert!(e.marginal(&t("c_new")) < hinge);
+    }
+
+    #[test]
+    fn a_value_too_rare_to_be_a_category_is_scored_through_other() {
+        // 995 common rows and one value seen 5 times in a table where the
+        // minimum is 5: kept; seen 4 times: "other", as rare as its rows.
+        let mut vals: Vec<Value<'static>> = (0..995).map(|_| t("common")).collect();
+        vals.extend((0..4).map(|_| t("odd")));
+        vals.push(t("once"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        assert_eq!(e.vocab, vec!["common".to_string()]);
+        let other = e.marginal(&t("odd"));
+        assert!((other - -((5.5f64) / 1001.0).ln()).abs() < 1e-12, "{other}");
+        assert_eq!(e.marginal(&t("never seen")), other);
+        assert!(e.marginal(&t("common")) < 0.01);
+        // NULL never occurred: the surprise of a value never seen.
+        assert!(e.marginal(&Value::Null) > other);
+    }
+
+    #[test]
+    fn models_of_earlier_formats_keep_their_marginal() {
+        let e =
+            CategoricalEncoder::from_parts(vec!["a".into(), "b".into()], vec![90, 9, 0, 1], false);
+        let n = 100.0f64;
+        assert_eq!(e.marginal(&t("b")), -((9.5) / (n + 1.0)).ln());
+        assert_eq!(e.marginal(&t("new")), -(0.5 / (n + 1.0)).ln());
+        assert_eq!(e.marginal(&Value::Null), -((1.5) / (n + 1.0)).ln());
     }
 }

@@ -15,10 +15,11 @@ use crate::schema::{ColumnKind, ColumnSpec};
 use crate::student::Student;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 3: the linear term follows the student (2: the distilled student follows
-/// the score quantiles; 1: no student). Older versions still decode, without
-/// the parts they lack, and score as they did.
-pub const FORMAT_VERSION: u16 = 3;
+/// 4: the same layout as 3; a categorical column's marginal is its level-set
+/// surprise (`categorical`). 3: the linear term follows the student (2: the
+/// distilled student follows the score quantiles; 1: no student). Older
+/// versions still decode, without the parts they lack, and score as they did.
+pub const FORMAT_VERSION: u16 = 4;
 const HEADER: usize = 8 + 2 + 4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
@@ -330,7 +331,11 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                 if counts.len() != vocab.len() + 2 || vocab.len() > crate::categorical::MAX_VOCAB {
                     return Err(corrupt("categorical encoder"));
                 }
-                ColumnEncoder::Categorical(CategoricalEncoder { vocab, counts })
+                ColumnEncoder::Categorical(CategoricalEncoder::from_parts(
+                    vocab,
+                    counts,
+                    version >= 4,
+                ))
             }
         };
         columns.push(ColumnSpec { name, kind });

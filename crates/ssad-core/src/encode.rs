@@ -38,6 +38,9 @@ pub struct NumericEncoder {
 pub enum SkipReason {
     AllNull,
     Constant,
+    /// A categorical column none of whose values is seen often enough to be
+    /// a category (`categorical::min_count`): identifiers, e-mail addresses.
+    NoRepeats,
 }
 
 impl SkipReason {
@@ -45,6 +48,7 @@ impl SkipReason {
         match self {
             SkipReason::AllNull => "entirely NULL",
             SkipReason::Constant => "constant",
+            SkipReason::NoRepeats => "no value repeats enough to be a category (an identifier?)",
         }
     }
 }
@@ -224,7 +228,18 @@ impl ColumnEncoder {
                 }
                 CategoricalEncoder::fit(values)
                     .map(ColumnEncoder::Categorical)
-                    .ok_or(SkipReason::Constant)
+                    .ok_or_else(|| {
+                        let mut distinct = std::collections::HashSet::new();
+                        for v in values {
+                            if let Value::Text(t) = v {
+                                distinct.insert(t.as_ref());
+                                if distinct.len() > 1 {
+                                    return SkipReason::NoRepeats;
+                                }
+                            }
+                        }
+                        SkipReason::Constant
+                    })
             }
         }
     }
@@ -623,7 +638,8 @@ mod categorical_tests {
 
     #[test]
     fn one_hot_input_and_class_target() {
-        let vals = vec![t("a"), t("b"), t("a"), Value::Null];
+        // Each value seen twice: the least a category needs in a small table.
+        let vals = vec![t("a"), t("b"), t("a"), t("b"), Value::Null];
         let enc =
             ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
         assert_eq!(enc.in_width(), 4); // a, b, other, NULL
@@ -636,7 +652,7 @@ mod categorical_tests {
 
     #[test]
     fn cross_entropy_gradient_matches_finite_differences() {
-        let vals = vec![t("a"), t("b"), t("c")];
+        let vals = vec![t("a"), t("b"), t("c"), t("a"), t("b"), t("c")];
         let enc =
             ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
         let out = [0.3f32, -1.2, 2.0, 0.1, -0.4];
@@ -649,6 +665,15 @@ mod categorical_tests {
             let num = (enc.error(&o2, 1.0) - l) / 1e-3;
             assert!((num - g[k]).abs() < 1e-2, "{k}: {num} vs {}", g[k]);
         }
+    }
+
+    #[test]
+    fn identifiers_are_skipped_as_such() {
+        let ids: Vec<Value<'static>> = (0..500).map(|i| t(&format!("id{i}"))).collect();
+        assert_eq!(
+            ColumnEncoder::fit(ColumnKind::Categorical, &ids),
+            Err(SkipReason::NoRepeats)
+        );
     }
 
     #[test]
@@ -665,7 +690,7 @@ mod categorical_tests {
 
     #[test]
     fn expectation_names_the_likely_category() {
-        let vals = vec![t("a"), t("b")];
+        let vals = vec![t("a"), t("b"), t("a"), t("b")];
         let enc =
             ColumnEncoder::fit(ColumnKind::Categorical, &vals).unwrap_or_else(|_| panic!("fit"));
         assert_eq!(

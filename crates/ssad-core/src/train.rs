@@ -8,7 +8,7 @@
 //! chunking does not depend on the pool size, so a seed fixes the model.
 
 use crate::calibrate;
-use crate::encode::{ColumnEncoder, SkipReason};
+use crate::encode::ColumnEncoder;
 use crate::error::{CoreError, Result};
 use crate::knn::Reference;
 use crate::model::{Layout, Model};
@@ -309,14 +309,12 @@ pub fn train(
                 encoders.push(enc);
                 kept.push(c);
             }
-            Err(reason @ (SkipReason::AllNull | SkipReason::Constant)) => {
-                skipped.push((spec.name.clone(), reason.as_str()))
-            }
+            Err(reason) => skipped.push((spec.name.clone(), reason.as_str())),
         }
     }
     if encoders.is_empty() {
         return Err(CoreError::NotEnoughData(
-            "every column is constant or entirely NULL".into(),
+            "every column is constant, entirely NULL or an identifier".into(),
         ));
     }
     let resolved = resolve_options(opts, rows.len());
