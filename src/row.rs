@@ -165,7 +165,9 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
     let oid = types::base_type(oid);
     let read = types::read_as(oid)?;
     Some(match (kind, derived, read) {
-        (ColumnKind::Numeric, None, ReadAs::Number) => match oid {
+        // A time column of a model (format 4 on; numeric before) also
+        // takes epoch seconds as a number.
+        (ColumnKind::Numeric | ColumnKind::Time, None, ReadAs::Number) => match oid {
             pg_sys::FLOAT8OID => Reader::Float8,
             pg_sys::FLOAT4OID => Reader::Float4,
             pg_sys::INT8OID => Reader::Int8,
@@ -174,7 +176,9 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
             pg_sys::NUMERICOID => Reader::Numeric,
             _ => return None,
         },
-        (ColumnKind::Numeric, None, ReadAs::Timestamp | ReadAs::Date) => Reader::Epoch,
+        (ColumnKind::Numeric | ColumnKind::Time, None, ReadAs::Timestamp | ReadAs::Date) => {
+            Reader::Epoch
+        }
         (ColumnKind::Numeric, None, ReadAs::Duration) => Reader::Seconds,
         (ColumnKind::Categorical, None, ReadAs::Text) => {
             let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
@@ -234,7 +238,9 @@ fn bind_columns(
                     type_name(oid),
                     match (col.kind, derived) {
                         (_, Some(_)) => "a date or timestamp",
-                        (ColumnKind::Numeric, None) => "a number, date or timestamp",
+                        (ColumnKind::Numeric | ColumnKind::Time, None) => {
+                            "a number, date or timestamp"
+                        }
                         (ColumnKind::Categorical, None) => "text, an enum or a boolean",
                     }
                 ),

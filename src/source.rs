@@ -357,7 +357,12 @@ pub fn feeds_for_model(model: &ssad_core::Model, relid: pg_sys::Oid) -> ModelFee
         .map(|c| {
             expanded
                 .iter()
-                .position(|e| e.name == c.name && e.kind == c.kind)
+                // A time column reads as a number too (models before format 4
+                // hold their time columns as numeric ones).
+                .position(|e| {
+                    e.name == c.name
+                        && (e.kind == c.kind || e.kind.is_number() && c.kind.is_number())
+                })
         })
         .collect();
     let Some(projection) = projection else {

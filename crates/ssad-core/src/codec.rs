@@ -16,7 +16,8 @@ use crate::student::Student;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
 /// 4: the same layout as 3; a categorical column's marginal is its level-set
-/// surprise (`categorical`). 3: the linear term follows the student (2: the
+/// surprise (`categorical`), and a date or timestamp column has kind code 2
+/// (`ColumnKind::Time`). 3: the linear term follows the student (2: the
 /// distilled student follows the score quantiles; 1: no student). Older
 /// versions still decode, without the parts they lack, and score as they did.
 pub const FORMAT_VERSION: u16 = 4;
@@ -192,7 +193,12 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
     w.len(m.columns.len());
     for (spec, enc) in m.columns.iter().zip(&m.encoders) {
         w.str(&spec.name);
-        w.u8(spec.kind.code());
+        // Formats before 4 know time columns as numeric ones.
+        let kind = match spec.kind {
+            ColumnKind::Time if version < 4 => ColumnKind::Numeric,
+            k => k,
+        };
+        w.u8(kind.code());
         match enc {
             ColumnEncoder::Numeric(e) => {
                 w.f64(e.median);
@@ -300,7 +306,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         let name = r.str()?;
         let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
         let enc = match kind {
-            ColumnKind::Numeric => {
+            ColumnKind::Numeric | ColumnKind::Time => {
                 let (median, scale, null_rate, count, grid) =
                     (r.f64()?, r.f64()?, r.f64()?, r.u64()?, r.f64s()?);
                 let values = r.f64s()?;
@@ -321,7 +327,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                     grid,
                     Density::from_parts(values, counts, lo, hi, scale),
                 );
-                ColumnEncoder::Numeric(e)
+                ColumnEncoder::Numeric(e.into_time(kind == ColumnKind::Time))
             }
             ColumnKind::Categorical => {
                 let n = r.len(4)?;
@@ -546,6 +552,61 @@ mod tests {
         assert_eq!(scores(&back, &rows), scores(&without, &rows));
         // The linear term changes the scores: version 3 keeps it.
         assert_ne!(scores(&back, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn time_and_category_columns_round_trip_and_format_3_reads_them_as_before() {
+        let specs = vec![
+            ColumnSpec {
+                name: "t".into(),
+                kind: ColumnKind::Time,
+            },
+            ColumnSpec {
+                name: "c".into(),
+                kind: ColumnKind::Categorical,
+            },
+            ColumnSpec {
+                name: "x".into(),
+                kind: ColumnKind::Numeric,
+            },
+        ];
+        let mut rng = Rng::new(6);
+        let row = |i: usize, t: f64, rng: &mut Rng| {
+            vec![
+                Value::Num(t),
+                crate::schema::text(["a", "b", "c"][i % 3]),
+                Value::Num((i % 3) as f64 + 0.1 * rng.normal()),
+            ]
+        };
+        let rows: Vec<Vec<Value<'static>>> = (0..600)
+            .map(|i| row(i, 1.7e9 + i as f64 * 3600.0, &mut rng))
+            .collect();
+        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+        let opts = TrainOptions {
+            epochs: Some(3),
+            ..Default::default()
+        };
+        let (m, _) =
+            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, m);
+        assert_eq!(back.columns[0].kind, ColumnKind::Time);
+        // A week after the last training hour (the span is 25 days).
+        let later: Vec<Vec<Value<'static>>> = (0..30)
+            .map(|i| row(i, 1.7e9 + 599.0 * 3600.0 + 7.0 * 86_400.0, &mut rng))
+            .collect();
+        assert_eq!(scores(&back, &later), scores(&m, &later));
+        let v3 = decode(&encode_version(&m, 3)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v3.columns[0].kind, ColumnKind::Numeric);
+        let ColumnEncoder::Categorical(c3) = &v3.encoders[1] else {
+            panic!("not categorical")
+        };
+        assert!(!c3.level_set);
+        let (now, before) = (scores(&m, &later), scores(&v3, &later));
+        assert!(
+            now.iter().zip(&before).all(|(a, b)| a < b),
+            "{now:?} {before:?}"
+        );
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub struct NumericEncoder {
     pub grid: Vec<f64>,
     /// Density of the values for the marginal term.
     pub density: Density,
+    /// A time column (`ColumnKind::Time`): values within `slack` outside the
+    /// training range [density.lo, density.hi] count as its end (`fold`).
+    pub time: bool,
+    /// Derived: the training span hi - lo for a time column, 0 otherwise.
+    #[serde(skip)]
+    slack: f64,
     /// Derived: for a discrete column, each training level's network input,
     /// kNN coordinate and marginal, looked up instead of computed (the same
     /// bits: built by the same arithmetic).
@@ -113,6 +119,8 @@ impl NumericEncoder {
             count,
             grid,
             density,
+            time: false,
+            slack: 0.0,
             levels: Vec::new(),
         };
         e.levels = e
@@ -137,13 +145,57 @@ impl NumericEncoder {
         (v.to_bits() == x.to_bits()).then(|| self.levels[i])
     }
 
+    /// This encoder as a time column's (`time`) or not: a time column's
+    /// values within one training span outside the training range count as
+    /// the range's end. The looked-up levels stay: training values are
+    /// inside the range, where `fold` changes nothing.
+    pub fn into_time(mut self, time: bool) -> Self {
+        self.time = time;
+        self.slack = if time {
+            let span = self.density.hi - self.density.lo;
+            if span.is_finite() {
+                span
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// The value as scored: for a time column, a time within the slack
+    /// beyond the training range is taken as the range's end, and one
+    /// farther away keeps only its distance past the slack (so a date decades
+    /// off is still evidence, and the fold is continuous). NaN and the
+    /// infinities pass through.
+    #[inline]
+    pub fn fold(&self, x: f64) -> f64 {
+        let (lo, hi) = (self.density.lo, self.density.hi);
+        if self.slack <= 0.0 {
+            x
+        } else if x > hi {
+            hi + (x - hi - self.slack).max(0.0)
+        } else if x < lo {
+            lo - (lo - x - self.slack).max(0.0)
+        } else {
+            x
+        }
+    }
+
+    /// The value of `v` as scored (`fold`); None for NULL.
+    #[inline]
+    pub fn value(&self, v: &Value<'_>) -> Option<f64> {
+        v.as_f64().map(|x| self.fold(x))
+    }
+
     pub fn nullable(&self) -> bool {
         self.null_rate > 0.0
     }
 
     /// Scaled, clipped value as the network sees it; None for NULL.
     pub fn scaled(&self, v: &Value<'_>) -> Option<f32> {
-        v.as_f64().map(|x| {
+        self.value(v).map(|x| {
             let z = ((x - self.median) / self.scale) as f32;
             z.clamp(-INPUT_CLIP, INPUT_CLIP)
         })
@@ -152,13 +204,14 @@ impl NumericEncoder {
     /// Scaled value with the tails compressed logarithmically beyond the clip
     /// instead of flattened, so far values stay farther: the kNN term's space.
     pub fn soft_scaled(&self, v: &Value<'_>) -> Option<f32> {
-        v.as_f64().map(|x| soften((x - self.median) / self.scale))
+        self.value(v)
+            .map(|x| soften((x - self.median) / self.scale))
     }
 
     /// How surprising the value is on its own: -ln of the level-set tail
     /// probability of its density (see `density`), -ln p for NULL.
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
-        match v.as_f64() {
+        match self.value(v) {
             Some(x) => self.density.surprise(x),
             None => {
                 let n = self.count as f64 / (1.0 - self.null_rate).max(1e-12);
@@ -222,6 +275,9 @@ impl ColumnEncoder {
     pub fn fit(kind: ColumnKind, values: &[Value<'_>]) -> Result<Self, SkipReason> {
         match kind {
             ColumnKind::Numeric => NumericEncoder::fit(values).map(ColumnEncoder::Numeric),
+            ColumnKind::Time => {
+                NumericEncoder::fit(values).map(|e| ColumnEncoder::Numeric(e.into_time(true)))
+            }
             ColumnKind::Categorical => {
                 if values.iter().all(|v| matches!(v, Value::Null)) {
                     return Err(SkipReason::AllNull);
@@ -246,6 +302,7 @@ impl ColumnEncoder {
 
     pub fn kind(&self) -> ColumnKind {
         match self {
+            ColumnEncoder::Numeric(e) if e.time => ColumnKind::Time,
             ColumnEncoder::Numeric(_) => ColumnKind::Numeric,
             ColumnEncoder::Categorical(_) => ColumnKind::Categorical,
         }
@@ -297,7 +354,7 @@ impl ColumnEncoder {
     #[inline]
     pub fn encode_parts(&self, v: &Value<'_>, out: &mut [f32]) -> ValueParts {
         match self {
-            ColumnEncoder::Numeric(e) => match v.as_f64() {
+            ColumnEncoder::Numeric(e) => match e.value(v) {
                 Some(x) => {
                     let (input, knn_coord, marginal) = e.level(x).unwrap_or_else(|| {
                         let z = (x - e.median) / e.scale;
@@ -382,7 +439,7 @@ impl ColumnEncoder {
     /// prediction and marginal terms carry them.
     pub fn knn_coord(&self, v: &Value<'_>) -> f32 {
         match self {
-            ColumnEncoder::Numeric(e) => match v.as_f64().and_then(|x| e.level(x)) {
+            ColumnEncoder::Numeric(e) => match e.value(v).and_then(|x| e.level(x)) {
                 Some((_, knn, _)) => knn,
                 None => e.soft_scaled(v).unwrap_or(0.0),
             },
@@ -510,6 +567,51 @@ mod tests {
         with_nulls.extend(std::iter::repeat_n(Value::Null, 100));
         let e2 = NumericEncoder::fit(&with_nulls).unwrap_or_else(|_| panic!("fit"));
         assert!(e2.marginal(&Value::Null) < 1.0);
+    }
+
+    #[test]
+    fn a_time_after_training_is_the_latest_time_within_one_span() {
+        // Thirty days of times (seconds); the span is 30 days.
+        let day = 86_400.0;
+        let xs: Vec<f64> = (0..3000)
+            .map(|i| 1.7e9 + (i % 30) as f64 * day + (i * 7) as f64)
+            .collect();
+        let hi = xs.iter().copied().fold(f64::MIN, f64::max);
+        let lo = xs.iter().copied().fold(f64::MAX, f64::min);
+        let time =
+            ColumnEncoder::fit(ColumnKind::Time, &nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        let plain =
+            ColumnEncoder::fit(ColumnKind::Numeric, &nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(time.kind(), ColumnKind::Time);
+        assert_eq!(plain.kind(), ColumnKind::Numeric);
+        let parts = |e: &ColumnEncoder, x: f64| {
+            let mut out = [0.0f32; 1];
+            let p = e.encode_parts(&Value::Num(x), &mut out);
+            (out[0], p.knn_coord, p.marginal)
+        };
+        // Inside the range the two encoders agree.
+        for x in [lo, xs[17], hi] {
+            let (a, b) = (parts(&time, x), parts(&plain, x));
+            assert_eq!(
+                (a.0.to_bits(), a.1.to_bits(), a.2.to_bits()),
+                (b.0.to_bits(), b.1.to_bits(), b.2.to_bits())
+            );
+        }
+        // A week, or a week before, outside the range: the range's end.
+        let end = parts(&time, hi);
+        assert_eq!(parts(&time, hi + 7.0 * day), end);
+        assert_eq!(parts(&time, lo - 7.0 * day), parts(&time, lo));
+        assert!(parts(&plain, hi + 7.0 * day).2 > end.2 + 1.0);
+        // Past the slack the distance counts again, from the range's end.
+        let far = hi + (hi - lo) + 3650.0 * day;
+        assert!(parts(&time, far).2 > end.2 + 10.0);
+        let folded = parts(&time, far);
+        let unfolded = parts(&plain, far - (hi - lo));
+        assert_eq!(folded.2.to_bits(), unfolded.2.to_bits());
+        // NaN and infinities pass through.
+        let inf = (parts(&time, f64::INFINITY), parts(&plain, f64::INFINITY));
+        assert_eq!((inf.0).2.to_bits(), (inf.1).2.to_bits());
+        assert_eq!(time.target(&Value::Num(f64::NAN)), None);
     }
 
     #[test]

@@ -7,17 +7,28 @@ use std::borrow::Cow;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnKind {
-    /// Integers, floats, numeric, epochs of time columns: robust-scaled real values.
+    /// Integers, floats, numeric, durations: robust-scaled real values.
     Numeric,
     /// Text, enum, boolean, derived time parts: a capped vocabulary.
     Categorical,
+    /// Epoch seconds of a date or timestamp (model format 4 on): numeric,
+    /// except that a time less than one training span outside the training
+    /// range counts as the range's end. Rows arriving after training are
+    /// later than every training row; that alone is no evidence.
+    Time,
 }
 
 impl ColumnKind {
+    /// Numeric or time: a robust-scaled real value.
+    pub fn is_number(self) -> bool {
+        matches!(self, ColumnKind::Numeric | ColumnKind::Time)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnKind::Numeric => "numeric",
             ColumnKind::Categorical => "categorical",
+            ColumnKind::Time => "time",
         }
     }
 
@@ -25,6 +36,7 @@ impl ColumnKind {
         match self {
             ColumnKind::Numeric => 0,
             ColumnKind::Categorical => 1,
+            ColumnKind::Time => 2,
         }
     }
 
@@ -32,6 +44,7 @@ impl ColumnKind {
         match c {
             0 => Some(ColumnKind::Numeric),
             1 => Some(ColumnKind::Categorical),
+            2 => Some(ColumnKind::Time),
             _ => None,
         }
     }
