@@ -17,6 +17,10 @@ pub struct SourceColumn {
     pub name: String,
     pub type_oid: pg_sys::Oid,
     pub type_name: String,
+    /// An identity or serial column, or the only column of a primary key or
+    /// unique index: a row's label, not a measurement of it (and a new row's
+    /// key is beyond every trained one). Left out unless named in `columns`.
+    pub key: bool,
 }
 
 pub fn relation_name(relid: pg_sys::Oid) -> String {
@@ -53,10 +57,17 @@ pub fn resolve(name: &str) -> pg_sys::Oid {
 pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
     let res = Spi::connect(|c| {
         let t = c.select(
-            "SELECT attname::text, atttypid, format_type(atttypid, atttypmod)
-               FROM pg_catalog.pg_attribute
-              WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
-              ORDER BY attnum",
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod),
+                    a.attidentity <> ''
+                    OR coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                                WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisunique)
+                                  AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum
+                                  AND i.indpred IS NULL AND i.indexprs IS NULL)
+               FROM pg_catalog.pg_attribute a
+               LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
             None,
             &[relid.into()],
         )?;
@@ -71,6 +82,7 @@ pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
                     name,
                     type_oid,
                     type_name,
+                    key: row.get::<bool>(4)?.unwrap_or(false),
                 });
             }
         }
@@ -93,8 +105,13 @@ pub struct Selection {
     pub skipped: Vec<(String, String)>,
 }
 
+/// Why a key column is set aside when no `columns` are given.
+const KEY_REASON: &str =
+    "a key (identity, serial, primary key or unique): name it in columns to use it";
+
 /// Resolve `columns` / `exclude` against the relation: named columns must exist
-/// and have a supported type; with no list, unsupported columns are set aside.
+/// and have a supported type; with no list, unsupported columns and keys
+/// (`SourceColumn::key`) are set aside.
 pub fn select_columns(
     relation: &str,
     available: &[SourceColumn],
@@ -129,6 +146,10 @@ pub fn select_columns(
         }
         None => {
             for c in available.iter().filter(|c| !exclude.contains(&c.name)) {
+                if c.key {
+                    skipped.push((c.name.clone(), KEY_REASON.to_string()));
+                    continue;
+                }
                 match types::read_as(c.type_oid) {
                     Some(read) => feeds.push(Feed {
                         attribute: c.name.clone(),

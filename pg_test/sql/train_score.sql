@@ -10,6 +10,16 @@ SELECT i AS id,
   FROM generate_series(1, 400) AS i;
 SELECT model_name, version, rows_used, rows_scanned, columns, skipped_columns
   FROM ssad_train('readings_model', 'readings', exclude => ARRAY['id'], options => '{"seed": 1}');
+-- Keys are labels of rows, not measurements (and a new row's key is beyond
+-- every trained one): with no columns named, identity and serial columns and
+-- the only column of a primary key or unique index are set aside; naming one
+-- in columns uses it.
+CREATE TABLE keyed (id bigint GENERATED ALWAYS AS IDENTITY, seq serial, code text UNIQUE, part int,
+                    ref int, load int, power float8, PRIMARY KEY (part, ref));
+INSERT INTO keyed (code, part, ref, load, power)
+SELECT 'k' || i, i % 3, i, i % 40, 3 * (i % 40) + 10 FROM generate_series(1, 300) AS i;
+SELECT columns, skipped_columns FROM ssad_train('keyed_model', 'keyed', options => '{"seed": 1, "epochs": 2}');
+SELECT columns FROM ssad_train('keyed_model', 'keyed', columns => ARRAY['seq', 'load', 'power'], options => '{"seed": 1, "epochs": 2}');
 -- Row 100 (power 5 at load 20) comes first; the subtler break, row 200 (power
 -- 5 at load 0), comes in the top three, behind row 400, whose load 0 with
 -- noise 0 is a combination only rows 200 and 400 have.
