@@ -214,11 +214,19 @@ fn ssad_retrain(
     }
     let stored = catalog::train_args(model_name);
     let relid = source::resolve(&stored.source);
+    // A column left out at training may have been dropped since: there is
+    // nothing left to exclude, and a scheduled retrain must not fail on it.
+    let available = source::columns_of(relid);
+    let exclude = stored
+        .exclude
+        .into_iter()
+        .filter(|x| available.iter().any(|c| &c.name == x))
+        .collect();
     TableIterator::once(run(Request {
         name: model_name,
         relid,
         columns: stored.columns,
-        exclude: stored.exclude,
+        exclude,
         options: stored.options,
     }))
 }
@@ -228,6 +236,29 @@ fn ssad_retrain(
 mod tests {
     use crate::testutil::{make_table, sqlstate_of};
     use pgrx::prelude::*;
+
+    /// A retrain (as pg_cron runs it) still works after a column that the
+    /// training excluded was dropped; a column the model reads must exist.
+    #[pg_test]
+    fn retrain_survives_a_dropped_excluded_column() {
+        Spi::run(
+            "CREATE TABLE t_rx AS SELECT i % 10 AS a, (i % 10) * 2.0 + (i % 7) AS b, 'x' || (i % 3) AS c FROM generate_series(1, 300) AS i;
+             SELECT ssad_train('rx', 't_rx', exclude => ARRAY['c'], options => '{\"epochs\": 2}');
+             ALTER TABLE t_rx DROP COLUMN c;",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT version FROM ssad_retrain('rx')"),
+            Ok(Some(2))
+        );
+        Spi::run("ALTER TABLE t_rx DROP COLUMN b").unwrap_or_else(|e| panic!("{e}"));
+        Spi::run(
+            "SELECT ssad_train('rb', 't_rx', columns => ARRAY['a'], options => '{\"epochs\": 2}')",
+        )
+        .ok();
+        Spi::run("ALTER TABLE t_rx RENAME COLUMN a TO a2").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sqlstate_of("SELECT ssad_retrain('rb')"), "42703");
+    }
 
     #[pg_test]
     fn train_stores_versions_and_switches_active() {
