@@ -182,10 +182,16 @@ fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<
             ReadAs::Number | ReadAs::Duration => {
                 values.push(row.float8(ord).map_or(Value::Null, Value::Num))
             }
-            ReadAs::Text | ReadAs::Boolean => values.push(
-                row.get::<String>(ord)
-                    .map_or(Value::Null, |t| Value::Text(Cow::Owned(t))),
-            ),
+            // A long text is kept as its category key: a sample of documents
+            // holds their keys, not the documents.
+            ReadAs::Text | ReadAs::Boolean => {
+                values.push(row.get::<String>(ord).map_or(Value::Null, |t| {
+                    Value::Text(Cow::Owned(match ssad_core::categorical::key(&t) {
+                        Cow::Borrowed(_) => t,
+                        Cow::Owned(k) => k,
+                    }))
+                }))
+            }
             ReadAs::Timestamp | ReadAs::Date => {
                 let epoch = row.float8(ord);
                 values.push(epoch.map_or(Value::Null, Value::Num));

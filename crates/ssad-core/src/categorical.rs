@@ -15,10 +15,35 @@
 
 use crate::schema::Value;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Most frequent values kept per column; the rest share the "other" bucket.
 pub const MAX_VOCAB: usize = 64;
+
+/// Longest text a category keeps as it is (bytes). A longer value is known by
+/// its `key`: a sample of long texts (documents, payloads) then costs little
+/// memory, and a model stays small.
+pub const MAX_TEXT: usize = 256;
+
+/// The text a category knows a value by (format 4 on): the value itself up
+/// to `MAX_TEXT` bytes; beyond, its first 64 bytes (to a character boundary),
+/// its length and a CRC-32 of the whole. Short enough to be its own key.
+pub fn key(s: &str) -> Cow<'_, str> {
+    if s.len() <= MAX_TEXT {
+        return Cow::Borrowed(s);
+    }
+    let mut end = 64;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… ({} bytes, crc32 {:08x})",
+        &s[..end],
+        s.len(),
+        crc32fast::hash(s.as_bytes())
+    ))
+}
 
 /// Training rows a value needs to be a category of its own: 5, fewer in a
 /// table of fewer than 250 rows (one in 50 rows, at least 2).
@@ -32,10 +57,11 @@ pub struct CategoricalEncoder {
     pub vocab: Vec<String>,
     /// Training counts of each category: vocab..., other, NULL.
     pub counts: Vec<u64>,
-    /// The marginal is the level-set surprise (format 4 on); false: -ln of
-    /// the category's own probability, as models of formats 1 to 3 score.
+    /// Format 4 on: values are known by their `key`, and the marginal is the
+    /// level-set surprise. False: the full text, and -ln of the category's
+    /// own probability, as models of formats 1 to 3 score.
     #[serde(skip)]
-    pub level_set: bool,
+    pub format4: bool,
     /// Derived: the level-set surprise of each category (vocab..., other,
     /// NULL; a category without training rows gets the never-seen surprise).
     #[serde(skip)]
@@ -47,16 +73,16 @@ impl CategoricalEncoder {
     /// training rows (a constant column, or one whose values are all too
     /// rare to be categories, such as identifiers).
     pub fn fit(values: &[Value<'_>]) -> Option<Self> {
-        let mut freq: HashMap<&str, u64> = HashMap::new();
+        let mut freq: HashMap<Cow<'_, str>, u64> = HashMap::new();
         let mut nulls = 0u64;
         for v in values {
             match v {
-                Value::Text(t) => *freq.entry(t.as_ref()).or_insert(0) += 1,
+                Value::Text(t) => *freq.entry(key(t)).or_insert(0) += 1,
                 _ => nulls += 1,
             }
         }
-        let mut ranked: Vec<(&str, u64)> = freq.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut ranked: Vec<(Cow<'_, str>, u64)> = freq.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let least = min_count(values.len());
         let kept = ranked
             .iter()
@@ -76,9 +102,9 @@ impl CategoricalEncoder {
     }
 
     /// Rebuild from the stored fields (the derived table is recomputed);
-    /// `level_set` from the model's format.
-    pub fn from_parts(vocab: Vec<String>, counts: Vec<u64>, level_set: bool) -> Self {
-        let surprise = if level_set {
+    /// `format4` from the model's format.
+    pub fn from_parts(vocab: Vec<String>, counts: Vec<u64>, format4: bool) -> Self {
+        let surprise = if format4 {
             level_surprise(&counts, vocab.len())
         } else {
             Vec::new()
@@ -86,7 +112,7 @@ impl CategoricalEncoder {
         CategoricalEncoder {
             vocab,
             counts,
-            level_set,
+            format4,
             surprise,
         }
     }
@@ -107,11 +133,17 @@ impl CategoricalEncoder {
     /// The category of a value; linear in a vocabulary of at most 64 short strings.
     pub fn index(&self, v: &Value<'_>) -> usize {
         match v {
-            Value::Text(t) => self
-                .vocab
-                .iter()
-                .position(|w| w == t.as_ref())
-                .unwrap_or(self.other_index()),
+            Value::Text(t) => {
+                let k = if self.format4 {
+                    key(t)
+                } else {
+                    Cow::Borrowed(t.as_ref())
+                };
+                self.vocab
+                    .iter()
+                    .position(|w| *w == k)
+                    .unwrap_or(self.other_index())
+            }
             _ => self.null_index(),
         }
     }
@@ -135,7 +167,7 @@ impl CategoricalEncoder {
     /// held every training value.
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         let i = self.index(v);
-        if self.level_set {
+        if self.format4 {
             return self.surprise[i];
         }
         let n: u64 = self.counts.iter().sum();
@@ -299,5 +331,33 @@ mod tests {
         assert_eq!(e.marginal(&t("b")), -((9.5) / (n + 1.0)).ln());
         assert_eq!(e.marginal(&t("new")), -(0.5 / (n + 1.0)).ln());
         assert_eq!(e.marginal(&Value::Null), -((1.5) / (n + 1.0)).ln());
+    }
+
+    #[test]
+    fn long_texts_are_known_by_their_key() {
+        let short = "x".repeat(MAX_TEXT);
+        assert!(matches!(key(&short), Cow::Borrowed(_)));
+        // Multibyte characters: the prefix ends on a character boundary.
+        let long = "é".repeat(200) + "tail";
+        let k = key(&long);
+        assert!(k.len() <= MAX_TEXT && k.starts_with(&"é".repeat(32)), "{k}");
+        assert_eq!(key(&k), k, "a key is its own key");
+        let other = "é".repeat(200) + "tail!";
+        assert_ne!(
+            key(&other),
+            k,
+            "texts with the same prefix differ by length or CRC"
+        );
+        // A category of long texts: the full text and its key find the same category.
+        let mut vals: Vec<Value<'static>> = (0..50).map(|_| t(&long)).collect();
+        vals.extend((0..50).map(|_| t("short")));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        assert!(e.vocab.iter().all(|v| v.len() <= MAX_TEXT));
+        assert_eq!(
+            e.index(&t(&long)),
+            e.index(&Value::Text(Cow::Owned(k.to_string())))
+        );
+        assert_ne!(e.index(&t(&long)), e.other_index());
+        assert_eq!(e.index(&t(&other)), e.other_index());
     }
 }

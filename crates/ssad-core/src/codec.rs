@@ -15,8 +15,8 @@ use crate::schema::{ColumnKind, ColumnSpec};
 use crate::student::Student;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 4: the same layout as 3; a categorical column's marginal is its level-set
-/// surprise (`categorical`), and a date or timestamp column has kind code 2
+/// 4: the same layout as 3; a categorical column knows a long text by its
+/// key and its marginal is its level-set surprise (`categorical`), and a date or timestamp column has kind code 2
 /// (`ColumnKind::Time`). 3: the linear term follows the student (2: the
 /// distilled student follows the score quantiles; 1: no student). Older
 /// versions still decode, without the parts they lack, and score as they did.
@@ -601,7 +601,7 @@ mod tests {
         let ColumnEncoder::Categorical(c3) = &v3.encoders[1] else {
             panic!("not categorical")
         };
-        assert!(!c3.level_set);
+        assert!(!c3.format4);
         let (now, before) = (scores(&m, &later), scores(&v3, &later));
         assert!(
             now.iter().zip(&before).all(|(a, b)| a < b),
