@@ -175,20 +175,26 @@ pub fn select_columns(
 
 /// Append the model values an SPI row holds for `feeds`, reading columns
 /// from ordinal `first` on (as written by `types::read_expr`).
-fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<Value<'static>>) {
+fn push_values(
+    row: &RawRow<'_>,
+    feeds: &[Feed],
+    first: usize,
+    key_texts: bool,
+    values: &mut Vec<Value<'static>>,
+) {
     for (i, f) in feeds.iter().enumerate() {
         let ord = first + i;
         match f.read {
             ReadAs::Number | ReadAs::Duration => {
                 values.push(row.float8(ord).map_or(Value::Null, Value::Num))
             }
-            // A long text is kept as its category key: a sample of documents
-            // holds their keys, not the documents.
+            // A long text is kept as its category key (`key_texts`): a sample
+            // of documents holds their keys, not the documents.
             ReadAs::Text | ReadAs::Boolean => {
                 values.push(row.get::<String>(ord).map_or(Value::Null, |t| {
                     Value::Text(Cow::Owned(match ssad_core::categorical::key(&t) {
-                        Cow::Borrowed(_) => t,
-                        Cow::Owned(k) => k,
+                        Cow::Owned(k) if key_texts => k,
+                        _ => t,
                     }))
                 }))
             }
@@ -210,13 +216,16 @@ fn push_values(row: &RawRow<'_>, feeds: &[Feed], first: usize, values: &mut Vec<
 /// given); `on_batch` gets each fetch, and may hand back the buffers of an
 /// earlier one for the next fetch to reuse (already touched memory: a fresh
 /// buffer costs a page fault a 4 KB on its first use). Checks for interrupts
-/// between fetches.
+/// between fetches. With `key_texts`, a long text is read as its category key
+/// (training, and models of format 4 on, which know long texts by it).
+#[allow(clippy::too_many_arguments)]
 pub fn scan<E>(
     relid: pg_sys::Oid,
     feeds: &[Feed],
     projection: Option<&[usize]>,
     extra: &[&str],
     fetch: i64,
+    key_texts: bool,
     mut extract: impl FnMut(&RawRow<'_>) -> E,
     mut on_batch: impl FnMut(Vec<E>, Rows) -> Option<(Vec<E>, Rows)>,
 ) {
@@ -240,7 +249,7 @@ pub fn scan<E>(
         Item::Row(row) => {
             extras.push(extract(row));
             values.clear();
-            push_values(row, feeds, extra.len() + 1, &mut values);
+            push_values(row, feeds, extra.len() + 1, key_texts, &mut values);
             let pushed = match projection {
                 Some(p) => rows.push_row(p.iter().map(|&i| &values[i])),
                 None => rows.push_row(&values),
@@ -286,6 +295,7 @@ pub fn scan_scored<E: Send + 'static>(
         feeds.projection(),
         extra,
         fetch,
+        model.keys_long_texts(),
         extract,
         |extras, rows| {
             // A scored fetch's row buffer serves the next fetch.
@@ -313,6 +323,7 @@ pub fn sample_rows(
         None,
         &[],
         10_000,
+        true,
         |_| (),
         |extras, rows| {
             (0..rows.len()).for_each(|r| reservoir.offer_with(|| rows.row_owned(r)));

@@ -602,6 +602,8 @@ mod tests {
             panic!("not categorical")
         };
         assert!(!c3.format4);
+        // Scans read long texts as keys only for a model that knows them so.
+        assert!(m.keys_long_texts() && !v3.keys_long_texts());
         let (now, before) = (scores(&m, &later), scores(&v3, &later));
         assert!(
             now.iter().zip(&before).all(|(a, b)| a < b),

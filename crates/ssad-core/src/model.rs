@@ -470,6 +470,16 @@ impl Model {
         self.score_with(row, s, None)
     }
 
+    /// Whether the model's categorical columns know a long text by its key
+    /// (`categorical::key`; format 4 on): a scan may read such texts as their
+    /// keys. Models of earlier formats compare the full text.
+    pub fn keys_long_texts(&self) -> bool {
+        self.encoders.iter().all(|e| match e {
+            ColumnEncoder::Categorical(c) => c.format4,
+            ColumnEncoder::Numeric(_) => true,
+        })
+    }
+
     /// Whether scoring searches the kNN reference (the batch path then
     /// searches for many rows at once).
     pub(crate) fn uses_knn(&self) -> bool {
