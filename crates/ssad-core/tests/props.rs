@@ -254,17 +254,9 @@ fn decode_never_panics() {
 /// the known keys and values of any JSON kind exercise the validation.
 #[test]
 fn any_options_text_parses_or_fails_cleanly() {
-    let keys = prop::sample::select(vec![
-        "epochs",
-        "hidden",
-        "mask_rate",
-        "seed",
-        "sample_size",
-        "threads",
-        "contamination",
-        "distill",
-        "unknown",
-    ]);
+    let mut names = ssad_core::options::KEYS.to_vec();
+    names.push("unknown");
+    let keys = prop::sample::select(names);
     let values = prop_oneof![
         any::<i64>().prop_map(|v| v.to_string()),
         any::<f64>().prop_map(|v| format!("{v:?}")),
