@@ -146,9 +146,9 @@ impl NumericEncoder {
     }
 
     /// This encoder as a time column's (`time`) or not: a time column's
-    /// values within one training span outside the training range count as
-    /// the range's end. The looked-up levels stay: training values are
-    /// inside the range, where `fold` changes nothing.
+    /// values less than one training span after the training range count as
+    /// its end. The looked-up levels stay: training values are inside the
+    /// range, where `fold` changes nothing.
     pub fn into_time(mut self, time: bool) -> Self {
         self.time = time;
         self.slack = if time {
@@ -164,20 +164,18 @@ impl NumericEncoder {
         self
     }
 
-    /// The value as scored: for a time column, a time within the slack
-    /// beyond the training range is taken as the range's end, and one
-    /// farther away keeps only its distance past the slack (so a date decades
-    /// off is still evidence, and the fold is continuous). NaN and the
+    /// The value as scored: for a time column, a time within the slack after
+    /// the training range is taken as the range's end, and a later one keeps
+    /// only its distance past the slack (so a date decades ahead is still
+    /// evidence, and the fold is continuous). Only later times fold: rows
+    /// arrive after training, and a time before every training row (a birth
+    /// date in 1850, a default of 1970) keeps its distance. NaN and the
     /// infinities pass through.
     #[inline]
     pub fn fold(&self, x: f64) -> f64 {
-        let (lo, hi) = (self.density.lo, self.density.hi);
-        if self.slack <= 0.0 {
-            x
-        } else if x > hi {
+        let hi = self.density.hi;
+        if self.slack > 0.0 && x > hi {
             hi + (x - hi - self.slack).max(0.0)
-        } else if x < lo {
-            lo - (lo - x - self.slack).max(0.0)
         } else {
             x
         }
@@ -597,11 +595,14 @@ mod tests {
                 (b.0.to_bits(), b.1.to_bits(), b.2.to_bits())
             );
         }
-        // A week, or a week before, outside the range: the range's end.
+        // A week after the range: the range's end. A week before it keeps
+        // its distance, as an ordinary number does.
         let end = parts(&time, hi);
         assert_eq!(parts(&time, hi + 7.0 * day), end);
-        assert_eq!(parts(&time, lo - 7.0 * day), parts(&time, lo));
         assert!(parts(&plain, hi + 7.0 * day).2 > end.2 + 1.0);
+        let before = (parts(&time, lo - 7.0 * day), parts(&plain, lo - 7.0 * day));
+        assert_eq!((before.0).2.to_bits(), (before.1).2.to_bits());
+        assert!((before.0).2 > parts(&time, lo).2 + 1.0);
         // Past the slack the distance counts again, from the range's end.
         let far = hi + (hi - lo) + 3650.0 * day;
         assert!(parts(&time, far).2 > end.2 + 10.0);

@@ -12,9 +12,9 @@ pub enum ColumnKind {
     /// Text, enum, boolean, derived time parts: a capped vocabulary.
     Categorical,
     /// Epoch seconds of a date or timestamp (model format 4 on): numeric,
-    /// except that a time less than one training span outside the training
-    /// range counts as the range's end. Rows arriving after training are
-    /// later than every training row; that alone is no evidence.
+    /// except that a time less than one training span after the training
+    /// range counts as its end. Rows arriving after training are later than
+    /// every training row; that alone is no evidence.
     Time,
 }
 
