@@ -286,9 +286,10 @@ pub fn train(
 ) -> Result<(Model, TrainReport)> {
     opts.validate()?;
     if rows.len() < MIN_ROWS {
+        let n = rows.len();
         return Err(CoreError::NotEnoughData(format!(
-            "{} rows sampled, at least {MIN_ROWS} are needed",
-            rows.len()
+            "{n} {} sampled, at least {MIN_ROWS} are needed",
+            if n == 1 { "row" } else { "rows" }
         )));
     }
     if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {

@@ -221,6 +221,19 @@ fn errors_on_too_little_data_and_cancel() {
         ),
         Err(CoreError::NotEnoughData(_))
     ));
+    let one = vec![vec![Value::Num(1.0)]];
+    let e = train(
+        &ColumnSpec::numbered("c", 1),
+        &one,
+        &quick(),
+        &pool,
+        &mut |_| true,
+    );
+    assert!(
+        matches!(&e, Err(CoreError::NotEnoughData(m)) if m == "1 row sampled, at least 10 are needed"),
+        "{:?}",
+        e.map(|_| ())
+    );
     let (rows, _) = correlated_table(300, 5, 9);
     let mut batches = 0;
     let r = train(
