@@ -160,9 +160,9 @@ fn missing_column(model: &Model, name: &str) -> ! {
     )
 }
 
+/// The reader of a model column from an attribute of type `oid`, a base
+/// type (a domain's datums are its base type's: `bind_columns` resolves it).
 fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Option<Reader> {
-    // A domain's datums are its base type's.
-    let oid = types::base_type(oid);
     let read = types::read_as(oid)?;
     Some(match (kind, derived, read) {
         // A time column of a model (format 4 on; numeric before) also
@@ -229,7 +229,10 @@ fn bind_columns(
             }
         };
         let oid = atts[idx].1;
-        let Some(reader) = reader_for(col.kind, derived, oid) else {
+        // The readers, and `convert` telling a date from a timestamp, see a
+        // domain's base type.
+        let base = types::base_type(oid);
+        let Some(reader) = reader_for(col.kind, derived, base) else {
             error::raise(
                 PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
                 format!(
@@ -248,9 +251,7 @@ fn bind_columns(
                 Some("Cast the column to the type the model was trained on."),
             );
         };
-        // The readers tell a date from a timestamp by the stored type: a
-        // domain's base type.
-        attrs.push((idx, types::base_type(oid), reader));
+        attrs.push((idx, base, reader));
     }
     attrs
 }
@@ -399,7 +400,7 @@ impl Binding {
 }
 
 /// Microseconds between the Unix and the Postgres (2000-01-01) epochs.
-const PG_EPOCH_SECONDS: f64 = 946_684_800.0;
+pub(crate) const PG_EPOCH_SECONDS: f64 = 946_684_800.0;
 
 /// The characters of a text, varchar or char(n) datum, in place (detoasted
 /// into the current memory context only when it is toasted).

@@ -192,10 +192,11 @@ fn push_values(
             // of documents holds their keys, not the documents.
             ReadAs::Text | ReadAs::Boolean => {
                 values.push(row.get::<String>(ord).map_or(Value::Null, |t| {
-                    Value::Text(Cow::Owned(match ssad_core::categorical::key(&t) {
-                        Cow::Owned(k) if key_texts => k,
+                    let kept = match key_texts.then(|| ssad_core::categorical::key(&t)) {
+                        Some(Cow::Owned(k)) => k,
                         _ => t,
-                    }))
+                    };
+                    Value::Text(Cow::Owned(kept))
                 }))
             }
             ReadAs::Timestamp | ReadAs::Date => {

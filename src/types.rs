@@ -242,7 +242,7 @@ mod tests {
                FROM pay p, ssad_explain('pay_m', p) e WHERE p.id <= 20",
         );
         assert_eq!(expected, Ok((Some(true), Some(true))));
-        // Infinite times print as the types' infinities; NULLs stay NULL.
+        // Infinite times print as the types' infinities.
         let inf = Spi::get_two::<String, String>(
             "SELECT max(e.observed) FILTER (WHERE e.column_name = 'paid_at'), max(e.observed) FILTER (WHERE e.column_name = 'booked_on')
                FROM (SELECT id, region, amount, refunded, kind, 'infinity'::timestamptz AS paid_at, '-infinity'::date AS booked_on, code FROM pay WHERE id = 1) p,

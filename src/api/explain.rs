@@ -16,8 +16,22 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-/// Seconds between the Unix epoch and Postgres' (2000-01-01).
-const PG_EPOCH_SECS: f64 = 946_684_800.0;
+/// The text `oid`'s output function makes of `datum`.
+///
+/// # Safety
+/// `datum` must be a valid value of the type `oid`.
+unsafe fn output_text(oid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
+    let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
+    // SAFETY: a syscache lookup, and the output function of the datum's own
+    // type, which returns a palloc'd C string.
+    unsafe {
+        pg_sys::getTypeOutputInfo(oid, &mut output_fn, &mut varlena);
+        let c = pg_sys::OidOutputFunctionCall(output_fn, datum);
+        let s = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
+        pg_sys::pfree(c.cast());
+        s
+    }
+}
 
 /// Epoch seconds `secs` of a `date`, `timestamp` or `timestamptz` column (or
 /// an `interval`'s length, see `fmt_duration`) as
@@ -41,22 +55,14 @@ fn fmt_time(oid: pg_sys::Oid, secs: f64, whole_seconds: bool) -> Option<String> 
     } else if !RANGE.contains(&secs) {
         return None;
     } else if oid == pg_sys::DATEOID {
-        pg_sys::Datum::from(((secs - PG_EPOCH_SECS) / 86_400.0).round() as i32)
+        pg_sys::Datum::from(((secs - crate::row::PG_EPOCH_SECONDS) / 86_400.0).round() as i32)
     } else {
         let s = if whole_seconds { secs.round() } else { secs };
-        pg_sys::Datum::from(((s - PG_EPOCH_SECS) * 1e6).round() as i64)
+        pg_sys::Datum::from(((s - crate::row::PG_EPOCH_SECONDS) * 1e6).round() as i64)
     };
-    let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
-    // SAFETY: a syscache lookup for a built-in type; the datum is a value of
-    // that type (date: i32 days, timestamps: i64 microseconds, both by value)
-    // within its range, so the output function returns a C string.
-    unsafe {
-        pg_sys::getTypeOutputInfo(oid, &mut output_fn, &mut varlena);
-        let c = pg_sys::OidOutputFunctionCall(output_fn, datum);
-        let s = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
-        pg_sys::pfree(c.cast());
-        Some(s)
-    }
+    // SAFETY: a value of the type (date: i32 days, timestamps: i64
+    // microseconds, both by value) within its range.
+    Some(unsafe { output_text(oid, datum) })
 }
 
 /// Seconds `secs` of an interval column as an interval of hours, minutes and
@@ -69,16 +75,12 @@ fn fmt_duration(secs: f64, whole_seconds: bool) -> Option<String> {
     if micros.is_nan() || micros.abs() >= 9.0e18 {
         return None;
     }
-    // SAFETY: a palloc'd interval of time only, printed by its output function.
+    // SAFETY: a palloc'd interval of time only.
     unsafe {
         let iv =
             pg_sys::palloc0(std::mem::size_of::<pg_sys::Interval>()).cast::<pg_sys::Interval>();
         (*iv).time = micros as i64;
-        let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
-        pg_sys::getTypeOutputInfo(pg_sys::INTERVALOID, &mut output_fn, &mut varlena);
-        let c = pg_sys::OidOutputFunctionCall(output_fn, pg_sys::Datum::from(iv));
-        let out = std::ffi::CStr::from_ptr(c).to_string_lossy().into_owned();
-        pg_sys::pfree(c.cast());
+        let out = output_text(pg_sys::INTERVALOID, pg_sys::Datum::from(iv));
         pg_sys::pfree(iv.cast());
         Some(out)
     }

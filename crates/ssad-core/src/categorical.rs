@@ -13,6 +13,7 @@
 //! other value) looked common; and in a column of customers seen about as
 //! often as each other, the 64 most frequent looked rare next to "other".
 
+use crate::encode::SkipReason;
 use crate::schema::Value;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -69,10 +70,11 @@ pub struct CategoricalEncoder {
 }
 
 impl CategoricalEncoder {
-    /// Fit on training values; None when fewer than two categories hold
-    /// training rows (a constant column, or one whose values are all too
-    /// rare to be categories, such as identifiers).
-    pub fn fit(values: &[Value<'_>]) -> Option<Self> {
+    /// Fit on training values; an error when fewer than two categories hold
+    /// training rows: `Constant` for one distinct value (NULL counting as
+    /// one), `NoRepeats` when the values are too rare to be categories
+    /// (identifiers, e-mail addresses).
+    pub fn fit(values: &[Value<'_>]) -> Result<Self, SkipReason> {
         let mut freq: HashMap<Cow<'_, str>, u64> = HashMap::new();
         let mut nulls = 0u64;
         for v in values {
@@ -91,14 +93,17 @@ impl CategoricalEncoder {
             .count();
         let other: u64 = ranked[kept..].iter().map(|e| e.1).sum();
         let populated = kept + usize::from(other > 0) + usize::from(nulls > 0);
+        if ranked.len() + usize::from(nulls > 0) < 2 {
+            return Err(SkipReason::Constant);
+        }
         if populated < 2 {
-            return None;
+            return Err(SkipReason::NoRepeats);
         }
         let vocab: Vec<String> = ranked[..kept].iter().map(|e| e.0.to_string()).collect();
         let mut counts: Vec<u64> = ranked[..kept].iter().map(|e| e.1).collect();
         counts.push(other);
         counts.push(nulls);
-        Some(Self::from_parts(vocab, counts, true))
+        Ok(Self::from_parts(vocab, counts, true))
     }
 
     /// Rebuild from the stored fields (the derived table is recomputed);
@@ -240,7 +245,7 @@ mod tests {
                 vals.push(t(&format!("v{i}")));
             }
         }
-        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|e| panic!("fit: {e:?}"));
         assert_eq!(e.vocab.len(), MAX_VOCAB);
         assert_eq!(e.vocab[0], "v0");
         assert_eq!(e.index(&t("v99")), e.other_index());
@@ -250,16 +255,16 @@ mod tests {
 
     #[test]
     fn constant_is_skipped_but_value_plus_null_is_not() {
-        assert!(CategoricalEncoder::fit(&[t("a"), t("a")]).is_none());
-        assert!(CategoricalEncoder::fit(&[Value::Null, Value::Null]).is_none());
-        assert!(CategoricalEncoder::fit(&[t("a"), Value::Null]).is_some());
+        assert!(CategoricalEncoder::fit(&[t("a"), t("a")]).is_err());
+        assert!(CategoricalEncoder::fit(&[Value::Null, Value::Null]).is_err());
+        assert!(CategoricalEncoder::fit(&[t("a"), Value::Null]).is_ok());
     }
 
     #[test]
     fn unseen_and_rare_values_are_surprising() {
         let mut vals: Vec<Value<'static>> = (0..990).map(|_| t("common")).collect();
         vals.extend((0..10).map(|_| t("rare")));
-        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|e| panic!("fit: {e:?}"));
         let common = e.marginal(&t("common"));
         let rare = e.marginal(&t("rare"));
         let unseen = e.marginal(&t("never"));
@@ -274,11 +279,11 @@ mod tests {
     fn identifiers_are_no_categories() {
         // Every value seen once: no category holds two rows, the column is constant.
         let ids: Vec<Value<'static>> = (0..5000).map(|i| t(&format!("user{i}@x.com"))).collect();
-        assert!(CategoricalEncoder::fit(&ids).is_none());
+        assert!(CategoricalEncoder::fit(&ids).is_err());
         // With some NULLs it stays (a NULL is information), but no value is surprising.
         let mut with_nulls = ids.clone();
         with_nulls.extend((0..50).map(|_| Value::Null));
-        let e = CategoricalEncoder::fit(&with_nulls).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&with_nulls).unwrap_or_else(|e| panic!("fit: {e:?}"));
         assert!(e.vocab.is_empty());
         for v in [t("user7@x.com"), t("someone@else.org"), Value::Null] {
             assert!(e.marginal(&v) < 0.1, "{v:?}: {}", e.marginal(&v));
@@ -295,7 +300,7 @@ mod tests {
                 vals.push(t(&format!("c{c}")));
             }
         }
-        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|e| panic!("fit: {e:?}"));
         assert_eq!(e.vocab.len(), MAX_VOCAB);
         let hinge = -(0.02f64).ln();
         for c in 0..200 {
@@ -313,7 +318,7 @@ mod tests {
         let mut vals: Vec<Value<'static>> = (0..995).map(|_| t("common")).collect();
         vals.extend((0..4).map(|_| t("odd")));
         vals.push(t("once"));
-        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|e| panic!("fit: {e:?}"));
         assert_eq!(e.vocab, vec!["common".to_string()]);
         let other = e.marginal(&t("odd"));
         assert!((other - -((5.5f64) / 1001.0).ln()).abs() < 1e-12, "{other}");
@@ -351,7 +356,7 @@ mod tests {
         // A category of long texts: the full text and its key find the same category.
         let mut vals: Vec<Value<'static>> = (0..50).map(|_| t(&long)).collect();
         vals.extend((0..50).map(|_| t("short")));
-        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|| panic!("fit"));
+        let e = CategoricalEncoder::fit(&vals).unwrap_or_else(|e| panic!("fit: {e:?}"));
         assert!(e.vocab.iter().all(|v| v.len() <= MAX_TEXT));
         assert_eq!(
             e.index(&t(&long)),

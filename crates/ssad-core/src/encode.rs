@@ -26,12 +26,9 @@ pub struct NumericEncoder {
     pub grid: Vec<f64>,
     /// Density of the values for the marginal term.
     pub density: Density,
-    /// A time column (`ColumnKind::Time`): values within `slack` outside the
-    /// training range [density.lo, density.hi] count as its end (`fold`).
+    /// A time column (`ColumnKind::Time`): values less than one training
+    /// span after the training range count as its end (`fold`).
     pub time: bool,
-    /// Derived: the training span hi - lo for a time column, 0 otherwise.
-    #[serde(skip)]
-    slack: f64,
     /// Derived: for a discrete column, each training level's network input,
     /// kNN coordinate and marginal, looked up instead of computed (the same
     /// bits: built by the same arithmetic).
@@ -120,7 +117,6 @@ impl NumericEncoder {
             grid,
             density,
             time: false,
-            slack: 0.0,
             levels: Vec::new(),
         };
         e.levels = e
@@ -145,26 +141,16 @@ impl NumericEncoder {
         (v.to_bits() == x.to_bits()).then(|| self.levels[i])
     }
 
-    /// This encoder as a time column's (`time`) or not: a time column's
-    /// values less than one training span after the training range count as
-    /// its end. The looked-up levels stay: training values are inside the
-    /// range, where `fold` changes nothing.
+    /// This encoder as a time column's (`time`) or not. The looked-up
+    /// levels stay: training values are inside the range, where `fold`
+    /// changes nothing.
     pub fn into_time(mut self, time: bool) -> Self {
         self.time = time;
-        self.slack = if time {
-            let span = self.density.hi - self.density.lo;
-            if span.is_finite() {
-                span
-            } else {
-                0.0
-            }
-        } else {
-            0.0
-        };
         self
     }
 
-    /// The value as scored: for a time column, a time within the slack after
+    /// The value as scored: for a time column, a time within one training
+    /// span (the slack) after
     /// the training range is taken as the range's end, and a later one keeps
     /// only its distance past the slack (so a date decades ahead is still
     /// evidence, and the fold is continuous). Only later times fold: rows
@@ -173,9 +159,11 @@ impl NumericEncoder {
     /// infinities pass through.
     #[inline]
     pub fn fold(&self, x: f64) -> f64 {
-        let hi = self.density.hi;
-        if self.slack > 0.0 && x > hi {
-            hi + (x - hi - self.slack).max(0.0)
+        let (lo, hi) = (self.density.lo, self.density.hi);
+        // The slack is the training span (none if it is not finite).
+        let span = hi - lo;
+        if self.time && x > hi && span.is_finite() {
+            hi + (x - hi - span).max(0.0)
         } else {
             x
         }
@@ -280,20 +268,7 @@ impl ColumnEncoder {
                 if values.iter().all(|v| matches!(v, Value::Null)) {
                     return Err(SkipReason::AllNull);
                 }
-                CategoricalEncoder::fit(values)
-                    .map(ColumnEncoder::Categorical)
-                    .ok_or_else(|| {
-                        let mut distinct = std::collections::HashSet::new();
-                        for v in values {
-                            if let Value::Text(t) = v {
-                                distinct.insert(t.as_ref());
-                                if distinct.len() > 1 {
-                                    return SkipReason::NoRepeats;
-                                }
-                            }
-                        }
-                        SkipReason::Constant
-                    })
+                CategoricalEncoder::fit(values).map(ColumnEncoder::Categorical)
             }
         }
     }

@@ -5,8 +5,7 @@ use crate::error::{CoreError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Options as the user gives them; `None` means "choose from the data".
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TrainOptions {
     /// Passes over the training sample (1..=1000).
     pub epochs: Option<u32>,
@@ -31,6 +30,15 @@ pub struct TrainOptions {
 pub const DEFAULT_MASK_RATE: f64 = 0.4;
 pub const DEFAULT_SEED: u64 = 42;
 pub const DEFAULT_CONTAMINATION: f64 = 0.01;
+
+/// The accepted ranges, inclusive for whole numbers and exclusive for
+/// shares: `from_json` and `validate` both check against these.
+const EPOCHS: (u64, u64) = (1, 1000);
+const HIDDEN: (u64, u64) = (4, 1024);
+const SAMPLE_SIZE: (u64, u64) = (100, 1_000_000);
+const THREADS: (u64, u64) = (1, 256);
+const MASK_RATE: (f64, f64) = (0.0, 1.0);
+const CONTAMINATION: (f64, f64) = (0.0, 0.5);
 
 /// The keys `ssad_train` accepts, in the order the error hint lists them.
 pub const KEYS: [&str; 8] = [
@@ -59,13 +67,13 @@ impl TrainOptions {
         let mut o = TrainOptions::default();
         for (key, v) in &map {
             match key.as_str() {
-                "epochs" => o.epochs = Some(whole(key, v, 1, 1000)? as u32),
-                "hidden" => o.hidden = Some(whole(key, v, 4, 1024)? as u32),
-                "mask_rate" => o.mask_rate = Some(open_interval(key, v, 0.0, 1.0)?),
-                "seed" => o.seed = Some(whole(key, v, 0, u64::MAX)?),
-                "sample_size" => o.sample_size = Some(whole(key, v, 100, 1_000_000)?),
-                "threads" => o.threads = Some(whole(key, v, 1, 256)? as u32),
-                "contamination" => o.contamination = Some(open_interval(key, v, 0.0, 0.5)?),
+                "epochs" => o.epochs = Some(whole(key, v, EPOCHS)? as u32),
+                "hidden" => o.hidden = Some(whole(key, v, HIDDEN)? as u32),
+                "mask_rate" => o.mask_rate = Some(open_interval(key, v, MASK_RATE)?),
+                "seed" => o.seed = Some(whole(key, v, (0, u64::MAX))?),
+                "sample_size" => o.sample_size = Some(whole(key, v, SAMPLE_SIZE)?),
+                "threads" => o.threads = Some(whole(key, v, THREADS)? as u32),
+                "contamination" => o.contamination = Some(open_interval(key, v, CONTAMINATION)?),
                 "distill" => {
                     o.distill = Some(v.as_bool().ok_or_else(|| {
                         CoreError::InvalidOption(format!(
@@ -80,17 +88,12 @@ impl TrainOptions {
                 }
             }
         }
-        o.validate()?;
+        // Every value was checked against its range as it was read.
         Ok(o)
     }
 
     pub fn validate(&self) -> Result<()> {
-        fn range<T: PartialOrd + std::fmt::Display + Copy>(
-            name: &str,
-            v: Option<T>,
-            lo: T,
-            hi: T,
-        ) -> Result<()> {
+        fn range(name: &str, v: Option<u64>, (lo, hi): (u64, u64)) -> Result<()> {
             match v {
                 Some(x) if !(lo..=hi).contains(&x) => Err(CoreError::InvalidOption(format!(
                     "\"{name}\" must be between {lo} and {hi}, got {x}"
@@ -98,30 +101,25 @@ impl TrainOptions {
                 _ => Ok(()),
             }
         }
-        range("epochs", self.epochs, 1, 1000)?;
-        range("hidden", self.hidden, 4, 1024)?;
-        range("sample_size", self.sample_size, 100, 1_000_000)?;
-        range("threads", self.threads, 1, 256)?;
-        if let Some(c) = self.contamination {
-            if !(c > 0.0 && c < 0.5) {
-                return Err(CoreError::InvalidOption(format!(
-                    "\"contamination\" must be strictly between 0 and 0.5, got {c}"
-                )));
+        fn share(name: &str, v: Option<f64>, (lo, hi): (f64, f64)) -> Result<()> {
+            match v {
+                Some(x) if !(x > lo && x < hi) => Err(CoreError::InvalidOption(format!(
+                    "\"{name}\" must be strictly between {lo} and {hi}, got {x}"
+                ))),
+                _ => Ok(()),
             }
         }
-        if let Some(r) = self.mask_rate {
-            if !(r > 0.0 && r < 1.0) {
-                return Err(CoreError::InvalidOption(format!(
-                    "\"mask_rate\" must be strictly between 0 and 1, got {r}"
-                )));
-            }
-        }
-        Ok(())
+        range("epochs", self.epochs.map(u64::from), EPOCHS)?;
+        range("hidden", self.hidden.map(u64::from), HIDDEN)?;
+        range("sample_size", self.sample_size, SAMPLE_SIZE)?;
+        range("threads", self.threads.map(u64::from), THREADS)?;
+        share("contamination", self.contamination, CONTAMINATION)?;
+        share("mask_rate", self.mask_rate, MASK_RATE)
     }
 }
 
 /// A JSON whole number in `lo..=hi` (not a string, a fraction or 1e3).
-fn whole(key: &str, v: &serde_json::Value, lo: u64, hi: u64) -> Result<u64> {
+fn whole(key: &str, v: &serde_json::Value, (lo, hi): (u64, u64)) -> Result<u64> {
     match v.as_u64() {
         Some(x) if (lo..=hi).contains(&x) => Ok(x),
         _ => Err(CoreError::InvalidOption(format!(
@@ -131,7 +129,7 @@ fn whole(key: &str, v: &serde_json::Value, lo: u64, hi: u64) -> Result<u64> {
 }
 
 /// A JSON number strictly between `lo` and `hi`.
-fn open_interval(key: &str, v: &serde_json::Value, lo: f64, hi: f64) -> Result<f64> {
+fn open_interval(key: &str, v: &serde_json::Value, (lo, hi): (f64, f64)) -> Result<f64> {
     match v.as_f64() {
         Some(x) if x > lo && x < hi => Ok(x),
         _ => Err(CoreError::InvalidOption(format!(
