@@ -20,6 +20,8 @@ enum Reader {
     Int2,
     /// numeric, converted from its varlena.
     Numeric,
+    /// money, through numeric (as `::numeric::float8` reads it for training).
+    Money,
     Text {
         output_fn: pg_sys::Oid,
         trim: bool,
@@ -180,7 +182,8 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
             Reader::Epoch
         }
         (ColumnKind::Numeric, None, ReadAs::Duration) => Reader::Seconds,
-        (ColumnKind::Categorical, None, ReadAs::Text) => {
+        (ColumnKind::Numeric, None, ReadAs::Money) => Reader::Money,
+        (ColumnKind::Categorical, None, ReadAs::Text | ReadAs::Printed) => {
             let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
             // SAFETY: a syscache lookup for a valid type oid.
             unsafe { pg_sys::getTypeOutputInfo(oid, &mut output_fn, &mut varlena) };
@@ -444,6 +447,9 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
             Reader::Int2 => Value::Num(f64::from(d.value() as i16)),
             Reader::Numeric => AnyNumeric::from_datum(d, false)
                 .and_then(|n| f64::try_from(n).ok())
+                .map_or(Value::Null, Value::Num),
+            Reader::Money => pgrx::direct_function_call_as_datum(pg_sys::cash_numeric, &[Some(d)])
+                .and_then(|n| pgrx::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(n)]))
                 .map_or(Value::Null, Value::Num),
             Reader::Boolean => {
                 Value::Text(Cow::Borrowed(if d.value() != 0 { "true" } else { "false" }))

@@ -185,12 +185,12 @@ fn push_values(
     for (i, f) in feeds.iter().enumerate() {
         let ord = first + i;
         match f.read {
-            ReadAs::Number | ReadAs::Duration => {
+            ReadAs::Number | ReadAs::Duration | ReadAs::Money => {
                 values.push(row.float8(ord).map_or(Value::Null, Value::Num))
             }
             // A long text is kept as its category key (`key_texts`): a sample
             // of documents holds their keys, not the documents.
-            ReadAs::Text | ReadAs::Boolean => {
+            ReadAs::Text | ReadAs::Boolean | ReadAs::Printed => {
                 values.push(row.get::<String>(ord).map_or(Value::Null, |t| {
                     let kept = match key_texts.then(|| ssad_core::categorical::key(&t)) {
                         Some(Cow::Owned(k)) => k,

@@ -21,10 +21,18 @@ pub enum ReadAs {
     /// interval: its length in seconds (a month is 30 days, a year 365.25,
     /// as `extract(epoch ...)` counts them).
     Duration,
+    /// money: its amount, as `::numeric` gives it.
+    Money,
+    /// uuid, inet, cidr, macaddr, macaddr8, bit, varbit and other string
+    /// types (citext, ...): categories of the text the type prints. Read
+    /// through the output function (not `::text`, which gives inet its
+    /// netmask), as scoring reads the datum.
+    Printed,
 }
 
-pub const SUPPORTED: &str = "smallint, integer, bigint, real, double precision, numeric, boolean, \
-text, varchar, char(n), name, enum types, date, timestamp, timestamptz, interval, and domains over them";
+pub const SUPPORTED: &str = "smallint, integer, bigint, real, double precision, numeric, money, boolean, \
+text, varchar, char(n), name, enum types, uuid, inet, cidr, macaddr, macaddr8, bit, varbit, other string \
+types (citext), date, timestamp, timestamptz, interval, and domains over them";
 
 /// Suffixes of the derived time columns.
 pub const HOUR: &str = "#hour";
@@ -55,18 +63,41 @@ pub fn read_as(type_oid: pg_sys::Oid) -> Option<ReadAs> {
         pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => Some(ReadAs::Timestamp),
         pg_sys::DATEOID => Some(ReadAs::Date),
         pg_sys::INTERVALOID => Some(ReadAs::Duration),
+        pg_sys::MONEYOID => Some(ReadAs::Money),
+        pg_sys::UUIDOID
+        | pg_sys::INETOID
+        | pg_sys::CIDROID
+        | pg_sys::MACADDROID
+        | pg_sys::MACADDR8OID
+        | pg_sys::BITOID
+        | pg_sys::VARBITOID => Some(ReadAs::Printed),
         // SAFETY: a syscache lookup on a type oid taken from the catalog.
         oid if unsafe { pg_sys::type_is_enum(oid) } => Some(ReadAs::Text),
+        oid if string_category(oid) => Some(ReadAs::Printed),
         _ => None,
     }
+}
+
+/// Whether a type is in the string category (an extension's citext, say).
+/// Documents (json, jsonb, xml), arrays and geometric types are not: their
+/// values are rarely categories, and a view can pick out what is.
+fn string_category(oid: pg_sys::Oid) -> bool {
+    let (mut category, mut preferred) = (0 as std::ffi::c_char, false);
+    // SAFETY: a syscache lookup on a type oid taken from the catalog.
+    unsafe { pg_sys::get_type_category_preferred(oid, &mut category, &mut preferred) };
+    category as u8 == pg_sys::TYPCATEGORY_STRING
 }
 
 /// The model columns an attribute becomes.
 pub fn expand(attribute: &str, read: ReadAs) -> Vec<ColumnSpec> {
     let spec = |name: String, kind| ColumnSpec { name, kind };
     match read {
-        ReadAs::Number | ReadAs::Duration => vec![spec(attribute.into(), ColumnKind::Numeric)],
-        ReadAs::Text | ReadAs::Boolean => vec![spec(attribute.into(), ColumnKind::Categorical)],
+        ReadAs::Number | ReadAs::Duration | ReadAs::Money => {
+            vec![spec(attribute.into(), ColumnKind::Numeric)]
+        }
+        ReadAs::Text | ReadAs::Boolean | ReadAs::Printed => {
+            vec![spec(attribute.into(), ColumnKind::Categorical)]
+        }
         ReadAs::Timestamp => vec![
             spec(attribute.into(), ColumnKind::Time),
             spec(format!("{attribute}{HOUR}"), ColumnKind::Categorical),
@@ -86,6 +117,9 @@ pub fn read_expr(attribute: &str, read: ReadAs) -> String {
     match read {
         ReadAs::Number => format!("{q}::float8"),
         ReadAs::Text => format!("{q}::text"),
+        ReadAs::Money => format!("{q}::numeric::float8"),
+        // format's %s prints a value with its type's output function.
+        ReadAs::Printed => format!("format('%s', {q})"),
         ReadAs::Boolean => format!("CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"),
         ReadAs::Timestamp | ReadAs::Date | ReadAs::Duration => {
             format!("extract(epoch FROM {q})::float8")
@@ -322,6 +356,72 @@ mod tests {
             sqlstate_of("SELECT ssad_train('nope', 'only_blob')"),
             "42804"
         );
+    }
+
+    /// money is read as its amount; uuid, inet, cidr, macaddr, macaddr8,
+    /// bit and varbit as categories of the text the type prints (inet
+    /// without the /32 that `::text` adds). The same values written by hand
+    /// as numbers and texts train the same model and score the same bits,
+    /// inline (rewritten or not) and in a scan.
+    #[pg_test]
+    fn money_and_printed_types_train_and_score_as_numbers_and_text() {
+        Spi::run(
+            "CREATE TABLE net AS
+             SELECT i AS id,
+                    ('00000000-0000-0000-0000-00000000000' || (i % 6))::uuid AS customer,
+                    ('10.0.' || (i % 3) || '.' || (1 + i % 5))::inet AS ip,
+                    ('10.' || (i % 4) || '.0.0/16')::cidr AS net,
+                    ('08:00:2b:01:02:0' || (i % 3))::macaddr AS mac,
+                    ('08:00:2b:01:02:03:04:0' || (i % 2))::macaddr8 AS mac8,
+                    (i % 4)::bit(4) AS flags,
+                    (i % 3)::bit(3)::varbit AS bits,
+                    ((100 * (1 + i % 6) + (i * 7919) % 10)::numeric / 4)::money AS amount
+               FROM generate_series(1, 600) AS i;
+             CREATE TABLE net_t AS
+             SELECT id, format('%s', customer) AS customer, format('%s', ip) AS ip, format('%s', net) AS net,
+                    format('%s', mac) AS mac, format('%s', mac8) AS mac8, format('%s', flags) AS flags,
+                    format('%s', bits) AS bits, amount::numeric::float8 AS amount FROM net;
+             SELECT ssad_train('net_m', 'net', exclude => ARRAY['id']);
+             SELECT ssad_train('net_tm', 'net_t', exclude => ARRAY['id']);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let cols = Spi::get_one::<String>(
+            "SELECT string_agg(c->>'name' || ':' || (c->>'kind'), ',') FROM ssad.models, jsonb_array_elements(columns) c WHERE name = 'net_m'",
+        );
+        assert_eq!(
+            cols,
+            Ok(Some(
+                "customer:categorical,ip:categorical,net:categorical,mac:categorical,mac8:categorical,flags:categorical,bits:categorical,amount:numeric"
+                    .into()
+            ))
+        );
+        // No /32: the category is the printed address.
+        assert_eq!(
+            Spi::get_one::<String>("SELECT ip FROM net_t WHERE id = 1"),
+            Ok(Some("10.0.1.2".into()))
+        );
+        let same_model = Spi::get_one::<bool>(
+            "SELECT a.model = b.model FROM ssad.models a, ssad.models b WHERE a.name = 'net_m' AND b.name = 'net_tm'",
+        );
+        assert_eq!(same_model, Ok(Some(true)));
+        for inline in ["on", "off"] {
+            Spi::run(&format!("SET LOCAL ssad.inline_columns = {inline}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let same = Spi::get_one::<bool>(
+                "SELECT bool_and(ssad_score('net_m', n) = ssad_score('net_tm', t)) FROM net n JOIN net_t t USING (id)",
+            );
+            assert_eq!(same, Ok(Some(true)), "inline_columns = {inline}");
+        }
+        let scan = Spi::get_one::<bool>(
+            "SELECT bool_and(a.score = ssad_score('net_m', n)) FROM ssad_top_anomalies('net_m', k => 600) a JOIN net n ON n.ctid = a.ctid",
+        );
+        assert_eq!(scan, Ok(Some(true)));
+        // An address never seen in training is scored, and stands out.
+        let novel = Spi::get_one::<bool>(
+            "SELECT ssad_score('net_m', n2) > 2 * (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('net_m', n)) FROM net n)
+               FROM (SELECT id, customer, '192.168.7.7'::inet AS ip, net, mac, mac8, flags, bits, amount FROM net WHERE id = 1) n2",
+        );
+        assert_eq!(novel, Ok(Some(true)));
     }
 
     #[pg_test]
