@@ -13,14 +13,15 @@ use crate::nn::{Dense, Mlp};
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnKind, ColumnSpec};
 use crate::student::Student;
+use crate::tails::{ColumnTail, Tails};
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 4: the same layout as 3; a categorical column knows a long text by its
+/// 5: the small-table tail term (`tails`) follows the linear term. 4: the same layout as 3; a categorical column knows a long text by its
 /// key and its marginal is its level-set surprise (`categorical`), and a date or timestamp column has kind code 2
 /// (`ColumnKind::Time`). 3: the linear term follows the student (2: the
 /// distilled student follows the score quantiles; 1: no student). Older
 /// versions still decode, without the parts they lack, and score as they did.
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 const HEADER: usize = 8 + 2 + 4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
@@ -256,6 +257,25 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
             None => w.u8(0),
         }
     }
+    if version >= 5 {
+        match &m.tails {
+            Some(t) => {
+                w.u8(1);
+                w.f32(t.weight);
+                w.len(t.columns.len());
+                for c in &t.columns {
+                    match c {
+                        Some(c) => {
+                            w.u8(if c.right { 2 } else { 1 });
+                            w.f32s(&c.sorted);
+                        }
+                        None => w.u8(0),
+                    }
+                }
+            }
+            None => w.u8(0),
+        }
+    }
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
     out.extend_from_slice(MAGIC);
@@ -394,6 +414,36 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     } else {
         None
     };
+    let tails = if version >= 5 {
+        match r.u8()? {
+            0 => None,
+            1 => {
+                let weight = r.f32()?;
+                let n = r.u32()? as usize;
+                if n > columns.len() {
+                    return Err(corrupt("tail term"));
+                }
+                let mut cols = Vec::with_capacity(n);
+                for _ in 0..n {
+                    cols.push(match r.u8()? {
+                        0 => None,
+                        side @ (1 | 2) => Some(ColumnTail {
+                            right: side == 2,
+                            sorted: r.f32s()?,
+                        }),
+                        _ => return Err(corrupt("tail flag")),
+                    });
+                }
+                Some(Tails {
+                    weight,
+                    columns: cols,
+                })
+            }
+            _ => return Err(corrupt("tails flag")),
+        }
+    } else {
+        None
+    };
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
     }
@@ -411,6 +461,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         score_quantiles,
         student,
         linear,
+        tails,
         options,
         layout,
     };
@@ -457,6 +508,18 @@ fn validate(m: &Model) -> Result<()> {
     if let Some(l) = &m.linear {
         if l.d != d || !l.is_valid() {
             return Err(corrupt("linear term"));
+        }
+    }
+    if let Some(t) = &m.tails {
+        if t.columns.len() != d
+            || !(t.weight.is_finite() && t.weight >= 0.0)
+            || t.columns.iter().flatten().any(|c| !c.is_valid())
+            || t.columns
+                .iter()
+                .zip(&m.encoders)
+                .any(|(c, e)| c.is_some() && !matches!(e, ColumnEncoder::Numeric(_)))
+        {
+            return Err(corrupt("tail term"));
         }
     }
     if m.err_norm.len() != d || m.marg_norm.len() != d {
@@ -531,6 +594,7 @@ mod tests {
         let teacher = Model {
             student: None,
             linear: None,
+            tails: None,
             ..m.clone()
         };
         assert_eq!(scores(&back, &rows), scores(&teacher, &rows));
@@ -547,11 +611,51 @@ mod tests {
         assert_eq!(back.student, m.student);
         let without = Model {
             linear: None,
+            tails: None,
             ..m.clone()
         };
         assert_eq!(scores(&back, &rows), scores(&without, &rows));
         // The linear term changes the scores: version 3 keeps it.
         assert_ne!(scores(&back, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn version_4_bytes_decode_without_the_tail_term() {
+        let (m, rows) = model(true);
+        // 400 training rows: the tail term counts (weight 2 x (300/400)^3 / 2).
+        assert!(m.tails.is_some());
+        let v4 = decode(&encode_version(&m, 4)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(v4.tails.is_none() && v4.linear.is_some());
+        let without = Model {
+            tails: None,
+            ..m.clone()
+        };
+        assert_eq!(scores(&v4, &rows), scores(&without, &rows));
+        assert_ne!(scores(&v4, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn misshaped_tail_term_is_an_error() {
+        let cases: [fn(&mut Tails); 3] = [
+            |t| t.columns.pop().map(drop).unwrap_or(()),
+            |t| {
+                if let Some(Some(c)) = t.columns.first_mut() {
+                    c.sorted.reverse();
+                }
+            },
+            |t| t.weight = f32::NAN,
+        ];
+        for breaks in cases {
+            let (mut m, _) = model(false);
+            let Some(t) = m.tails.as_mut() else {
+                panic!("no tail term")
+            };
+            breaks(t);
+            assert!(matches!(
+                decode(&encode(&m)),
+                Err(CoreError::CorruptModel(_))
+            ));
+        }
     }
 
     #[test]
@@ -648,11 +752,16 @@ mod tests {
             decode(&encode(&m)),
             Err(CoreError::CorruptModel(_))
         ));
-        // An unknown student flag (no linear term: its flag is the last byte).
+        // An unknown student flag (no linear or tail term: their flags are
+        // the last two bytes).
         let (m, _) = model(false);
-        let m = Model { linear: None, ..m };
+        let m = Model {
+            linear: None,
+            tails: None,
+            ..m
+        };
         let mut bytes = encode(&m);
-        let flag = bytes.len() - 6;
+        let flag = bytes.len() - 7;
         assert_eq!(bytes[flag], 0);
         bytes[flag] = 7;
         let n = bytes.len() - 4;

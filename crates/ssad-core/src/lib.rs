@@ -25,6 +25,7 @@ pub mod rng;
 pub mod rows;
 pub mod schema;
 pub mod student;
+pub mod tails;
 pub mod time;
 pub mod train;
 

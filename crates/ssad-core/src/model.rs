@@ -16,6 +16,7 @@ use crate::nn::Mlp;
 use crate::options::ResolvedOptions;
 use crate::schema::{ColumnSpec, Value};
 use crate::student::{self, Student};
+use crate::tails::Tails;
 use std::borrow::Borrow;
 
 /// Values among the rarest `MARGINAL_RARE` share of their column (by density
@@ -47,6 +48,9 @@ pub struct Model {
     /// Linear residual of each column given the others, added to its
     /// prediction term (None: models of format 1 and 2).
     pub linear: Option<Linear>,
+    /// The small-table tail term, added to the marginal term (None: tables
+    /// of about 1,750 rows on, and models before format 5).
+    pub tails: Option<Tails>,
     pub options: ResolvedOptions,
     /// Derived from `encoders` when the model is built or decoded.
     pub layout: Layout,
@@ -147,6 +151,8 @@ pub struct Scratch {
     pred_sum: Vec<f32>,
     hits: Vec<u32>,
     marg: Vec<f64>,
+    /// Weighted tail terms (`tails`), 0 without them.
+    tail: Vec<f64>,
     /// Normalised marginal terms (the hybrid path computes them once per row).
     marg_n: Vec<f64>,
     z: Vec<f32>,
@@ -211,6 +217,7 @@ impl Model {
             pred_sum: vec![0.0; l.n_out],
             hits: vec![0; d],
             marg: vec![0.0; d],
+            tail: vec![0.0; d],
             marg_n: vec![0.0; d],
             z: vec![0.0; d],
             knn: KnnScratch::default(),
@@ -329,6 +336,11 @@ impl Model {
     /// The kNN shares and linear residuals of the row whose coordinates are
     /// in `s.z` (given when the batch path computed them).
     fn finish_row(&self, s: &mut Scratch, knn: Option<KnnDone<'_>>) {
+        if let Some(t) = &self.tails {
+            for (j, (o, &z)) in s.tail.iter_mut().zip(&s.z).enumerate() {
+                *o = t.term(j, z);
+            }
+        }
         if let Some(done) = knn {
             s.knn_cols.copy_from_slice(done.cols);
         } else if self.knn_weight > 0.0 {
@@ -553,7 +565,13 @@ impl Model {
     pub(crate) fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
         let d = self.columns.len() as f64;
         (0..self.columns.len())
-            .map(|j| self.combine(p + self.linear_term(s, j), s.marg_n[j], s.knn_cols[j] * d))
+            .map(|j| {
+                self.combine(
+                    p + self.linear_term(s, j),
+                    s.marg_n[j] + s.tail[j],
+                    s.knn_cols[j] * d,
+                )
+            })
             .sum()
     }
 
@@ -588,7 +606,7 @@ impl Model {
         (0..self.columns.len())
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
-                self.combine(p + self.linear_term(s, j), m, k)
+                self.combine(p + self.linear_term(s, j), m + s.tail[j], k)
             })
             .sum()
     }
@@ -618,6 +636,7 @@ impl Model {
         Ok((0..d)
             .map(|j| {
                 let (p, m, k) = self.term(s, j);
+                let m = m + s.tail[j];
                 let p = match pred {
                     Pred::Teacher => p,
                     Pred::Scaled(f) => p * f,

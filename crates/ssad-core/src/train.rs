@@ -438,9 +438,17 @@ pub fn train(
         score_quantiles: Vec::new(),
         student: None,
         linear: None,
+        tails: None,
         options: resolved.clone(),
         layout: e.layout.clone(),
     };
+    model.tails = crate::tails::Tails::fit(
+        &model.columns,
+        &model.encoders,
+        rows,
+        &kept,
+        MARGINAL_WEIGHT as f64,
+    );
     let mut cal_rng = rng.fork(4);
     model.net.round_weights_to_f16();
     calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng, on_event)?;
