@@ -18,6 +18,7 @@ CREATE TABLE ssad.models (
     owner           name        NOT NULL DEFAULT current_user,
     created_at      timestamptz NOT NULL DEFAULT now(),
     active          boolean     NOT NULL DEFAULT false,
+    high_water      integer     NOT NULL DEFAULT 0 CHECK (high_water >= 0),
     UNIQUE (name, version)
 );
 CREATE UNIQUE INDEX models_one_active ON ssad.models (name) WHERE active;
@@ -28,6 +29,7 @@ COMMENT ON COLUMN ssad.models.columns IS 'model columns with their kinds and enc
 COMMENT ON COLUMN ssad.models.options IS 'training options with every automatic choice made concrete';
 COMMENT ON COLUMN ssad.models.score_quantiles IS 'scores of training rows at probabilities 0, 0.01, ..., 1';
 COMMENT ON COLUMN ssad.models.model IS 'model bytes: magic, format version, payload, CRC-32';
+COMMENT ON COLUMN ssad.models.high_water IS 'highest version number the model has had, dropped versions included: a new version is numbered above it, so a number never names two versions';
 
 CREATE TABLE ssad.model_grants (
     name    text NOT NULL,

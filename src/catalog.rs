@@ -136,7 +136,9 @@ pub struct NewVersion<'a> {
     pub model: Vec<u8>,
 }
 
-/// Insert a new version and make it the active one; returns the version number.
+/// Insert a new version and make it the active one; returns the version
+/// number, above every number the model has had (`high_water` remembers a
+/// dropped newest version; the new row carries it on, as pruning may drop the others).
 /// The caller holds the name's advisory lock (`lock_name`).
 pub fn insert_version(v: NewVersion<'_>) -> i32 {
     if let Some(owner) = owner(v.name) {
@@ -160,9 +162,11 @@ pub fn insert_version(v: NewVersion<'_>) -> i32 {
         )?;
         let t = c.update(
             "INSERT INTO ssad.models (name, version, source, train_args, columns, options, metrics,
-                                      score_quantiles, format_version, model, owner, active)
-             SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
-                    coalesce(ssad.model_owner($1), current_user), true
+                                      score_quantiles, format_version, model, owner, active,
+                                      high_water)
+             SELECT $1, greatest(max(version), max(high_water), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
+                    coalesce(ssad.model_owner($1), current_user), true,
+                    greatest(max(version), max(high_water), 0)
                FROM ssad.models WHERE name = $1
              RETURNING version",
             None,

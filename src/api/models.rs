@@ -62,10 +62,16 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
                     Some("Activate another version first with ssad_activate(), or drop the whole model."),
                 );
             }
-            run(
+            let dropped = run(
                 "DELETE FROM ssad.models WHERE name = $1 AND version = $2",
                 &[model_name.into(), v.into()],
-            )
+            );
+            // The number stays taken: the next version is numbered above it.
+            run(
+                "UPDATE ssad.models SET high_water = greatest(high_water, $2) WHERE name = $1",
+                &[model_name.into(), v.into()],
+            );
+            dropped
         }
     }
 }
@@ -235,4 +241,40 @@ fn ssad_import(model_name: &str, data: &[u8]) -> i32 {
         format_version: codec::FORMAT_VERSION as i32,
         model: bytes.to_vec(),
     })
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testutil::{make_table, sqlstate_of};
+    use pgrx::prelude::*;
+
+    fn train(seed: i32) -> Option<i32> {
+        Spi::get_one::<i32>(&format!(
+            "SELECT version FROM ssad_train('vm', 'vt', options => '{{\"epochs\": 1, \"seed\": {seed}}}')"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A version number never names two versions: after the newest version
+    /// is dropped (a rollback, then the bad version dropped), the next one is
+    /// numbered above it; a model dropped whole is a new object from 1.
+    #[pg_test]
+    fn a_dropped_version_number_is_not_reused() {
+        make_table("vt", 300);
+        assert_eq!((train(1), train(2)), (Some(1), Some(2)));
+        Spi::run("SELECT ssad_activate('vm', 1); SELECT ssad_drop('vm', 2)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(train(3), Some(3));
+        assert_eq!(sqlstate_of("SELECT ssad_activate('vm', 2)"), "42704");
+        // Pruning keeps the number taken too (the newest row carries it).
+        Spi::run("SET LOCAL ssad.versions_kept = 1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((train(4), train(5)), (Some(4), Some(5)));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM ssad.models WHERE name = 'vm'"),
+            Ok(Some(1))
+        );
+        Spi::run("SELECT ssad_drop('vm')").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(train(6), Some(1));
+    }
 }
