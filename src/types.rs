@@ -316,6 +316,24 @@ mod tests {
         assert_eq!(shown, Ok(Some("03:00:00".into())));
     }
 
+    /// Models `a` and `b` have the same bytes and columns, and score the
+    /// rows `x` (for `a`) and `y` (for `b`) of `from` to the same bits, with
+    /// the planner's rewrite on and off.
+    fn same_model_and_scores(a: &str, b: &str, from: &str) {
+        let same_model = Spi::get_one::<bool>(&format!(
+            "SELECT x.model = y.model AND x.columns = y.columns FROM ssad.models x, ssad.models y WHERE x.name = '{a}' AND y.name = '{b}'"
+        ));
+        assert_eq!(same_model, Ok(Some(true)), "{a} and {b}");
+        for inline in ["on", "off"] {
+            Spi::run(&format!("SET LOCAL ssad.inline_columns = {inline}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let same = Spi::get_one::<bool>(&format!(
+                "SELECT bool_and(ssad_score('{a}', x) = ssad_score('{b}', y)) FROM {from}"
+            ));
+            assert_eq!(same, Ok(Some(true)), "inline_columns = {inline}");
+        }
+    }
+
     /// Domains are read as their base types: the same table with every column
     /// behind a domain (stacked for one) trains the same model and scores the
     /// same bits, through the planner's rewrite and through the whole row.
@@ -337,18 +355,7 @@ mod tests {
              SELECT ssad_train('pay_dm', 'pay_d', exclude => ARRAY['id']);",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let same_model = Spi::get_one::<bool>(
-            "SELECT a.model = b.model AND a.columns = b.columns FROM ssad.models a, ssad.models b WHERE a.name = 'pay_m' AND b.name = 'pay_dm'",
-        );
-        assert_eq!(same_model, Ok(Some(true)));
-        for inline in ["on", "off"] {
-            Spi::run(&format!("SET LOCAL ssad.inline_columns = {inline}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let same = Spi::get_one::<bool>(
-                "SELECT bool_and(ssad_score('pay_m', p) = ssad_score('pay_dm', d)) FROM pay p JOIN pay_d d USING (id)",
-            );
-            assert_eq!(same, Ok(Some(true)), "inline_columns = {inline}");
-        }
+        same_model_and_scores("pay_m", "pay_dm", "pay x JOIN pay_d y USING (id)");
         // A domain over a type ssad does not read is still set aside.
         Spi::run("CREATE DOMAIN blob AS jsonb; CREATE TABLE only_blob AS SELECT '{}'::blob AS b")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -400,18 +407,7 @@ mod tests {
             Spi::get_one::<String>("SELECT ip FROM net_t WHERE id = 1"),
             Ok(Some("10.0.1.2".into()))
         );
-        let same_model = Spi::get_one::<bool>(
-            "SELECT a.model = b.model FROM ssad.models a, ssad.models b WHERE a.name = 'net_m' AND b.name = 'net_tm'",
-        );
-        assert_eq!(same_model, Ok(Some(true)));
-        for inline in ["on", "off"] {
-            Spi::run(&format!("SET LOCAL ssad.inline_columns = {inline}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let same = Spi::get_one::<bool>(
-                "SELECT bool_and(ssad_score('net_m', n) = ssad_score('net_tm', t)) FROM net n JOIN net_t t USING (id)",
-            );
-            assert_eq!(same, Ok(Some(true)), "inline_columns = {inline}");
-        }
+        same_model_and_scores("net_m", "net_tm", "net x JOIN net_t y USING (id)");
         let scan = Spi::get_one::<bool>(
             "SELECT bool_and(a.score = ssad_score('net_m', n)) FROM ssad_top_anomalies('net_m', k => 600) a JOIN net n ON n.ctid = a.ctid",
         );
