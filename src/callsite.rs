@@ -56,9 +56,9 @@ pub struct CallSite {
 }
 
 impl CallSite {
-    /// See `row::Binding::time_type` (None before a row was bound).
-    pub fn time_type(&self, j: usize) -> Option<pg_sys::Oid> {
-        self.binding.as_ref().and_then(|b| b.time_type(j))
+    /// See `row::Binding::display_type` (None before a row was bound).
+    pub fn display_type(&self, j: usize) -> Option<pg_sys::Oid> {
+        self.binding.as_ref().and_then(|b| b.display_type(j))
     }
 }
 

@@ -260,13 +260,14 @@ fn bind_columns(
 }
 
 impl Binding {
-    /// The date, timestamp or interval type model column `j` reads as
-    /// seconds (None for every other column): explanations show its values
-    /// as that type prints them.
-    pub fn time_type(&self, j: usize) -> Option<pg_sys::Oid> {
+    /// The date, timestamp, interval or money type model column `j` reads
+    /// as a number (None for every other column): explanations show its
+    /// values as that type prints them.
+    pub fn display_type(&self, j: usize) -> Option<pg_sys::Oid> {
         match self.attrs.get(j) {
             Some(&(_, oid, Reader::Epoch)) => Some(oid),
             Some(&(_, _, Reader::Seconds)) => Some(pg_sys::INTERVALOID),
+            Some(&(_, _, Reader::Money)) => Some(pg_sys::MONEYOID),
             _ => None,
         }
     }

@@ -412,6 +412,13 @@ mod tests {
             "SELECT bool_and(a.score = ssad_score('net_m', n)) FROM ssad_top_anomalies('net_m', k => 600) a JOIN net n ON n.ctid = a.ctid",
         );
         assert_eq!(scan, Ok(Some(true)));
+        // Explanations print amounts as money prints them (observed: the
+        // row's own text), and the model's expectation as money too.
+        let shown = Spi::get_one::<bool>(
+            "SELECT e.observed = n.amount::text AND e.expected::money IS NOT NULL
+               FROM net n, ssad_explain('net_m', n) e WHERE n.id = 7 AND e.column_name = 'amount'",
+        );
+        assert_eq!(shown, Ok(Some(true)));
         // An address never seen in training is scored, and stands out.
         let novel = Spi::get_one::<bool>(
             "SELECT ssad_score('net_m', n2) > 2 * (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ssad_score('net_m', n)) FROM net n)

@@ -33,6 +33,26 @@ unsafe fn output_text(oid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
     }
 }
 
+/// An amount as `money` prints it (in the session's lc_monetary), rounded
+/// to the currency's digits; None outside money's range or for NaN.
+fn fmt_money(x: f64) -> Option<String> {
+    // money holds a 64-bit count of the smallest unit: about 9.2e16 units
+    // of currency with 2 digits; keep well inside for any lc_monetary.
+    if x.is_nan() || x.abs() >= 1e13 {
+        return None;
+    }
+    // SAFETY: float8 -> numeric -> money through Postgres' own casts, on a
+    // finite value inside money's range; the result is a money datum.
+    unsafe {
+        let n = pgrx::direct_function_call_as_datum(
+            pg_sys::float8_numeric,
+            &[Some(pg_sys::Datum::from(x.to_bits()))],
+        )?;
+        let m = pgrx::direct_function_call_as_datum(pg_sys::numeric_cash, &[Some(n)])?;
+        Some(output_text(pg_sys::MONEYOID, m))
+    }
+}
+
 /// Epoch seconds `secs` of a `date`, `timestamp` or `timestamptz` column (or
 /// an `interval`'s length, see `fmt_duration`) as
 /// that type prints them (a timestamptz in the session's time zone), rounded
@@ -124,10 +144,15 @@ fn ssad_explain(
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            // A date or timestamp column shows times, not epoch seconds.
-            let time = site.time_type(c.column);
+            // A date or timestamp column shows times, not epoch seconds; a
+            // money column amounts.
+            let shown_as = site.display_type(c.column);
             let num = |x: f64, whole| {
-                time.and_then(|oid| fmt_time(oid, x, whole))
+                shown_as
+                    .and_then(|oid| match oid {
+                        pg_sys::MONEYOID => fmt_money(x),
+                        _ => fmt_time(oid, x, whole),
+                    })
                     .unwrap_or_else(|| fmt_num(x))
             };
             let observed = match &site.values[c.column] {
