@@ -6,8 +6,16 @@ use pgrx::prelude::*;
 use pgrx::AnyElement;
 use ssad_core::{Expected, Value};
 
-/// Numbers as people read them: at most 4 decimals, no trailing zeros.
+/// Numbers as people read them: at most 4 decimals, no trailing zeros; the
+/// infinities and NaN as float8 prints them.
 fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return match x {
+            f64::INFINITY => "Infinity".into(),
+            f64::NEG_INFINITY => "-Infinity".into(),
+            _ => "NaN".into(),
+        };
+    }
     let s = format!("{x:.4}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -204,5 +212,13 @@ mod tests {
         assert!(top == "a" || top == "b", "{top}");
         let n = Spi::get_one::<i64>(&format!("SELECT count(*) {q}, ssad_explain('ex', t) e"));
         assert_eq!(n, Ok(Some(3)));
+        // Infinities and NaN are shown as float8 prints them.
+        for v in ["Infinity", "-Infinity", "NaN"] {
+            let shown = Spi::get_one::<String>(&format!(
+                "SELECT e.observed FROM (SELECT 1 AS a, '{v}'::float8 AS b, 0.5::numeric AS c) t,
+                        ssad_explain('ex', t) e WHERE e.column_name = 'b'"
+            ));
+            assert_eq!(shown, Ok(Some(v.to_string())));
+        }
     }
 }
