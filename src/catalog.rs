@@ -138,7 +138,8 @@ pub struct NewVersion<'a> {
 
 /// Insert a new version and make it the active one; returns the version
 /// number, above every number the model has had (`high_water` remembers a
-/// dropped newest version; the new row carries it on, as pruning may drop the others).
+/// dropped newest version; the new row records the mark too, so every row
+/// knows every number used before it).
 /// The caller holds the name's advisory lock (`lock_name`).
 pub fn insert_version(v: NewVersion<'_>) -> i32 {
     if let Some(owner) = owner(v.name) {

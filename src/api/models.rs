@@ -267,7 +267,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(train(3), Some(3));
         assert_eq!(sqlstate_of("SELECT ssad_activate('vm', 2)"), "42704");
-        // Pruning keeps the number taken too (the newest row carries it).
+        // Pruning old versions does not lower the next number.
         Spi::run("SET LOCAL ssad.versions_kept = 1").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((train(4), train(5)), (Some(4), Some(5)));
         assert_eq!(
