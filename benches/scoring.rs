@@ -7,9 +7,19 @@
 //!
 //! Run: `cargo bench -p ssad-core --bench scoring`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use ssad_core::rng::Rng;
-use ssad_core::{thread_pool, train, ColumnSpec, TrainOptions, Value};
+use ssad_core::{thread_pool, train, ColumnSpec, Model, TrainOptions, Value};
+
+/// Score `rows` one at a time, as inline scoring does, with one scratch.
+fn score_each(b: &mut Bencher, model: &Model, rows: &[Vec<Value<'static>>]) {
+    let mut s = model.scratch();
+    b.iter(|| {
+        rows.iter()
+            .map(|r| model.score(r, &mut s).unwrap_or(0.0))
+            .sum::<f64>()
+    })
+}
 
 fn table(n: usize, d: usize) -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
     let specs = ColumnSpec::numbered("c", d);
@@ -91,26 +101,14 @@ fn bench_table(
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.sample_size(10);
-    g.bench_function("one row at a time", |b| {
-        let mut s = model.scratch();
-        b.iter(|| {
-            rows.iter()
-                .map(|r| model.score(r, &mut s).unwrap_or(0.0))
-                .sum::<f64>()
-        })
-    });
+    g.bench_function("one row at a time", |b| score_each(b, &model, &rows));
     // The same rows with the kNN term's weight at 0, which skips its search
     // (the scores differ): what the search costs of a row, for the speed
     // notes' account of what bounds inline scoring.
     let mut no_knn = model.clone();
     no_knn.knn_weight = 0.0;
     g.bench_function("one row at a time, kNN term off (its cost)", |b| {
-        let mut s = no_knn.scratch();
-        b.iter(|| {
-            rows.iter()
-                .map(|r| no_knn.score(r, &mut s).unwrap_or(0.0))
-                .sum::<f64>()
-        })
+        score_each(b, &no_knn, &rows)
     });
     // A model load as a backend's cache miss does it, after the catalog read:
     // check and parse the bytes, widen the weights, build the kNN index

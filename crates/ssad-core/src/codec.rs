@@ -540,7 +540,7 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
     use crate::schema::Value;
-    use crate::{thread_pool, train, TrainOptions};
+    use crate::TrainOptions;
 
     fn model(distill: bool) -> (Model, Vec<Vec<Value<'static>>>) {
         let specs = ColumnSpec::numbered("c", 3);
@@ -555,14 +555,12 @@ mod tests {
                 ]
             })
             .collect();
-        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
         let opts = TrainOptions {
             epochs: Some(3),
             distill: Some(distill),
             ..Default::default()
         };
-        let (m, _) =
-            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        let m = crate::train::fit_for_test(&specs, &rows, &opts);
         (m, rows)
     }
 
@@ -685,13 +683,11 @@ mod tests {
         let rows: Vec<Vec<Value<'static>>> = (0..600)
             .map(|i| row(i, 1.7e9 + i as f64 * 3600.0, &mut rng))
             .collect();
-        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
         let opts = TrainOptions {
             epochs: Some(3),
             ..Default::default()
         };
-        let (m, _) =
-            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        let m = crate::train::fit_for_test(&specs, &rows, &opts);
         let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, m);
         assert_eq!(back.columns[0].kind, ColumnKind::Time);

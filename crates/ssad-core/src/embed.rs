@@ -46,7 +46,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnSpec, TrainOptions, Value};
+    use crate::{ColumnSpec, TrainOptions, Value};
 
     #[test]
     fn embedding_has_hidden_width_and_separates_rows() {
@@ -58,13 +58,11 @@ mod tests {
                 vec![Value::Num(a), Value::Num(2.0 * a), Value::Num(rng.normal())]
             })
             .collect();
-        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
         let opts = TrainOptions {
             epochs: Some(5),
             ..Default::default()
         };
-        let (m, _) =
-            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        let m = crate::train::fit_for_test(&specs, &rows, &opts);
         let e0 = m.embed(&rows[0]).unwrap_or_default();
         assert_eq!(e0.len(), m.embedding_width());
         assert!(e0.len() >= 16);

@@ -684,7 +684,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use crate::rng::Rng;
-    use crate::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
+    use crate::{ColumnKind, ColumnSpec, TrainOptions, Value};
     use std::borrow::Cow;
 
     /// The incremental first layer (once per row, corrected per mask) must give
@@ -725,13 +725,11 @@ mod tests {
                 ]
             })
             .collect();
-        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
         let opts = TrainOptions {
             epochs: Some(3),
             ..Default::default()
         };
-        let (m, _) =
-            train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        let m = crate::train::fit_for_test(&specs, &rows, &opts);
         let layout = m.layout();
         let mut s = m.scratch();
         for row in rows.iter().take(20) {

@@ -276,6 +276,19 @@ pub fn screened_rows(
     (0..n).filter(|&r| !drop[r]).collect()
 }
 
+/// Tests: the model `train` makes of `rows` on one thread.
+#[cfg(test)]
+pub(crate) fn fit_for_test(
+    columns: &[ColumnSpec],
+    rows: &[Vec<Value<'static>>],
+    opts: &TrainOptions,
+) -> Model {
+    let pool = crate::thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+    train(columns, rows, opts, &pool, &mut |_| true)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
 /// Train a model on sampled rows. `columns` describes `rows`' cells in order.
 pub fn train(
     columns: &[ColumnSpec],
