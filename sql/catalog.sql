@@ -51,28 +51,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT owner FROM ssad.models WHERE name = model_name ORDER BY version DESC LIMIT 1 $$;
 COMMENT ON FUNCTION ssad.model_owner(text) IS 'Owner role of an ssad model, NULL when no such model exists';
 
+-- Privileges. Every role reads the catalog through row-level security: the
+-- owner's rows (and those of roles it is a member of) and the models granted
+-- to it or to public. Nobody writes it directly: INSERT, UPDATE and DELETE
+-- are the catalog owner's alone, and ssad's functions check who may change a
+-- model before they write as that owner (src/guard.rs). So a model's name,
+-- version, owner and active flag change only through ssad_train,
+-- ssad_retrain, ssad_import, ssad_activate, ssad_rename and ssad_drop, and a
+-- grant only through ssad_grant, ssad_revoke, ssad_rename and ssad_drop.
 ALTER TABLE ssad.models ENABLE ROW LEVEL SECURITY;
 CREATE POLICY models_read ON ssad.models FOR SELECT USING (
     pg_catalog.pg_has_role(owner, 'MEMBER')
     OR EXISTS (SELECT 1 FROM ssad.model_grants g
                 WHERE g.name = models.name
                   AND (g.grantee = 'public' OR pg_catalog.pg_has_role(g.grantee, 'MEMBER'))));
-CREATE POLICY models_insert ON ssad.models FOR INSERT WITH CHECK (
-    pg_catalog.pg_has_role(owner, 'MEMBER')
-    AND pg_catalog.pg_has_role(coalesce(ssad.model_owner(name), owner), 'MEMBER'));
-CREATE POLICY models_update ON ssad.models FOR UPDATE
-    USING (pg_catalog.pg_has_role(owner, 'MEMBER')) WITH CHECK (pg_catalog.pg_has_role(owner, 'MEMBER'));
-CREATE POLICY models_delete ON ssad.models FOR DELETE USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
 
 ALTER TABLE ssad.model_grants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY grants_read ON ssad.model_grants FOR SELECT USING (true);
-CREATE POLICY grants_write ON ssad.model_grants FOR ALL
-    USING (pg_catalog.pg_has_role(ssad.model_owner(name), 'MEMBER'))
-    WITH CHECK (pg_catalog.pg_has_role(ssad.model_owner(name), 'MEMBER'));
 
+REVOKE ALL ON ssad.models, ssad.model_grants FROM PUBLIC;
+REVOKE ALL ON SEQUENCE ssad.models_id_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA ssad TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ssad.models, ssad.model_grants TO PUBLIC;
-GRANT USAGE ON SEQUENCE ssad.models_id_seq TO PUBLIC;
+GRANT SELECT ON ssad.models, ssad.model_grants TO PUBLIC;
 
 CREATE VIEW ssad.model_versions WITH (security_barrier, security_invoker) AS
 SELECT name, version, active, source, owner, created_at,

@@ -1,10 +1,13 @@
 //! The model catalog: schema `ssad`, one row per model version, kept by
-//! pg_dump (tables and sequence are extension configuration). Row-level
-//! security makes a model an owned object: the role that trains it owns it,
-//! only its owner (or members of the owner role) may change it, and other
-//! roles see and score it only once the owner grants it with `ssad_grant`.
+//! pg_dump (tables and sequence are extension configuration). A model is an
+//! owned object: the role that trains it owns it, only its owner (or members
+//! of the owner role) may change it, and other roles see and score it only
+//! once the owner grants it with `ssad_grant` (row-level security on reads).
+//! Nobody writes the catalog directly: the functions here check who may
+//! change a model, then write as the catalog's owner (`guard`).
 
 use crate::error;
+use crate::guard::{as_catalog_owner, current_role, fixed_path};
 use crate::spi_read::{arg, one};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -117,7 +120,7 @@ pub fn lock_name(name: &str, wait: bool) -> bool {
     } else {
         "SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1))"
     };
-    Spi::get_one_with_args::<bool>(sql, &[key.as_str().into()])
+    fixed_path(|| Spi::get_one_with_args::<bool>(sql, &[key.as_str().into()]))
         .ok()
         .flatten()
         == Some(true)
@@ -142,8 +145,9 @@ pub struct NewVersion<'a> {
 /// knows every number used before it).
 /// The caller holds the name's advisory lock (`lock_name`).
 pub fn insert_version(v: NewVersion<'_>) -> i32 {
-    if let Some(owner) = owner(v.name) {
-        if !acts_as(&owner) {
+    let existing = owner(v.name);
+    if let Some(owner) = &existing {
+        if !acts_as(owner) {
             error::raise(
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
                 format!(
@@ -155,35 +159,49 @@ pub fn insert_version(v: NewVersion<'_>) -> i32 {
             );
         }
     }
-    let res = Spi::connect_mut(|c| {
-        c.update(
-            "UPDATE ssad.models SET active = false WHERE name = $1 AND active",
-            None,
-            &[v.name.into()],
-        )?;
-        let t = c.update(
-            "INSERT INTO ssad.models (name, version, source, train_args, columns, options, metrics,
-                                      score_quantiles, format_version, model, owner, active,
-                                      high_water)
-             SELECT $1, greatest(max(version), max(high_water), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
-                    coalesce(ssad.model_owner($1), current_user), true,
-                    greatest(max(version), max(high_water), 0)
-               FROM ssad.models WHERE name = $1
-             RETURNING version",
-            None,
-            &[
-                v.name.into(),
-                v.source.into(),
-                v.train_args.into(),
-                v.columns.into(),
-                v.options.into(),
-                v.metrics.into(),
-                v.score_quantiles.into(),
-                v.format_version.into(),
-                v.model.into(),
-            ],
-        )?;
-        t.first().get::<i32>(1)
+    // A new model is owned by the role training it (read before acting as
+    // the catalog's owner); a new version by the model's owner.
+    let owner = existing.unwrap_or_else(current_role);
+    let res = as_catalog_owner(|| {
+        Spi::connect_mut(|c| {
+            if !model_exists(c, v.name)? {
+                // A new model starts with no grants, whatever a name reused
+                // after a drop once had.
+                c.update(
+                    "DELETE FROM ssad.model_grants WHERE name = $1",
+                    None,
+                    &[v.name.into()],
+                )?;
+            }
+            c.update(
+                "UPDATE ssad.models SET active = false WHERE name = $1 AND active",
+                None,
+                &[v.name.into()],
+            )?;
+            let t = c.update(
+                "INSERT INTO ssad.models (name, version, source, train_args, columns, options, metrics,
+                                          score_quantiles, format_version, model, owner, active,
+                                          high_water)
+                 SELECT $1, greatest(max(version), max(high_water), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
+                        $10, true, greatest(max(version), max(high_water), 0)
+                   FROM ssad.models WHERE name = $1
+                 RETURNING version",
+                None,
+                &[
+                    v.name.into(),
+                    v.source.into(),
+                    v.train_args.into(),
+                    v.columns.into(),
+                    v.options.into(),
+                    v.metrics.into(),
+                    v.score_quantiles.into(),
+                    v.format_version.into(),
+                    v.model.into(),
+                    owner.as_str().into(),
+                ],
+            )?;
+            t.first().get::<i32>(1)
+        })
     });
     match res {
         Ok(Some(version)) => version,
@@ -192,9 +210,27 @@ pub fn insert_version(v: NewVersion<'_>) -> i32 {
     }
 }
 
+fn model_exists(c: &mut pgrx::spi::SpiClient<'_>, name: &str) -> pgrx::spi::Result<bool> {
+    let t = c.update(
+        "SELECT EXISTS (SELECT 1 FROM ssad.models WHERE name = $1)",
+        None,
+        &[name.into()],
+    )?;
+    Ok(t.first().get::<bool>(1)? == Some(true))
+}
+
+/// Run catalog writes (`sql` with `args`) as the catalog's owner; the caller
+/// has checked that the current role may make them. Returns the rows changed.
+pub fn write(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> i64 {
+    as_catalog_owner(|| Spi::connect_mut(|c| c.update(sql, None, args).map(|t| t.len() as i64)))
+        .unwrap_or_else(|e| pgrx::error!("ssad: updating the model catalog failed: {e}"))
+}
+
 /// The arguments a model's latest version was trained with.
 pub struct StoredArgs {
     pub source: String,
+    /// The model columns of that version (a time attribute's parts included).
+    pub model_columns: Vec<String>,
     pub columns: Option<Vec<String>>,
     pub exclude: Vec<String>,
     pub options: serde_json::Value,
@@ -202,7 +238,9 @@ pub struct StoredArgs {
 
 pub fn train_args(name: &str) -> StoredArgs {
     let found = one::<pgrx::JsonB>(
-        "SELECT jsonb_build_object('source', source, 'args', train_args) FROM ssad.models
+        "SELECT jsonb_build_object('source', source, 'args', train_args,
+                                   'model_columns', jsonb_path_query_array(columns, '$[*].name'))
+           FROM ssad.models
           WHERE name = $1 ORDER BY active DESC, version DESC LIMIT 1",
         &[arg(name)],
     );
@@ -218,6 +256,7 @@ pub fn train_args(name: &str) -> StoredArgs {
     };
     StoredArgs {
         source: v["source"].as_str().unwrap_or_default().to_string(),
+        model_columns: strings(&v["model_columns"]).unwrap_or_default(),
         columns: strings(&v["args"]["columns"]),
         exclude: strings(&v["args"]["exclude"]).unwrap_or_default(),
         options: v["args"]["options"].clone(),
@@ -230,12 +269,11 @@ pub fn prune_versions(name: &str, keep: i32) {
     if keep <= 0 {
         return;
     }
-    Spi::run_with_args(
+    write(
         "DELETE FROM ssad.models WHERE name = $1 AND NOT active
             AND version NOT IN (SELECT version FROM ssad.models WHERE name = $1 ORDER BY version DESC LIMIT $2)",
         &[name.into(), i64::from(keep).into()],
-    )
-    .unwrap_or_else(|e| pgrx::error!("ssad: pruning old versions failed: {e}"));
+    );
 }
 
 /// The catalog's readable description of a model's columns and encodings.

@@ -117,3 +117,21 @@ pub fn required<T>(value: Option<T>, argument: &str) -> T {
         )
     })
 }
+
+/// The elements of a text[] argument; a NULL element is an error, as a NULL
+/// argument is (pgrx would panic converting it).
+pub fn no_null_elements(values: Vec<Option<String>>, argument: &str) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| {
+            v.unwrap_or_else(|| {
+                raise(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    format!("{argument} must not contain NULL"),
+                    None,
+                    Some("Name each column as a string."),
+                )
+            })
+        })
+        .collect()
+}

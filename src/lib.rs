@@ -14,6 +14,7 @@ mod callsite;
 mod catalog;
 mod comments;
 mod error;
+mod guard;
 mod gucs;
 mod row;
 mod source;
@@ -25,6 +26,14 @@ mod types;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // An error's DETAIL is for the user: pgrx adds a Rust backtrace to the
+    // DETAIL of a Postgres error raised inside a Rust function whenever
+    // backtraces are enabled, and RUST_BACKTRACE in the server's environment
+    // (common on a Rust developer's machine) enables them. RUST_LIB_BACKTRACE
+    // overrides it for captured backtraces only (a panic's own report still
+    // follows RUST_BACKTRACE). Set while loading, before any capture caches
+    // the choice; the backend is single-threaded here.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
 }
 

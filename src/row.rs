@@ -183,6 +183,7 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
         }
         (ColumnKind::Numeric, None, ReadAs::Duration) => Reader::Seconds,
         (ColumnKind::Numeric, None, ReadAs::Money) => Reader::Money,
+        (ColumnKind::Numeric | ColumnKind::Time, None, ReadAs::Decimal) => Reader::Numeric,
         (ColumnKind::Categorical, None, ReadAs::Text | ReadAs::Printed) => {
             let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
             // SAFETY: a syscache lookup for a valid type oid.
@@ -446,9 +447,7 @@ unsafe fn convert<'a>(d: pg_sys::Datum, oid: pg_sys::Oid, reader: Reader) -> Val
             Reader::Int8 => Value::Num(d.value() as i64 as f64),
             Reader::Int4 => Value::Num(f64::from(d.value() as i32)),
             Reader::Int2 => Value::Num(f64::from(d.value() as i16)),
-            Reader::Numeric => AnyNumeric::from_datum(d, false)
-                .and_then(|n| f64::try_from(n).ok())
-                .map_or(Value::Null, Value::Num),
+            Reader::Numeric => Value::Num(crate::types::numeric_to_f64(d)),
             Reader::Money => pgrx::direct_function_call_as_datum(pg_sys::cash_numeric, &[Some(d)])
                 .and_then(|n| pgrx::direct_function_call::<f64>(pg_sys::numeric_float8, &[Some(n)]))
                 .map_or(Value::Null, Value::Num),

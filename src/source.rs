@@ -23,9 +23,19 @@ pub struct SourceColumn {
     pub key: bool,
 }
 
+/// The relation's name as the caller would write it (qualified only when
+/// the caller's search_path does not find it): for messages.
 pub fn relation_name(relid: pg_sys::Oid) -> String {
-    crate::spi_read::one::<String>("SELECT $1::regclass::text", &[crate::spi_read::arg(relid)])
-        .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
+    // SAFETY: regclassout takes an oid and returns a palloc'd C string (the
+    // oid's digits for a relation that no longer exists).
+    unsafe {
+        let out = pgrx::direct_function_call::<&std::ffi::CStr>(
+            pg_sys::regclassout,
+            &[relid.into_datum()],
+        );
+        out.map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
+    }
 }
 
 /// Schema-qualified, quoted name: what the catalog stores, independent of search_path.
@@ -36,6 +46,36 @@ pub fn qualified_name(relid: pg_sys::Oid) -> String {
         &[crate::spi_read::arg(relid)],
     )
     .unwrap_or_else(|| format!("relation {}", relid.to_u32()))
+}
+
+/// The relation's kind (`pg_class.relkind`).
+pub fn relkind(relid: pg_sys::Oid) -> String {
+    crate::spi_read::one::<String>(
+        "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1",
+        &[crate::spi_read::arg(relid)],
+    )
+    .unwrap_or_default()
+}
+
+/// Error unless the relation holds rows to read: a table (plain,
+/// partitioned or foreign), a view or a materialized view. A sequence has a
+/// row too, but not one to learn from.
+pub fn require_rows(relid: pg_sys::Oid) {
+    let kind = relkind(relid);
+    let what = match kind.as_str() {
+        "r" | "p" | "f" | "v" | "m" => return,
+        "S" => "a sequence",
+        "i" | "I" => "an index",
+        "c" => "a composite type",
+        "t" => "a TOAST table",
+        _ => "not a table",
+    };
+    error::raise(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        format!("{} is {what}", relation_name(relid)),
+        None,
+        Some("Pass a table, a view or a materialized view."),
+    )
 }
 
 /// The relation a stored name refers to now.
@@ -55,6 +95,7 @@ pub fn resolve(name: &str) -> pg_sys::Oid {
 }
 
 pub fn columns_of(relid: pg_sys::Oid) -> Vec<SourceColumn> {
+    let _path = crate::guard::FixedSearchPath::new();
     let res = Spi::connect(|c| {
         let t = c.select(
             "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod),
@@ -123,13 +164,19 @@ pub fn select_columns(
         if find(x).is_none() {
             error::undefined_column(x, relation, "Check the names given in exclude.");
         }
+        if columns.is_some_and(|names| names.contains(x)) {
+            error::invalid_parameter(
+                format!("column \"{x}\" is named in both columns and exclude"),
+                "Name a column in one of the two lists.",
+            );
+        }
     }
     let mut feeds: Vec<Feed> = Vec::new();
     let mut skipped = Vec::new();
     match columns {
         Some(names) => {
             for n in names {
-                if exclude.contains(n) || feeds.iter().any(|f| &f.attribute == n) {
+                if feeds.iter().any(|f| &f.attribute == n) {
                     continue;
                 }
                 let Some(c) = find(n) else {
@@ -185,7 +232,7 @@ fn push_values(
     for (i, f) in feeds.iter().enumerate() {
         let ord = first + i;
         match f.read {
-            ReadAs::Number | ReadAs::Duration | ReadAs::Money => {
+            ReadAs::Number | ReadAs::Decimal | ReadAs::Duration | ReadAs::Money => {
                 values.push(row.float8(ord).map_or(Value::Null, Value::Num))
             }
             // A long text is kept as its category key (`key_texts`): a sample
@@ -232,11 +279,14 @@ pub fn scan<E>(
 ) {
     let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
     list.extend(feeds.iter().map(|f| types::read_expr(&f.attribute, f.read)));
-    // The relation is interpolated as its regclass text (quoted, qualified when needed).
+    // The relation is interpolated schema-qualified and quoted; the read
+    // expressions qualify every name they use (`types::read_expr`), so the
+    // caller's search_path resolves nothing of ssad's here (it stays in
+    // effect for what the relation itself runs: a view's functions).
     let query = format!(
         "SELECT {} FROM {} AS t",
         list.join(", "),
-        relation_name(relid)
+        qualified_name(relid)
     );
     let expanded: usize = feeds
         .iter()

@@ -1,7 +1,8 @@
 //! Read-only SPI. pgrx runs every SPI statement read-write once the
 //! transaction has an xid, and read-write SPI starts a new command, which
 //! Postgres refuses inside a parallel operation. Scoring is PARALLEL SAFE, so
-//! its catalog reads go through here: SPI with `read_only = true`, always.
+//! its catalog reads go through here: SPI with `read_only = true`, always,
+//! under the fixed search path of internal SQL (`guard::FixedSearchPath`).
 
 use pgrx::prelude::*;
 use std::ffi::CString;
@@ -27,6 +28,7 @@ pub fn one<T: FromDatum>(query: &str, args: &[Arg]) -> Option<T> {
         .iter()
         .map(|a| if a.1.is_some() { b' ' as _ } else { b'n' as _ })
         .collect();
+    let _path = crate::guard::FixedSearchPath::new();
     // SAFETY: standard SPI protocol on the backend thread; errors raise through
     // pgrx's guard and transaction abort cleans up the SPI connection.
     unsafe {

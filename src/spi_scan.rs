@@ -23,11 +23,15 @@ impl RawRow<'_> {
     }
 
     /// A float8 column at `ord` without a conversion call (the scan's queries
-    /// cast every number to float8).
+    /// cast every number to float8 but numeric, converted here as scoring
+    /// converts it).
     pub fn float8(&self, ord: usize) -> Option<f64> {
         let i = ord.checked_sub(1).filter(|&i| i < self.datums.len())?;
         if self.nulls[i] {
             return None;
+        }
+        if self.types[i] == pg_sys::NUMERICOID {
+            return Some(crate::types::numeric_to_f64(self.datums[i]));
         }
         if self.types[i] != pg_sys::FLOAT8OID {
             return self.get::<f64>(ord);

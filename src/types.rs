@@ -8,8 +8,12 @@ use ssad_core::{ColumnKind, ColumnSpec};
 /// How an attribute is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadAs {
-    /// smallint, integer, bigint, real, double precision, numeric.
+    /// smallint, integer, bigint, real, double precision.
     Number,
+    /// numeric: as a float8, saturating to an infinity beyond float8's range
+    /// (`numeric_float8_no_overflow`, as scoring reads it): a value of
+    /// 10^999 is as anomalous as +Infinity, and it does not stop a training.
+    Decimal,
     /// text, varchar, char(n), name, "char", enums: categories.
     Text,
     /// boolean: the categories 'true' and 'false'.
@@ -38,6 +42,18 @@ types (citext), date, timestamp, timestamptz, interval, and domains over them";
 pub const HOUR: &str = "#hour";
 pub const DOW: &str = "#dow";
 
+/// The attribute a model column is read from: itself when the relation has
+/// an attribute of that name, else a time attribute's part's attribute.
+pub fn attribute_of(column: &str, exists: impl Fn(&str) -> bool) -> &str {
+    if exists(column) {
+        return column;
+    }
+    [HOUR, DOW]
+        .into_iter()
+        .find_map(|sfx| column.strip_suffix(sfx))
+        .unwrap_or(column)
+}
+
 /// The type a value of `type_oid` is stored as: a domain's base type (through
 /// stacked domains), else the type itself. A domain's values are its base
 /// type's datums, so they are read and trained on as the base type.
@@ -52,8 +68,8 @@ pub fn read_as(type_oid: pg_sys::Oid) -> Option<ReadAs> {
         | pg_sys::INT4OID
         | pg_sys::INT8OID
         | pg_sys::FLOAT4OID
-        | pg_sys::FLOAT8OID
-        | pg_sys::NUMERICOID => Some(ReadAs::Number),
+        | pg_sys::FLOAT8OID => Some(ReadAs::Number),
+        pg_sys::NUMERICOID => Some(ReadAs::Decimal),
         pg_sys::TEXTOID
         | pg_sys::VARCHAROID
         | pg_sys::BPCHAROID
@@ -92,7 +108,7 @@ fn string_category(oid: pg_sys::Oid) -> bool {
 pub fn expand(attribute: &str, read: ReadAs) -> Vec<ColumnSpec> {
     let spec = |name: String, kind| ColumnSpec { name, kind };
     match read {
-        ReadAs::Number | ReadAs::Duration | ReadAs::Money => {
+        ReadAs::Number | ReadAs::Decimal | ReadAs::Duration | ReadAs::Money => {
             vec![spec(attribute.into(), ColumnKind::Numeric)]
         }
         ReadAs::Text | ReadAs::Boolean | ReadAs::Printed => {
@@ -110,19 +126,33 @@ pub fn expand(attribute: &str, read: ReadAs) -> Vec<ColumnSpec> {
     }
 }
 
+/// A numeric datum as a float8: the nearest double, ±Infinity beyond
+/// float8's range (where the `::float8` cast raises 22003), 0 below its
+/// smallest magnitude, NaN for NaN. Training, top-k and inline scoring all
+/// read numeric through here, so they see the same bits.
+pub fn numeric_to_f64(d: pg_sys::Datum) -> f64 {
+    // SAFETY: `d` is a non-null numeric datum; the function returns a float8.
+    unsafe { pgrx::direct_function_call::<f64>(pg_sys::numeric_float8_no_overflow, &[Some(d)]) }
+        .unwrap_or(f64::NAN)
+}
+
 /// The SELECT-list expression that reads an attribute for training; scoring
 /// reads the same values from datums (see `row.rs`).
 pub fn read_expr(attribute: &str, read: ReadAs) -> String {
     let q = pgrx::spi::quote_identifier(attribute);
     match read {
-        ReadAs::Number => format!("{q}::float8"),
-        ReadAs::Text => format!("{q}::text"),
-        ReadAs::Money => format!("{q}::numeric::float8"),
+        ReadAs::Number => format!("{q}::pg_catalog.float8"),
+        // The datum itself (a domain's as its base type): converted while
+        // reading (`spi_scan::RawRow::float8`), as scoring converts it.
+        ReadAs::Decimal => format!("{q}::pg_catalog.numeric"),
+        ReadAs::Text => format!("{q}::pg_catalog.text"),
+        ReadAs::Money => format!("{q}::pg_catalog.numeric::pg_catalog.float8"),
         // format's %s prints a value with its type's output function.
-        ReadAs::Printed => format!("format('%s', {q})"),
+        ReadAs::Printed => format!("pg_catalog.format('%s', {q})"),
         ReadAs::Boolean => format!("CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"),
+        // EXTRACT is parsed as pg_catalog.extract whatever the search_path.
         ReadAs::Timestamp | ReadAs::Date | ReadAs::Duration => {
-            format!("extract(epoch FROM {q})::float8")
+            format!("extract(epoch FROM {q})::pg_catalog.float8")
         }
     }
 }

@@ -55,6 +55,15 @@ check "ssad.models has a fresh install's constraints" "$(q "$checks")" "$(qdb ol
 objects="SELECT string_agg(pg_describe_object(classid, objid, 0), ',' ORDER BY 1) FROM pg_depend d
           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssad' WHERE d.deptype = 'e'"
 check "the extension owns a fresh install's objects" "$(q "$objects")" "$(qdb old "$objects")"
+policies="SELECT string_agg(format('%s %s %s %s %s', tablename, policyname, cmd, qual, with_check), ',' ORDER BY 1)
+            FROM pg_policies WHERE schemaname = 'ssad'"
+check "the catalog has a fresh install's policies" "$(q "$policies")" "$(qdb old "$policies")"
+acls="SELECT string_agg(relname || ' ' || coalesce(relacl::text, '-'), ',' ORDER BY relname) FROM pg_class
+       WHERE relnamespace = 'ssad'::regnamespace AND relkind IN ('r', 'S', 'v')"
+check "the catalog has a fresh install's privileges" "$(q "$acls")" "$(qdb old "$acls")"
+check "a role cannot write the updated catalog directly" "permission denied for table models" \
+    "$(qdb old "CREATE ROLE ssad_upgrade_probe; SET ROLE ssad_upgrade_probe; UPDATE ssad.models SET active = false" 2>&1 \
+       | grep -o 'permission denied for table models')"
 
 # Training continues: a rollback and the bad version dropped, the next is numbered above it.
 qdb old "SELECT ssad_drop('pay_model', 2)" >/dev/null

@@ -279,9 +279,10 @@ unsafe fn call_args<'a>(fcinfo: pg_sys::FunctionCallInfo) -> &'a [pg_sys::Nullab
 fn names_arg(args: &[pg_sys::NullableDatum], at: usize) -> Vec<String> {
     match args.get(at) {
         // SAFETY: the argument at `at` is declared text[].
-        Some(a) if !a.isnull => {
-            unsafe { Vec::<String>::from_datum(a.value, false) }.unwrap_or_default()
-        }
+        Some(a) if !a.isnull => crate::error::no_null_elements(
+            unsafe { Vec::<Option<String>>::from_datum(a.value, false) }.unwrap_or_default(),
+            "the column names",
+        ),
         _ => Vec::new(),
     }
 }

@@ -28,6 +28,7 @@ fn ssad_evaluate(
     let (_, _, model) = cache::active(model_name);
     let relid = source.oid();
     drop(source);
+    source::require_rows(relid);
     let relation = source::relation_name(relid);
     let Some(label) = source::columns_of(relid)
         .into_iter()
@@ -44,13 +45,13 @@ fn ssad_evaluate(
     // checked below. Reading any non-zero as an anomaly would silently invert
     // the metrics of a -1/1 label (scikit-learn's outlier convention).
     let label_expr = match crate::types::base_type(label.type_oid) {
-        pg_sys::BOOLOID => format!("t.{q}::int::float8"),
+        pg_sys::BOOLOID => format!("t.{q}::pg_catalog.int4::pg_catalog.float8"),
         pg_sys::INT2OID
         | pg_sys::INT4OID
         | pg_sys::INT8OID
         | pg_sys::NUMERICOID
         | pg_sys::FLOAT4OID
-        | pg_sys::FLOAT8OID => format!("t.{q}::float8"),
+        | pg_sys::FLOAT8OID => format!("t.{q}::pg_catalog.float8"),
         _ => error::raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!(

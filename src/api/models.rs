@@ -7,11 +7,6 @@ use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::json;
 use ssad_core::codec;
 
-fn run(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> i64 {
-    Spi::connect_mut(|c| c.update(sql, None, args).map(|t| t.len() as i64))
-        .unwrap_or_else(|e| pgrx::error!("ssad: updating the model catalog failed: {e}"))
-}
-
 fn version_exists(name: &str, version: i32) -> bool {
     crate::spi_read::one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM ssad.models WHERE name = $1 AND version = $2)",
@@ -37,11 +32,11 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
     catalog::lock_name(model_name, true);
     match version {
         None => {
-            run(
+            catalog::write(
                 "DELETE FROM ssad.model_grants WHERE name = $1",
                 &[model_name.into()],
             );
-            run(
+            catalog::write(
                 "DELETE FROM ssad.models WHERE name = $1",
                 &[model_name.into()],
             )
@@ -62,12 +57,12 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
                     Some("Activate another version first with ssad_activate(), or drop the whole model."),
                 );
             }
-            let dropped = run(
+            let dropped = catalog::write(
                 "DELETE FROM ssad.models WHERE name = $1 AND version = $2",
                 &[model_name.into(), v.into()],
             );
             // The number stays taken: the next version is numbered above it.
-            run(
+            catalog::write(
                 "UPDATE ssad.models SET high_water = greatest(high_water, $2) WHERE name = $1",
                 &[model_name.into(), v.into()],
             );
@@ -84,11 +79,11 @@ fn ssad_activate(model_name: &str, version: i32) -> i32 {
     if !version_exists(model_name, version) {
         undefined_version(model_name, version);
     }
-    run(
+    catalog::write(
         "UPDATE ssad.models SET active = false WHERE name = $1 AND active",
         &[model_name.into()],
     );
-    run(
+    catalog::write(
         "UPDATE ssad.models SET active = true WHERE name = $1 AND version = $2",
         &[model_name.into(), version.into()],
     );
@@ -115,11 +110,16 @@ fn ssad_rename(model_name: &str, new_name: &str) -> bool {
         );
     }
     catalog::lock_name(model_name, true);
-    run(
+    // The new name starts with the model's grants only.
+    catalog::write(
+        "DELETE FROM ssad.model_grants WHERE name = $1",
+        &[new_name.into()],
+    );
+    catalog::write(
         "UPDATE ssad.models SET name = $2 WHERE name = $1",
         &[model_name.into(), new_name.into()],
     );
-    run(
+    catalog::write(
         "UPDATE ssad.model_grants SET name = $2 WHERE name = $1",
         &[model_name.into(), new_name.into()],
     );
@@ -150,7 +150,7 @@ fn valid_role(role: &str) -> String {
 fn ssad_grant(model_name: &str, role: &str) -> bool {
     catalog::require_owner(model_name);
     let role = valid_role(role);
-    run(
+    catalog::write(
         "INSERT INTO ssad.model_grants (name, grantee) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[model_name.into(), role.as_str().into()],
     );
@@ -162,7 +162,7 @@ fn ssad_grant(model_name: &str, role: &str) -> bool {
 fn ssad_revoke(model_name: &str, role: &str) -> bool {
     catalog::require_owner(model_name);
     let role = valid_role(role);
-    run(
+    catalog::write(
         "DELETE FROM ssad.model_grants WHERE name = $1 AND grantee = $2",
         &[model_name.into(), role.as_str().into()],
     );

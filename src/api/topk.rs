@@ -50,14 +50,6 @@ impl Ord for Kept {
     }
 }
 
-fn relkind(relid: pg_sys::Oid) -> String {
-    crate::spi_read::one::<String>(
-        "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = $1",
-        &[crate::spi_read::arg(relid)],
-    )
-    .unwrap_or_default()
-}
-
 /// The k most anomalous rows of `source` (default: the relation the model
 /// was trained on), most anomalous first.
 #[pg_extern(stable, parallel_restricted)]
@@ -81,7 +73,7 @@ fn ssad_top_anomalies(
     if !(1..=100_000).contains(&k) {
         error::invalid_parameter(
             format!("k must be between 1 and 100000, got {k}"),
-            "Ask for fewer rows.",
+            "Top-k holds its k rows in memory; for more rows, ORDER BY ssad_score('model', t) DESC.",
         );
     }
     let (_, _, model) = cache::active(model_name);
@@ -89,12 +81,13 @@ fn ssad_top_anomalies(
         Some(r) => r.oid(),
         None => source::resolve(&catalog::train_args(model_name).source),
     };
+    source::require_rows(relid);
     let feeds = source::feeds_for_model(&model, relid);
     // Views have no ctid: carry the row itself through the scan instead. A
     // ctid alone does not tell the partitions of a table apart: the row is
     // found again by its table's oid too. The row is `t.*`, not `t`: a
     // column named t would win over the alias.
-    let has_ctid = relkind(relid) != "v";
+    let has_ctid = source::relkind(relid) != "v";
     let extra: &[&str] = if has_ctid {
         &["t.tableoid", "t.ctid"]
     } else {
@@ -139,7 +132,7 @@ fn ssad_top_anomalies(
     );
     let mut kept = heap.into_sorted_vec();
     kept.truncate(k);
-    let relation = source::relation_name(relid);
+    let qualified = source::qualified_name(relid);
     let mut scratch = model.scratch();
     let rows: Vec<_> = kept
         .into_iter()
@@ -160,7 +153,7 @@ fn ssad_top_anomalies(
                 (Some(r), _) => Some(r),
                 (None, Some((table, ctid))) => crate::spi_read::one::<JsonB>(
                     &format!(
-                        "SELECT to_jsonb(t.*) FROM {relation} AS t WHERE t.tableoid = $1 AND t.ctid = $2"
+                        "SELECT to_jsonb(t.*) FROM {qualified} AS t WHERE t.tableoid = $1 AND t.ctid = $2"
                     ),
                     &[crate::spi_read::arg(table), crate::spi_read::arg(ctid)],
                 ),

@@ -22,12 +22,13 @@ struct Request<'a> {
 }
 
 fn valid_name(model_name: Option<&str>) -> &str {
-    let Some(name) = model_name.map(str::trim).filter(|n| !n.is_empty()) else {
+    let name = error::required(model_name, "model_name").trim();
+    if name.is_empty() {
         error::invalid_parameter(
             "model_name must be a non-empty name".into(),
             "Pass a name such as 'payments_model'.",
         )
-    };
+    }
     if name.len() > 63 {
         error::invalid_parameter(
             format!("model name \"{name}\" is longer than 63 bytes"),
@@ -46,6 +47,7 @@ fn run(req: Request<'_>) -> Summary {
         .get_or_insert(gucs::SAMPLE_SIZE.get() as u64);
     opts.threads.get_or_insert(gucs::THREADS.get() as u32);
 
+    source::require_rows(req.relid);
     let relation = source::relation_name(req.relid);
     let available = source::columns_of(req.relid);
     let selection =
@@ -83,7 +85,9 @@ fn run(req: Request<'_>) -> Summary {
             loss,
         } = e
         {
-            pgrx::notice!(
+            // DEBUG1, as Postgres reports the steps of its own commands:
+            // `SET client_min_messages = debug1` shows them.
+            pgrx::debug1!(
                 "ssad: epoch {epoch}/{epochs} loss {loss:.5} elapsed {:.1}s",
                 train_start.elapsed().as_secs_f64()
             );
@@ -149,8 +153,8 @@ fn run(req: Request<'_>) -> Summary {
 fn ssad_train(
     model_name: Option<&str>,
     source: Option<PgRelation>,
-    columns: default!(Option<Vec<String>>, "NULL"),
-    exclude: default!(Option<Vec<String>>, "NULL"),
+    columns: default!(Option<Vec<Option<String>>>, "NULL"),
+    exclude: default!(Option<Vec<Option<String>>>, "NULL"),
     options: default!(Option<JsonB>, "'{}'"),
 ) -> TableIterator<
     'static,
@@ -181,8 +185,8 @@ fn ssad_train(
     TableIterator::once(run(Request {
         name,
         relid,
-        columns,
-        exclude: exclude.unwrap_or_default(),
+        columns: columns.map(|c| error::no_null_elements(c, "columns")),
+        exclude: error::no_null_elements(exclude.unwrap_or_default(), "exclude"),
         options: options.map_or_else(|| json!({}), |j| j.0),
     }))
 }
@@ -217,6 +221,25 @@ fn ssad_retrain(
     // A column left out at training may have been dropped since: there is
     // nothing left to exclude, and a scheduled retrain must not fail on it.
     let available = source::columns_of(relid);
+    if stored.columns.is_none() {
+        // Without a column list the model follows the table: a column it
+        // read and that has been dropped since leaves it (with `columns`
+        // given, a dropped column is an error: see select_columns).
+        let mut gone: Vec<&str> = stored
+            .model_columns
+            .iter()
+            .map(|c| crate::types::attribute_of(c, |a| available.iter().any(|x| x.name == a)))
+            .filter(|a| !available.iter().any(|x| &x.name == a))
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        for a in gone {
+            pgrx::notice!(
+                "ssad: column \"{a}\" of model \"{model_name}\" no longer exists in {}; the new version is trained without it",
+                source::relation_name(relid)
+            );
+        }
+    }
     let exclude = stored
         .exclude
         .into_iter()
@@ -332,7 +355,7 @@ mod tests {
                 "22023",
             ),
             ("SELECT ssad_train('', 't_err')", "22023"),
-            ("SELECT ssad_train(NULL, 't_err')", "22023"),
+            ("SELECT ssad_train(NULL, 't_err')", "22004"),
         ];
         for (sql, code) in cases {
             assert_eq!(sqlstate_of(sql), code, "{sql}");
