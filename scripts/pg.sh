@@ -27,8 +27,9 @@ pg_start() {
         echo "max_worker_processes = 16"
         for line in "$@"; do echo "$line"; done
     } | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
-    # A clean environment: RUST_BACKTRACE would put Rust backtraces into error details.
-    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    # A clean environment, plus PG_ENV ("NAME=value ...") when a test sets it.
+    # shellcheck disable=SC2086 # PG_ENV is meant to split
+    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE ${PG_ENV:-} "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log"; return 1; }
 }
 
