@@ -5,9 +5,9 @@
 //! the skew direction as ECOD), ZCA-whitened coordinates (G2: sums to the
 //! Mahalanobis distance) and leave-one-column-out linear residuals (LOO, and
 //! variants: |r|, ln(1 + r^2), hinged, other ridges, trimmed covariance) and
-//! LeSiNN subsample nearest-neighbour distances (SN, round 9) and robust z
-//! beyond a fence on the kNN coordinates (RZ, round 10), so
-//! combinations can be compared without retraining. Each feature also exists
+//! LeSiNN subsample nearest-neighbour distances (SN) and robust z beyond a
+//! fence on the kNN coordinates (RZ), so combinations can be compared
+//! without retraining. Each feature also exists
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
 
@@ -96,7 +96,7 @@ pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
     ("uc+uH", &[(X, 1.0), (U + F_H, 1.0)]),
     ("max(uc,uE2)", &[(X + 9, 1.0)]),
     ("max(uc,uEA)", &[(X + 10, 1.0)]),
-    // Round 9: LeSiNN subsample nearest neighbours (SNpsi), and SN8 / SN32
+    // LeSiNN subsample nearest neighbours (SNpsi), and SN8 / SN32
     // u-standardised, hinged at the training 90th percentile (h8, h32) or 95th (h8_20).
     ("SN8", &[(F_SN8, 1.0)]),
     ("SN16", &[(F_SN16, 1.0)]),
@@ -144,7 +144,7 @@ pub const VARIANTS: &[(&str, &[(usize, f64)])] = &[
         &[(F_P, 1.0), (F_M, 2.0), (F_K, 1.25), (X + 3, 4.0)],
     ),
     ("uc+uSN8", &[(X, 1.0), (U + F_SN8, 1.0)]),
-    // Round 10: robust z beyond a fence (not a tail share: a contaminated
+    // Robust z beyond a fence (not a tail share: a contaminated
     // tail does not raise the bar).
     ("RZ2", &[(F_RZ2, 1.0)]),
     ("RZ3", &[(F_RZ3, 1.0)]),
