@@ -53,7 +53,7 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// Mid-rank (1 = best) of each entry of `xs`, higher is better.
-fn ranks(xs: &[f64]) -> Vec<f64> {
+pub fn ranks(xs: &[f64]) -> Vec<f64> {
     xs.iter()
         .map(|&x| {
             let above = xs.iter().filter(|&&y| y > x).count() as f64;

@@ -4,11 +4,23 @@
 //!
 //! Usage: ssad-eval [DATA_DIR] [--tables a,b,..] [--threads N] [--protocol A|B|AB]
 //!                  [--csv OUT.csv] [--options JSON] [--teacher]
+//!        ssad-eval [DATA_DIR] --report RUN.csv[,RUN2.csv..] [--protocol A|B|AB]
+//!        ssad-eval [DATA_DIR] --compare BASE.csv[,..] CAND.csv[,..] [--protocol A|B|AB]
+//!                  [--holdout HBASE.csv[,..] HCAND.csv[,..]] [--holdout-dir DIR] [--note TEXT]
+//!
+//! Every run ends each protocol with the cross-validation across tables and
+//! the per-table deficits of `crossval.rs`. `--report` prints them again from
+//! result CSVs written by `--csv` (several files, e.g. one per seed, are
+//! averaged per table); `--compare` compares a candidate default with a
+//! baseline run, on the shared tables and, with `--holdout`, on the tables of
+//! `benches/holdout.sh` (built in `--holdout-dir`, default
+//! `benches/results/holdout`).
 //!
 //! `--teacher`: also score every job's model with its exact network (the
 //! distilled student removed) and report both side by side.
 
 mod baselines;
+mod crossval;
 mod data;
 mod run;
 mod sweep;
@@ -30,6 +42,39 @@ struct Args {
     sweep: bool,
     /// `--teacher`: compare with the exact network.
     teacher: bool,
+    /// `--protocol` was given (the comparison then insists on its protocols).
+    protocols_given: bool,
+    /// `--report`: result CSVs to report on instead of running.
+    report: Option<Vec<PathBuf>>,
+    /// `--compare`: (baseline run, candidate run) result CSVs.
+    compare: Option<(Vec<PathBuf>, Vec<PathBuf>)>,
+    /// `--holdout`: (baseline run, candidate run) result CSVs on the holdout tables.
+    holdout: Option<(Vec<PathBuf>, Vec<PathBuf>)>,
+    holdout_dir: PathBuf,
+    /// `--note`: why a widened worst deficit is worth it.
+    note: Option<String>,
+}
+
+const USAGE: &str = "\
+ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--teacher] [--sweep]
+    train and score on the tables of DATA_DIR (default ../shared/datasets/adbench); each protocol ends
+    with the cross-validation across tables (halves H1, H2 = alternate manifest entries) and the deficits
+ssad-eval [DATA_DIR] --report RUN.csv[,RUN2.csv..] [--protocol A|B|AB]
+    the same cross-validation and deficit report from result CSVs written by --csv (averaged per table)
+ssad-eval [DATA_DIR] --compare BASE.csv[,..] CAND.csv[,..] [--protocol A|B|AB]
+          [--holdout HBASE.csv[,..] HCAND.csv[,..]] [--holdout-dir DIR] [--note TEXT]
+    compare a candidate run with a baseline run: differences of ssad's means on H1, H2 and all tables,
+    the worst deficit's change, and the verdict (adopt only if it wins on both halves); --holdout adds
+    the tables of benches/holdout.sh (in --holdout-dir, default benches/results/holdout); --note says
+    why a worst deficit widened by more than 0.02 is worth it
+";
+
+/// A comma-separated list of files.
+fn paths(v: &str) -> Vec<PathBuf> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +87,12 @@ fn parse_args() -> Result<Args, String> {
         options: TrainOptions::default(),
         sweep: false,
         teacher: false,
+        protocols_given: false,
+        report: None,
+        compare: None,
+        holdout: None,
+        holdout_dir: PathBuf::from("benches/results/holdout"),
+        note: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,7 +106,15 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--threads: {e}"))?
             }
-            "--protocol" => a.protocols = val("--protocol")?.to_uppercase(),
+            "--protocol" => {
+                a.protocols = val("--protocol")?.to_uppercase();
+                a.protocols_given = true;
+            }
+            "--report" => a.report = Some(paths(&val("--report")?)),
+            "--compare" => a.compare = Some((paths(&val("--compare")?), paths(&val("--compare")?))),
+            "--holdout" => a.holdout = Some((paths(&val("--holdout")?), paths(&val("--holdout")?))),
+            "--holdout-dir" => a.holdout_dir = PathBuf::from(val("--holdout-dir")?),
+            "--note" => a.note = Some(val("--note")?),
             "--sweep" => a.sweep = true,
             "--teacher" => a.teacher = true,
             "--f16" => run::F16_WEIGHTS.store(true, std::sync::atomic::Ordering::Relaxed),
@@ -65,7 +124,7 @@ fn parse_args() -> Result<Args, String> {
                     TrainOptions::from_json(&val("--options")?).map_err(|e| e.to_string())?
             }
             "-h" | "--help" => {
-                println!("ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--teacher]");
+                print!("{USAGE}");
                 std::process::exit(0);
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -84,6 +143,9 @@ fn main() {
 
 fn real_main() -> Result<(), String> {
     let args = parse_args()?;
+    if args.compare.is_some() || args.report.is_some() {
+        return report_main(&args);
+    }
     let names: Vec<String> = data::manifest_names(&args.dir)?
         .into_iter()
         .filter(|n| {
@@ -129,6 +191,19 @@ fn real_main() -> Result<(), String> {
     )?;
     eprintln!("evaluated in {:.1}s", t0.elapsed().as_secs_f64());
     let base = baselines::load(&args.dir)?;
+    let order = data::manifest_names(&args.dir)?;
+    let suite = crossval::Suite {
+        order: &order,
+        base: &base,
+    };
+    let mut ssad = crossval::Ssad::default();
+    for o in &outcomes {
+        let p = match o.protocol {
+            Protocol::A => "A",
+            Protocol::B(_) => "B",
+        };
+        ssad.add(p, &tables[o.table].name, o.auroc, o.auprc);
+    }
     let mut report = String::new();
     for (proto, label) in [
         ("A", "protocol A (unsupervised)"),
@@ -138,6 +213,7 @@ fn real_main() -> Result<(), String> {
             continue;
         }
         report += &per_table(proto, label, &tables, &outcomes, &base);
+        report += &crossval::report(&suite, proto, &ssad);
     }
     if args.sweep {
         report += &sweep_report(&tables, &outcomes);
@@ -149,6 +225,78 @@ fn real_main() -> Result<(), String> {
     if let Some(path) = &args.csv {
         write_csv(path, &tables, &outcomes)?;
     }
+    Ok(())
+}
+
+/// `--report` and `--compare`: the cross-validation figures from result CSVs,
+/// without training.
+fn report_main(args: &Args) -> Result<(), String> {
+    let order = data::manifest_names(&args.dir)?;
+    let base = baselines::load(&args.dir)?;
+    let suite = crossval::Suite {
+        order: &order,
+        base: &base,
+    };
+    if let Some(files) = &args.report {
+        let ssad = crossval::Ssad::from_csvs(files)?;
+        let mut out = String::new();
+        for p in ssad.protocols() {
+            if args.protocols.contains(p.as_str()) {
+                out += &crossval::report(&suite, &p, &ssad);
+            }
+        }
+        print!("{out}");
+        return Ok(());
+    }
+    let Some((old_files, new_files)) = &args.compare else {
+        return Ok(());
+    };
+    let (old, new) = (
+        crossval::Ssad::from_csvs(old_files)?,
+        crossval::Ssad::from_csvs(new_files)?,
+    );
+    let (po, pn) = (old.protocols(), new.protocols());
+    let protocols: Vec<String> = if args.protocols_given {
+        let asked: Vec<String> = ["A", "B"]
+            .into_iter()
+            .filter(|p| args.protocols.contains(p))
+            .map(String::from)
+            .collect();
+        if let Some(p) = asked.iter().find(|p| !po.contains(p) || !pn.contains(p)) {
+            return Err(format!("protocol {p} is not in both runs"));
+        }
+        asked
+    } else {
+        po.into_iter().filter(|p| pn.contains(p)).collect()
+    };
+    if protocols.is_empty() {
+        return Err("the two runs have no protocol in common".into());
+    }
+    let holdout_data = match &args.holdout {
+        Some((hb, hc)) => Some((
+            data::manifest_names(&args.holdout_dir)?,
+            baselines::load(&args.holdout_dir)?,
+            crossval::Ssad::from_csvs(hb)?,
+            crossval::Ssad::from_csvs(hc)?,
+        )),
+        None => None,
+    };
+    let holdout = holdout_data
+        .as_ref()
+        .map(|(order, base, old, new)| crossval::Holdout {
+            suite: crossval::Suite { order, base },
+            old,
+            new,
+        });
+    let (text, _) = crossval::compare(
+        &suite,
+        &protocols,
+        &old,
+        &new,
+        holdout.as_ref(),
+        args.note.as_deref(),
+    );
+    print!("{text}");
     Ok(())
 }
 
