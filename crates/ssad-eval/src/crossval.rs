@@ -321,6 +321,8 @@ pub struct Findings {
     pub halves: Vec<(String, f64, f64)>,
     /// (where, widening) of each worst deficit that widened by more than the slack.
     pub widened: Vec<(String, f64)>,
+    /// Protocols asked with no table run on both sides.
+    pub empty: Vec<String>,
 }
 
 impl Findings {
@@ -328,6 +330,7 @@ impl Findings {
     /// compared, and any worst deficit widened beyond the slack has a note.
     pub fn adopt(&self, noted: bool) -> bool {
         !self.halves.is_empty()
+            && self.empty.is_empty()
             && self.halves.iter().all(|h| h.1 > 0.0 && h.2 > 0.0)
             && (noted || self.widened.is_empty())
     }
@@ -351,9 +354,11 @@ impl Findings {
                     .map(|(w, d)| format!("{w} worst deficit {d:+.4} without a note")),
             );
         }
-        if self.halves.is_empty() {
-            r.push("no protocol in common".into());
-        }
+        r.extend(
+            self.empty
+                .iter()
+                .map(|p| format!("{p}: no table run on both sides")),
+        );
         r
     }
 }
@@ -454,6 +459,11 @@ pub fn compare(
         out += &format!("\n== compare, protocol {p}: candidate - baseline run, ssad's means\n");
         if dropped > 0 {
             out += &format!("({dropped} tables run on one side only are left out)\n");
+        }
+        if o.is_empty() {
+            out += "no table of this data directory was run on both sides\n";
+            found.empty.push(p.clone());
+            continue;
         }
         out += &header;
         out += &sub;
@@ -603,7 +613,6 @@ mod tests {
             r.contains("by mean AUROC: H1 1 of 3, H2 1 of 3, all 1 of 3"),
             "{r}"
         );
-        assert!(!r.to_lowercase().contains("session"));
     }
 
     #[test]
@@ -697,6 +706,27 @@ mod tests {
             "{text}"
         );
         assert!(f.adopt(false));
+    }
+
+    #[test]
+    fn no_table_on_both_sides_is_no_verdict() {
+        let (order, b) = base();
+        let suite = Suite {
+            order: &order,
+            base: &b,
+        };
+        let mut other = Ssad::default();
+        other.add("A", "elsewhere", 0.99, 0.9);
+        let (text, f) = compare(
+            &suite,
+            &["A".to_string()],
+            &run([0.8; 4]),
+            &other,
+            None,
+            None,
+        );
+        assert!(!f.adopt(true));
+        assert!(text.contains("A: no table run on both sides"), "{text}");
     }
 
     #[test]
