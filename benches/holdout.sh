@@ -4,6 +4,10 @@
 # and runs the core harness on them in protocol A, next to IsolationForest,
 # ECOD and KNN. Needs no cluster; the venv is benches/speed.sh's.
 # Usage: bash benches/holdout.sh [extra ssad-eval flags, e.g. --options '{"seed":7}']
+# The results go to benches/results/holdout/ssad.csv unless the flags name
+# another file with --csv (the last --csv given wins): one file per build and
+# seed lets `ssad-eval --compare BASE.csv CAND.csv --holdout HBASE.csv HCAND.csv`
+# put these tables next to the shared ones (crates/ssad-eval/CROSSVAL.md).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 VENV=$REPO/benches/.venv
