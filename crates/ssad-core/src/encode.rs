@@ -34,6 +34,13 @@ pub struct NumericEncoder {
     /// bits: built by the same arithmetic).
     #[serde(skip)]
     levels: Vec<(f32, f32, f64)>,
+    /// Derived: the largest standardised value (`z`) in robust units, either
+    /// side. `f64::MAX` cuts only an infinite z, which a finite value far
+    /// beyond a narrow column's range reaches ((1e308 - median) / 0.01), and
+    /// which would turn its kNN coordinate infinite and the distances and
+    /// linear residuals it enters NaN.
+    #[serde(skip)]
+    z_max: f64,
 }
 
 /// Why a column was left out of the model.
@@ -118,18 +125,28 @@ impl NumericEncoder {
             density,
             time: false,
             levels: Vec::new(),
+            z_max: f64::MAX,
         };
         e.levels = e
             .density
             .values
             .iter()
             .map(|&x| {
-                let z = (x - e.median) / e.scale;
+                let z = e.z(x);
                 let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
                 (input, soften(z), e.density.surprise(x))
             })
             .collect();
         e
+    }
+
+    /// The standardised value of `x`, (x - median) / scale, within
+    /// `z_max` either side (NaN stays NaN). Every term a number enters
+    /// reads it through here or through the density's equally bounded
+    /// distance (`Density::surprise`), so no value makes a term infinite.
+    #[inline]
+    pub fn z(&self, x: f64) -> f64 {
+        ((x - self.median) / self.scale).clamp(-self.z_max, self.z_max)
     }
 
     /// The looked-up parts of `x` when it is one of a discrete column's
@@ -181,17 +198,14 @@ impl NumericEncoder {
 
     /// Scaled, clipped value as the network sees it; None for NULL.
     pub fn scaled(&self, v: &Value<'_>) -> Option<f32> {
-        self.value(v).map(|x| {
-            let z = ((x - self.median) / self.scale) as f32;
-            z.clamp(-INPUT_CLIP, INPUT_CLIP)
-        })
+        self.value(v)
+            .map(|x| (self.z(x) as f32).clamp(-INPUT_CLIP, INPUT_CLIP))
     }
 
     /// Scaled value with the tails compressed logarithmically beyond the clip
     /// instead of flattened, so far values stay farther: the kNN term's space.
     pub fn soft_scaled(&self, v: &Value<'_>) -> Option<f32> {
-        self.value(v)
-            .map(|x| soften((x - self.median) / self.scale))
+        self.value(v).map(|x| soften(self.z(x)))
     }
 
     /// How surprising the value is on its own: -ln of the level-set tail
@@ -330,7 +344,7 @@ impl ColumnEncoder {
             ColumnEncoder::Numeric(e) => match e.value(v) {
                 Some(x) => {
                     let (input, knn_coord, marginal) = e.level(x).unwrap_or_else(|| {
-                        let z = (x - e.median) / e.scale;
+                        let z = e.z(x);
                         let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
                         (input, soften(z), e.density.surprise(x))
                     });

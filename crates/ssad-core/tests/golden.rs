@@ -1,5 +1,7 @@
 //! Golden model bytes of older formats: models stored in formats 1 to 5
-//! decode and score as the code that wrote them scored them, bit for bit.
+//! decode and score as the code that wrote them scored them, bit for bit,
+//! wherever that score was finite; the rows it scored NaN or infinite
+//! (values far beyond a column's range) now score a finite number.
 //!
 //! `tests/golden/` holds model bytes and the scores they gave, written by
 //! ssad-core at commit 5dcad9e (format 5) through `codec::encode_version`:
@@ -109,6 +111,8 @@ fn older_formats_score_every_finite_score_as_they_did() {
                 b.to_bits(),
                 "{name} row {i}: one-row vs batch"
             );
+            // Rows the old code scored NaN or infinite score a finite number.
+            assert!(got.is_finite() && got >= 0.0, "{name} row {i}: {got}");
             if !old.is_finite() {
                 continue;
             }

@@ -1,0 +1,187 @@
+//! Extreme values: under a model trained on ordinary values, a number far
+//! beyond f64's ordinary range (+-1e308, +-f64::MAX, the infinities) in a
+//! numeric or a time column scores a finite number, at least as high as an
+//! ordinary far outlier's, the same bits through the one-row and the batch
+//! path; explanations and embeddings stay finite. Tiny and signed-zero
+//! values (f64::MIN_POSITIVE, -0.0) are ordinary numbers.
+
+use ssad_core::rng::Rng;
+use ssad_core::schema::Value;
+use ssad_core::{thread_pool, train, ColumnKind, ColumnSpec, Model, TrainOptions};
+use std::borrow::Cow;
+
+/// The model's columns: `x` numeric (10 +- 3), `narrow` numeric (spread
+/// 0.01: 1e308 is beyond f64 in its robust units), `level` numeric of four
+/// levels, `t` a time column (hourly epochs), `k` categorical.
+fn specs() -> Vec<ColumnSpec> {
+    let s = |n: &str, kind| ColumnSpec {
+        name: n.into(),
+        kind,
+    };
+    vec![
+        s("x", ColumnKind::Numeric),
+        s("narrow", ColumnKind::Numeric),
+        s("level", ColumnKind::Numeric),
+        s("t", ColumnKind::Time),
+        s("k", ColumnKind::Categorical),
+    ]
+}
+
+/// Columns `extreme_values_*` sets to extreme values: every number column.
+const NUMBER_COLUMNS: [usize; 4] = [0, 1, 2, 3];
+
+fn rows(n: usize, seed: u64) -> Vec<Vec<Value<'static>>> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let a = rng.normal();
+            vec![
+                Value::Num(10.0 + 3.0 * a),
+                Value::Num(0.01 * a + 0.002 * rng.normal()),
+                Value::Num((i % 4) as f64),
+                Value::Num(1.7e9 + i as f64 * 3600.0),
+                Value::Text(Cow::Borrowed(["a", "b", "c"][(a.abs() * 2.0) as usize % 3])),
+            ]
+        })
+        .collect()
+}
+
+fn model(distill: bool) -> (Model, Vec<Vec<Value<'static>>>) {
+    let data = rows(600, 3);
+    let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+    let opts = TrainOptions {
+        epochs: Some(4),
+        distill: Some(distill),
+        ..Default::default()
+    };
+    let (m, _) =
+        train(&specs(), &data, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    (m, data)
+}
+
+/// Scores through the one-row path, checked against the batch path bit for bit.
+fn scores(m: &Model, rows: &[Vec<Value<'static>>]) -> Vec<f64> {
+    let pool = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = m.scratch();
+    let one: Vec<f64> = rows
+        .iter()
+        .map(|r| m.score(r, &mut s).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let batch = m.score_batch(rows, &pool).unwrap_or_else(|e| panic!("{e}"));
+    for (i, (a, b)) in one.iter().zip(&batch).enumerate() {
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "row {i}: one-row {a} vs batch {b}"
+        );
+    }
+    one
+}
+
+/// `base` with column `c` set to `v`.
+fn with(base: &[Value<'static>], c: usize, v: f64) -> Vec<Value<'static>> {
+    let mut r = base.to_vec();
+    r[c] = Value::Num(v);
+    r
+}
+
+/// An ordinary far outlier of column `c`: 50 robust units below its median
+/// (below: a time column folds later times into its range).
+fn far_outlier(m: &Model, c: usize) -> f64 {
+    match &m.encoders[c] {
+        ssad_core::encode::ColumnEncoder::Numeric(e) => e.median - 50.0 * e.scale,
+        ssad_core::encode::ColumnEncoder::Categorical(_) => panic!("not a number column"),
+    }
+}
+
+const HUGE: [f64; 6] = [
+    1e308,
+    -1e308,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::MAX,
+    f64::MIN,
+];
+
+#[test]
+fn extreme_values_score_finite_and_at_least_as_high_as_a_far_outlier() {
+    for distill in [true, false] {
+        let (m, data) = model(distill);
+        assert_eq!(m.columns.len(), specs().len());
+        let base = &data[7];
+        let ordinary = scores(&m, &data[..200]);
+        assert!(ordinary.iter().all(|v| v.is_finite() && *v >= 0.0));
+        for c in NUMBER_COLUMNS {
+            let far = scores(&m, &[with(base, c, far_outlier(&m, c))])[0];
+            assert!(far > ordinary[7], "col {c}: far outlier {far}");
+            let probe: Vec<Vec<Value<'static>>> = HUGE
+                .iter()
+                .chain(&[f64::MIN_POSITIVE, -0.0, 0.0])
+                .map(|&v| with(base, c, v))
+                .collect();
+            let got = scores(&m, &probe);
+            for (v, s) in HUGE.iter().zip(&got) {
+                assert!(s.is_finite(), "col {c} value {v}: {s} (distill {distill})");
+                assert!(
+                    *s >= far,
+                    "col {c} value {v}: {s} below a far outlier's {far}"
+                );
+            }
+            // Tiny values and signed zeros are ordinary numbers.
+            for s in &got[HUGE.len()..] {
+                assert!(s.is_finite() && *s >= 0.0, "col {c}: {s}");
+            }
+            // Explanations and embeddings of every probe: finite.
+            let mut s = m.scratch();
+            for r in &probe {
+                let c = m.explain(r, &mut s).unwrap_or_else(|e| panic!("{e}"));
+                for t in &c {
+                    for v in [
+                        t.contribution,
+                        t.prediction_term,
+                        t.marginal_term,
+                        t.knn_term,
+                    ] {
+                        assert!(v.is_finite(), "{r:?}: {t:?}");
+                    }
+                }
+                let e = m.embed(r).unwrap_or_else(|e| panic!("{e}"));
+                assert!(e.iter().all(|v| v.is_finite()), "{r:?}: {e:?}");
+            }
+        }
+        // Every number column at once.
+        for &v in &HUGE {
+            let mut r = base.clone();
+            for c in NUMBER_COLUMNS {
+                r[c] = Value::Num(v);
+            }
+            let s = scores(&m, &[r])[0];
+            assert!(s.is_finite() && s > ordinary[7], "all columns {v}: {s}");
+        }
+    }
+}
+
+#[test]
+fn farther_values_score_no_lower() {
+    let (m, data) = model(true);
+    let base = &data[11];
+    for c in [0usize, 1] {
+        let e = match &m.encoders[c] {
+            ssad_core::encode::ColumnEncoder::Numeric(e) => e,
+            ssad_core::encode::ColumnEncoder::Categorical(_) => panic!("not numeric"),
+        };
+        for sign in [1.0, -1.0] {
+            let ladder: Vec<Vec<Value<'static>>> = [50.0, 1e6, 1e12]
+                .iter()
+                .map(|k| e.median + sign * k * e.scale)
+                .chain([sign * 1e300, sign * 1e308, sign * f64::MAX])
+                .map(|v| with(base, c, v))
+                .collect();
+            let got = scores(&m, &ladder);
+            assert!(
+                got.windows(2).all(|w| w[0] <= w[1]),
+                "col {c} sign {sign}: {got:?}"
+            );
+        }
+    }
+}
