@@ -16,12 +16,18 @@ use crate::student::Student;
 use crate::tails::{ColumnTail, Tails};
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 5: the small-table tail term (`tails`) follows the linear term. 4: the same layout as 3; a categorical column knows a long text by its
-/// key and its marginal is its level-set surprise (`categorical`), and a date or timestamp column has kind code 2
+/// 6: a numeric column's NaN share (`NumericEncoder::nan_rate`) follows its
+/// NULL share: a NaN is a value of its own, and a standardised value
+/// saturates at `encode::Z_MAX`. 5: the small-table tail term (`tails`)
+/// follows the linear term. 4: the same layout as 3; a categorical column
+/// knows a long text by its key and its marginal is its level-set surprise
+/// (`categorical`), and a date or timestamp column has kind code 2
 /// (`ColumnKind::Time`). 3: the linear term follows the student (2: the
 /// distilled student follows the score quantiles; 1: no student). Older
-/// versions still decode, without the parts they lack, and score as they did.
-pub const FORMAT_VERSION: u16 = 5;
+/// versions still decode, without the parts they lack, and score as they
+/// did (NaN as NULL before 6); a model written in an older format (tests)
+/// leaves out what that format lacks.
+pub const FORMAT_VERSION: u16 = 6;
 const HEADER: usize = 8 + 2 + 4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
@@ -204,7 +210,13 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
             ColumnEncoder::Numeric(e) => {
                 w.f64(e.median);
                 w.f64(e.scale);
-                w.f64(e.null_rate);
+                if version >= 6 {
+                    w.f64(e.null_rate);
+                    w.f64(e.nan_rate.unwrap_or(0.0));
+                } else {
+                    // Formats before 6 count a NaN as a NULL.
+                    w.f64(e.null_rate + e.nan_rate.unwrap_or(0.0));
+                }
                 w.u64(e.count);
                 w.f64s(&e.grid);
                 w.f64s(&e.density.values);
@@ -327,8 +339,9 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
         let enc = match kind {
             ColumnKind::Numeric | ColumnKind::Time => {
-                let (median, scale, null_rate, count, grid) =
-                    (r.f64()?, r.f64()?, r.f64()?, r.u64()?, r.f64s()?);
+                let (median, scale, null_rate) = (r.f64()?, r.f64()?, r.f64()?);
+                let nan_rate = if version >= 6 { Some(r.f64()?) } else { None };
+                let (count, grid) = (r.u64()?, r.f64s()?);
                 let values = r.f64s()?;
                 let n = r.len(8)?;
                 let counts = (0..n).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
@@ -336,13 +349,18 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                 let density_ok = !counts.is_empty()
                     && (values.is_empty() || values.len() == counts.len())
                     && lo <= hi;
-                if grid.len() < 2 || !(scale > 0.0 && scale.is_finite()) || !density_ok {
+                let share = |p: f64| (0.0..=1.0).contains(&p);
+                let shares_ok =
+                    share(null_rate) && nan_rate.is_none_or(|q| share(q) && share(null_rate + q));
+                let ok = grid.len() >= 2 && scale > 0.0 && scale.is_finite();
+                if !(ok && density_ok && shares_ok) {
                     return Err(corrupt("numeric encoder"));
                 }
                 let e = NumericEncoder::from_parts(
                     median,
                     scale,
                     null_rate,
+                    nan_rate,
                     count,
                     grid,
                     Density::from_parts(values, counts, lo, hi, scale),
@@ -630,6 +648,53 @@ mod tests {
         };
         assert_eq!(scores(&v4, &rows), scores(&without, &rows));
         assert_ne!(scores(&v4, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn version_5_bytes_read_nan_as_missing_and_version_6_as_a_value() {
+        // A column NaN in a tenth of the training rows and never NULL.
+        let specs = ColumnSpec::numbered("c", 3);
+        let mut rng = Rng::new(8);
+        let rows: Vec<Vec<Value<'static>>> = (0..400)
+            .map(|i| {
+                let a = rng.normal();
+                let nan = if i % 10 == 0 { f64::NAN } else { a };
+                vec![Value::Num(nan), Value::Num(a), Value::Num(rng.normal())]
+            })
+            .collect();
+        let m = crate::train::fit_for_test(&specs, &rows, &TrainOptions::default());
+        let ColumnEncoder::Numeric(e) = &m.encoders[0] else {
+            panic!("not numeric")
+        };
+        assert_eq!((e.nan_rate, e.null_rate), (Some(0.1), 0.0));
+        let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, m);
+        let v5 = decode(&encode_version(&m, 5)).unwrap_or_else(|e| panic!("{e}"));
+        let ColumnEncoder::Numeric(e5) = &v5.encoders[0] else {
+            panic!("not numeric")
+        };
+        assert_eq!(e5.nan_rate, None);
+        let probe = |v: Value<'static>| -> Vec<Vec<Value<'static>>> {
+            rows.iter()
+                .skip(1)
+                .take(20)
+                .map(|r| {
+                    let mut r = r.clone();
+                    r[0] = v.clone();
+                    r
+                })
+                .collect()
+        };
+        let (nan, null) = (probe(Value::Num(f64::NAN)), probe(Value::Null));
+        // Format 5: a NaN is a NULL, bit for bit (and a NULL never seen).
+        assert_eq!(scores(&v5, &nan), scores(&v5, &null));
+        // Format 6: a NaN seen in a tenth of the rows is ordinary, a NULL is not.
+        let (s_nan, s_null) = (scores(&m, &nan), scores(&m, &null));
+        assert!(
+            s_nan.iter().zip(&s_null).all(|(a, b)| a < b),
+            "{s_nan:?} {s_null:?}"
+        );
+        assert_eq!(scores(&back, &nan), s_nan);
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct Density {
     #[serde(skip)]
     top: f64,
     /// The largest distance beyond the range that counts, in `scale` units
-    /// (`NumericEncoder::z`'s bound): `f64::MAX` cuts only an infinite one.
+    /// (`NumericEncoder::z`'s bound, set by `bounded`; `f64::MAX`, which cuts
+    /// only an infinite one, until then).
     #[serde(skip)]
     z_max: f64,
 }
@@ -101,6 +102,13 @@ impl Density {
         }
     }
 
+    /// This density with distances beyond the range counted up to `z_max`
+    /// scale units (`surprise`).
+    pub(crate) fn bounded(mut self, z_max: f64) -> Self {
+        self.z_max = z_max;
+        self
+    }
+
     pub fn is_discrete(&self) -> bool {
         !self.values.is_empty()
     }
@@ -144,6 +152,14 @@ impl Density {
                 self.floor + (self.floor + far - self.top).max(0.0)
             }
         }
+    }
+}
+
+impl Density {
+    /// The surprise of the farthest value there is: `z_max` scale units
+    /// beyond the range (where `surprise` stops growing).
+    pub fn farthest(&self) -> f64 {
+        self.floor + (self.floor + self.z_max - self.top).max(0.0)
     }
 }
 

@@ -12,6 +12,14 @@ use serde::Serialize;
 pub const INPUT_CLIP: f32 = 5.0;
 /// Quantile grid points kept per numeric column.
 pub const GRID_POINTS: usize = 65;
+/// The largest standardised value, in robust units either side of the
+/// median, of a model of format 6 on (`NumericEncoder::z`): a value beyond
+/// it scores as a value at it. Far beyond any ordinary data (the shared
+/// tables reach 4,000 units), and small enough that a row's terms stay
+/// finite summed over any number of columns: 1e308, f64::MAX and the
+/// infinities (read as f64::MAX / 4) all score alike, as the most distant
+/// value there is, never NaN.
+pub const Z_MAX: f64 = 1e15;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NumericEncoder {
@@ -20,6 +28,21 @@ pub struct NumericEncoder {
     pub scale: f64,
     /// Share of NULLs in the training sample.
     pub null_rate: f64,
+    /// Share of NaNs in the training sample (format 6 on): a NaN is a value
+    /// of its own. Its marginal term is -ln of its smoothed training share,
+    /// as a NULL's is of its own, when the column held NaNs in training (a
+    /// common NaN is ordinary, a rare one is evidence as a rare level is);
+    /// a NaN the column never held is not a number it has seen anywhere on
+    /// its axis, and is as surprising as the farthest value there is (the
+    /// density's surprise `Z_MAX` units beyond its range, as for an
+    /// infinity): a column that never held NaN flags one, however many
+    /// columns the row has. For the network, the kNN term and the linear
+    /// term a NaN is missing, as a NULL is: the input slot 0 with the
+    /// missing flag raised (`nullable`), no prediction target, the median's
+    /// kNN coordinate. None: NaN reads as NULL everywhere, as models of
+    /// formats 1 to 5 score it (and their standardised value is bounded only
+    /// where infinite, see `z_max`).
+    pub nan_rate: Option<f64>,
     /// Non-null training values seen (for the CDF's resolution floor).
     pub count: u64,
     /// Quantiles at probabilities k / (GRID_POINTS - 1).
@@ -35,7 +58,9 @@ pub struct NumericEncoder {
     #[serde(skip)]
     levels: Vec<(f32, f32, f64)>,
     /// Derived: the largest standardised value (`z`) in robust units, either
-    /// side. `f64::MAX` cuts only an infinite z, which a finite value far
+    /// side: `Z_MAX` from format 6 on (`nan_rate` is known). Models of
+    /// formats 1 to 5 keep every finite z and so every finite score they
+    /// gave: `f64::MAX` cuts only an infinite z, which a finite value far
     /// beyond a narrow column's range reaches ((1e308 - median) / 0.01), and
     /// which would turn its kNN coordinate infinite and the distances and
     /// linear residuals it enters NaN.
@@ -48,6 +73,8 @@ pub struct NumericEncoder {
 pub enum SkipReason {
     AllNull,
     Constant,
+    /// A numeric column with no number but NaN, and NULLs.
+    NoNumbers,
     /// A categorical column none of whose values is seen often enough to be
     /// a category (`categorical::min_count`): identifiers, e-mail addresses.
     NoRepeats,
@@ -59,6 +86,7 @@ impl SkipReason {
             SkipReason::AllNull => "entirely NULL",
             SkipReason::Constant => "constant",
             SkipReason::NoRepeats => "no value repeats enough to be a category (an identifier?)",
+            SkipReason::NoNumbers => "no number but NaN, and NULLs",
         }
     }
 }
@@ -72,15 +100,25 @@ fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl NumericEncoder {
+    /// Fit on a column's training values: numbers, NaNs (a value of their
+    /// own), and anything else (NULL) as missing.
     pub fn fit(values: &[Value<'_>]) -> Result<Self, SkipReason> {
+        let nans = values
+            .iter()
+            .filter(|v| matches!(v, Value::Num(x) if x.is_nan()))
+            .count();
         let mut xs: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
+        let nulls = values.len() - xs.len() - nans;
         if xs.is_empty() {
-            return Err(SkipReason::AllNull);
+            return Err(match (nans, nulls) {
+                (0, _) => SkipReason::AllNull,
+                (_, 0) => SkipReason::Constant,
+                _ => SkipReason::NoNumbers,
+            });
         }
-        let nulls = values.len() - xs.len();
         xs.sort_by(f64::total_cmp);
         let (first, last) = (xs[0], xs[xs.len() - 1]);
-        if first == last && nulls == 0 {
+        if first == last && nulls == 0 && nans == 0 {
             return Err(SkipReason::Constant);
         }
         let median = quantile_sorted(&xs, 0.5);
@@ -101,31 +139,36 @@ impl NumericEncoder {
             median,
             scale,
             nulls as f64 / values.len() as f64,
+            Some(nans as f64 / values.len() as f64),
             xs.len() as u64,
             grid,
             Density::fit(&xs, scale),
         ))
     }
 
-    /// An encoder from its stored parts (as fitted or decoded).
+    /// An encoder from its stored parts (as fitted or decoded); `nan_rate`
+    /// None for a model of formats 1 to 5.
     pub fn from_parts(
         median: f64,
         scale: f64,
         null_rate: f64,
+        nan_rate: Option<f64>,
         count: u64,
         grid: Vec<f64>,
         density: Density,
     ) -> Self {
+        let z_max = if nan_rate.is_some() { Z_MAX } else { f64::MAX };
         let mut e = NumericEncoder {
             median,
             scale,
             null_rate,
+            nan_rate,
             count,
             grid,
-            density,
+            density: density.bounded(z_max),
             time: false,
             levels: Vec::new(),
-            z_max: f64::MAX,
+            z_max,
         };
         e.levels = e
             .density
@@ -186,17 +229,19 @@ impl NumericEncoder {
         }
     }
 
-    /// The value of `v` as scored (`fold`); None for NULL.
+    /// The value of `v` as scored (`fold`); None for NULL and NaN.
     #[inline]
     pub fn value(&self, v: &Value<'_>) -> Option<f64> {
         v.as_f64().map(|x| self.fold(x))
     }
 
+    /// Whether the network input has a missing flag: NULLs (or, from format
+    /// 6 on, NaNs) occurred in training.
     pub fn nullable(&self) -> bool {
-        self.null_rate > 0.0
+        self.null_rate > 0.0 || self.nan_rate.is_some_and(|r| r > 0.0)
     }
 
-    /// Scaled, clipped value as the network sees it; None for NULL.
+    /// Scaled, clipped value as the network sees it; None for NULL and NaN.
     pub fn scaled(&self, v: &Value<'_>) -> Option<f32> {
         self.value(v)
             .map(|x| (self.z(x) as f32).clamp(-INPUT_CLIP, INPUT_CLIP))
@@ -209,14 +254,28 @@ impl NumericEncoder {
     }
 
     /// How surprising the value is on its own: -ln of the level-set tail
-    /// probability of its density (see `density`), -ln p for NULL.
+    /// probability of its density (see `density`); -ln p of its smoothed
+    /// training share for NULL, and from format 6 on for a NaN the column
+    /// held in training (one it never held: the farthest value's surprise,
+    /// see `nan_rate`).
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         match self.value(v) {
             Some(x) => self.density.surprise(x),
             None => {
-                let n = self.count as f64 / (1.0 - self.null_rate).max(1e-12);
-                let p_null = (self.null_rate * n + 0.5) / (n + 1.0);
-                -p_null.ln()
+                let rate = match (v, self.nan_rate) {
+                    (Value::Num(x), Some(r)) if x.is_nan() => {
+                        if r > 0.0 {
+                            r
+                        } else {
+                            return self.density.farthest();
+                        }
+                    }
+                    _ => self.null_rate,
+                };
+                let nan = self.nan_rate.unwrap_or(0.0);
+                let n = self.count as f64 / (1.0 - self.null_rate - nan).max(1e-12);
+                let p = (rate * n + 0.5) / (n + 1.0);
+                -p.ln()
             }
         }
     }
@@ -608,11 +667,65 @@ mod tests {
     fn nan_and_null_encode_as_missing() {
         let xs = nums(&[1.0, 2.0, 3.0, f64::NAN]);
         let enc = ColumnEncoder::fit(ColumnKind::Numeric, &xs).unwrap_or_else(|_| panic!("fit"));
+        // A missing flag for the NaN, though no NULL occurred.
         assert_eq!(enc.in_width(), 2);
-        let mut out = [9.0f32; 2];
-        enc.encode_input(&Value::Null, &mut out);
-        assert_eq!(out, [0.0, 1.0]);
-        assert_eq!(enc.target(&Value::Num(f64::NAN)), None);
+        for v in [Value::Null, Value::Num(f64::NAN)] {
+            let mut out = [9.0f32; 2];
+            enc.encode_input(&v, &mut out);
+            assert_eq!(out, [0.0, 1.0]);
+            assert_eq!(enc.target(&v), None);
+            assert_eq!(enc.knn_coord(&v), 0.0);
+        }
+    }
+
+    #[test]
+    fn nan_is_scored_by_its_own_share() {
+        // 80 numbers, 15 NULLs, 5 NaNs.
+        let mut vals = nums(&(0..80).map(f64::from).collect::<Vec<_>>());
+        vals.extend(std::iter::repeat_n(Value::Null, 15));
+        vals.extend(nums(&[f64::NAN; 5]));
+        let e = NumericEncoder::fit(&vals).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!((e.null_rate, e.nan_rate, e.count), (0.15, Some(0.05), 80));
+        let want = |k: f64| -((k + 0.5) / 101.0f64).ln();
+        assert!((e.marginal(&Value::Null) - want(15.0)).abs() < 1e-12);
+        assert!((e.marginal(&Value::Num(f64::NAN)) - want(5.0)).abs() < 1e-12);
+        // Never seen: NULL is as rare as a value never seen; NaN as the
+        // farthest value (an infinity).
+        let plain = NumericEncoder::fit(&nums(&(0..100).map(f64::from).collect::<Vec<_>>()))
+            .unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(plain.nan_rate, Some(0.0));
+        assert!((plain.marginal(&Value::Null) - want(0.0)).abs() < 1e-12);
+        let nan = plain.marginal(&Value::Num(f64::NAN));
+        assert_eq!(nan, plain.marginal(&Value::Num(f64::INFINITY)));
+        assert!(nan > Z_MAX / 2.0, "{nan}");
+        // Models of formats 1 to 5 read NaN as NULL.
+        let old = NumericEncoder::from_parts(
+            e.median,
+            e.scale,
+            0.2,
+            None,
+            80,
+            e.grid.clone(),
+            e.density.clone(),
+        );
+        let v = Value::Num(f64::NAN);
+        assert_eq!(
+            old.marginal(&v).to_bits(),
+            old.marginal(&Value::Null).to_bits()
+        );
+    }
+
+    #[test]
+    fn columns_without_numbers_are_skipped() {
+        assert_eq!(
+            NumericEncoder::fit(&nums(&[f64::NAN; 4])),
+            Err(SkipReason::Constant)
+        );
+        let mut mixed = nums(&[f64::NAN; 4]);
+        mixed.push(Value::Null);
+        assert_eq!(NumericEncoder::fit(&mixed), Err(SkipReason::NoNumbers));
+        // One value and NaNs: the NaN pattern is information.
+        assert!(NumericEncoder::fit(&nums(&[2.0, 2.0, f64::NAN])).is_ok());
     }
 }
 

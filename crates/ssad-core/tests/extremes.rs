@@ -1,9 +1,12 @@
-//! Extreme values: under a model trained on ordinary values, a number far
-//! beyond f64's ordinary range (+-1e308, +-f64::MAX, the infinities) in a
-//! numeric or a time column scores a finite number, at least as high as an
-//! ordinary far outlier's, the same bits through the one-row and the batch
-//! path; explanations and embeddings stay finite. Tiny and signed-zero
-//! values (f64::MIN_POSITIVE, -0.0) are ordinary numbers.
+//! Extreme values and NaN: under a model trained on ordinary values, a
+//! number far beyond f64's ordinary range (+-1e308, +-f64::MAX, the
+//! infinities) in a numeric or a time column scores a finite number, at
+//! least as high as an ordinary far outlier's, the same bits through the
+//! one-row and the batch path, and as high as an infinity (the standardised
+//! value saturates); explanations and embeddings stay finite. Tiny and
+//! signed-zero values (f64::MIN_POSITIVE, -0.0) are ordinary numbers. A NaN
+//! is a value of its own: flagged where the column never held one, ordinary
+//! where it often did.
 
 use ssad_core::rng::Rng;
 use ssad_core::schema::Value;
@@ -184,4 +187,104 @@ fn farther_values_score_no_lower() {
             );
         }
     }
+}
+
+#[test]
+fn values_beyond_the_saturation_score_as_an_infinity() {
+    let (m, data) = model(true);
+    let base = &data[5];
+    for c in NUMBER_COLUMNS {
+        let e = match &m.encoders[c] {
+            ssad_core::encode::ColumnEncoder::Numeric(e) => e,
+            ssad_core::encode::ColumnEncoder::Categorical(_) => panic!("not numeric"),
+        };
+        assert_eq!(e.nan_rate, Some(0.0));
+        for sign in [1.0, -1.0] {
+            let beyond = e.median + sign * 2.0 * ssad_core::encode::Z_MAX * e.scale;
+            let alike: Vec<Vec<Value<'static>>> =
+                [sign * f64::INFINITY, sign * 1e308, sign * f64::MAX, beyond]
+                    .iter()
+                    .map(|&v| with(base, c, v))
+                    .collect();
+            let got = scores(&m, &alike);
+            assert!(
+                got.iter().all(|v| v.to_bits() == got[0].to_bits()),
+                "col {c} sign {sign}: {got:?}"
+            );
+            assert!(got[0].is_finite() && m.quantile(got[0]) == 1.0);
+        }
+    }
+}
+
+/// `data` with column `c` NaN in every `every`-th row.
+fn with_nans(data: &[Vec<Value<'static>>], c: usize, every: usize) -> Vec<Vec<Value<'static>>> {
+    data.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i % every == 0 {
+                with(r, c, f64::NAN)
+            } else {
+                r.clone()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_nan_never_seen_is_flagged_and_a_common_one_is_ordinary() {
+    for distill in [true, false] {
+        let (m, data) = model(distill);
+        let p99 = m.score_quantiles[99];
+        for c in NUMBER_COLUMNS {
+            // Every row, whatever its other values: above the 99th percentile.
+            let nan_rows = with_nans(&data[..200], c, 1);
+            for (i, s) in scores(&m, &nan_rows).into_iter().enumerate() {
+                assert!(
+                    s.is_finite() && s > p99,
+                    "col {c} row {i}: {s} <= p99 {p99}"
+                );
+                assert!(m.quantile(s) > 0.99);
+            }
+        }
+    }
+    // A column that is NaN in a fifth of the training rows: a NaN there is
+    // ordinary (its marginal term is within the hinge), a NULL never seen is not.
+    let data = with_nans(&rows(600, 3), 0, 5);
+    let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+    let opts = TrainOptions {
+        epochs: Some(4),
+        ..Default::default()
+    };
+    let (m, _) =
+        train(&specs(), &data, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+    let e = match &m.encoders[0] {
+        ssad_core::encode::ColumnEncoder::Numeric(e) => e,
+        ssad_core::encode::ColumnEncoder::Categorical(_) => panic!("not numeric"),
+    };
+    assert!((e.nan_rate.unwrap_or(0.0) - 0.2).abs() < 1e-12 && e.null_rate == 0.0);
+    let nan_rows: Vec<Vec<Value<'static>>> = data.iter().step_by(5).cloned().collect();
+    let got = scores(&m, &nan_rows);
+    let mut q: Vec<f64> = got.iter().map(|&s| m.quantile(s)).collect();
+    q.sort_by(f64::total_cmp);
+    assert!(
+        q[q.len() / 2] < 0.9,
+        "median quantile of NaN rows {}",
+        q[q.len() / 2]
+    );
+    let flagged = q.iter().filter(|&&v| v > 0.99).count();
+    assert!(
+        flagged * 20 <= q.len(),
+        "{flagged} of {} NaN rows flagged",
+        q.len()
+    );
+    let mut s = m.scratch();
+    let row = &data[1];
+    let marginal = |r: &[Value<'static>], s: &mut ssad_core::Scratch| {
+        m.explain(r, s).unwrap_or_else(|e| panic!("{e}"))[0].marginal_term
+    };
+    // Within the hinge: only the small-table tail term at the median's coordinate.
+    assert!(marginal(&with(row, 0, f64::NAN), &mut s) < 0.5);
+    let mut null = row.clone();
+    null[0] = Value::Null;
+    assert!(marginal(&null, &mut s) > 2.0);
 }
