@@ -135,6 +135,17 @@ impl NumericEncoder {
         let grid = (0..GRID_POINTS)
             .map(|k| quantile_sorted(&xs, k as f64 / (GRID_POINTS - 1) as f64))
             .collect();
+        // The density (and a time column's range) of the values within
+        // `Z_MAX` robust units: a few beyond (1e308, the infinities) would
+        // stretch its range over every ordinary value, which would then share
+        // one cell, and an ordinary outlier would fall inside the range. They
+        // score as the farthest values there are (`z`), as they would beyond it.
+        let near: Vec<f64> = xs
+            .iter()
+            .copied()
+            .filter(|&x| ((x - median) / scale).abs() <= Z_MAX)
+            .collect();
+        let density = Density::fit(if near.is_empty() { &xs } else { &near }, scale);
         Ok(Self::from_parts(
             median,
             scale,
@@ -142,7 +153,7 @@ impl NumericEncoder {
             Some(nans as f64 / values.len() as f64),
             xs.len() as u64,
             grid,
-            Density::fit(&xs, scale),
+            density,
         ))
     }
 
@@ -713,6 +724,25 @@ mod tests {
             old.marginal(&v).to_bits(),
             old.marginal(&Value::Null).to_bits()
         );
+    }
+
+    #[test]
+    fn values_near_f64_max_fit_finite_statistics() {
+        // Most values at f64::MAX: the scale is what it can be, all finite.
+        let mut xs = vec![1.0, 2.0];
+        xs.extend([f64::MAX; 9]);
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        let d = &e.density;
+        for v in [e.median, e.scale, d.lo, d.hi].iter().chain(&e.grid) {
+            assert!(v.is_finite(), "{e:?}");
+        }
+        // A few far values leave the density's range to the ordinary ones.
+        let mut xs: Vec<f64> = (0..200).map(|i| f64::from(i) / 10.0).collect();
+        xs.extend([f64::INFINITY, -1e308, 1e308, f64::MAX]);
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!((e.density.lo, e.density.hi, e.count), (0.0, 19.9, 204));
+        assert!(e.marginal(&Value::Num(10.0)) < 0.1);
+        assert!(e.marginal(&Value::Num(40.0)) > 10.0);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! value saturates); explanations and embeddings stay finite. Tiny and
 //! signed-zero values (f64::MIN_POSITIVE, -0.0) are ordinary numbers. A NaN
 //! is a value of its own: flagged where the column never held one, ordinary
-//! where it often did.
+//! where it often did. A table whose number columns hold a few such values
+//! trains to finite parameters, and its ordinary outliers stay evidence.
 
 use ssad_core::rng::Rng;
 use ssad_core::schema::Value;
@@ -287,4 +288,118 @@ fn a_nan_never_seen_is_flagged_and_a_common_one_is_ordinary() {
     let mut null = row.clone();
     null[0] = Value::Null;
     assert!(marginal(&null, &mut s) > 2.0);
+}
+
+/// Every stored parameter of `m` a finite number.
+fn parameters_are_finite(m: &Model) -> Result<(), String> {
+    use ssad_core::encode::ColumnEncoder;
+    fn fin(what: &str, v: impl IntoIterator<Item = f64>) -> Result<(), String> {
+        match v.into_iter().find(|x| !x.is_finite()) {
+            Some(x) => Err(format!("{what}: {x}")),
+            None => Ok(()),
+        }
+    }
+    for (c, e) in m.columns.iter().zip(&m.encoders) {
+        if let ColumnEncoder::Numeric(e) = e {
+            let scalars = [e.median, e.scale, e.null_rate, e.nan_rate.unwrap_or(0.0)];
+            let d = &e.density;
+            let bounds = [d.lo, d.hi, d.scale];
+            fin(
+                &c.name,
+                scalars
+                    .into_iter()
+                    .chain(bounds)
+                    .chain(e.grid.iter().copied())
+                    .chain(d.values.iter().copied()),
+            )?;
+        }
+    }
+    let f32s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    for (i, l) in m.net.layers.iter().enumerate() {
+        fin(
+            &format!("layer {i}"),
+            f32s(&l.w).into_iter().chain(f32s(&l.b)),
+        )?;
+    }
+    if let Some(st) = &m.student {
+        for l in &st.net.layers {
+            fin("student", f32s(&l.w).into_iter().chain(f32s(&l.b)))?;
+        }
+    }
+    fin("reference", f32s(&m.reference.rows))?;
+    if let Some(l) = &m.linear {
+        fin("linear", f32s(&l.w).into_iter().chain(f32s(&l.b)))?;
+    }
+    if let Some(t) = &m.tails {
+        for c in t.columns.iter().flatten() {
+            fin("tails", f32s(&c.sorted))?;
+        }
+    }
+    fin("quantiles", m.score_quantiles.iter().copied())?;
+    fin(
+        "norms",
+        f32s(&m.err_norm).into_iter().chain(f32s(&m.marg_norm)),
+    )
+}
+
+#[test]
+fn columns_holding_extreme_values_train_to_finite_parameters() {
+    let extremes = [f64::INFINITY, f64::NEG_INFINITY, 1e308, -1e308, f64::MAX];
+    for distill in [true, false] {
+        let mut data = rows(600, 3);
+        // Two rows in a hundred of every number column hold an extreme value
+        // (the glue reads a numeric beyond float8's range as an infinity).
+        for (i, r) in data.iter_mut().enumerate() {
+            for c in NUMBER_COLUMNS {
+                if (i + 7 * c) % 50 == 0 {
+                    r[c] = Value::Num(extremes[(i / 50 + c) % extremes.len()]);
+                }
+            }
+        }
+        let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+        let opts = TrainOptions {
+            epochs: Some(4),
+            distill: Some(distill),
+            ..Default::default()
+        };
+        let (m, report) =
+            train(&specs(), &data, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.used_columns.len(), specs().len());
+        if let Err(e) = parameters_are_finite(&m) {
+            panic!("distill {distill}: {e}");
+        }
+        // Ordinary rows score finite numbers, few above the 99th percentile.
+        let ordinary: Vec<Vec<Value<'static>>> = rows(600, 3)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| NUMBER_COLUMNS.iter().all(|c| (i + 7 * c) % 50 != 0))
+            .map(|(_, r)| r)
+            .collect();
+        let got = scores(&m, &ordinary);
+        assert!(got.iter().all(|s| s.is_finite() && *s >= 0.0));
+        let above = got.iter().filter(|&&s| m.quantile(s) > 0.99).count();
+        assert!(
+            above * 50 <= got.len(),
+            "{above} of {} ordinary rows flagged",
+            got.len()
+        );
+        // The extreme rows themselves score finite numbers, and an ordinary
+        // far outlier of each column is still evidence: above every ordinary
+        // row (the extreme rows, 8% of the table, hold the top quantiles).
+        assert!(scores(&m, &data).iter().all(|s| s.is_finite()));
+        // Its marginal term too: the density's range is that of the ordinary
+        // values, not stretched over them by the extreme ones.
+        let top = got.iter().copied().fold(0.0, f64::max);
+        let mut s = m.scratch();
+        for c in NUMBER_COLUMNS {
+            let row = with(&ordinary[3], c, far_outlier(&m, c));
+            let far = scores(&m, std::slice::from_ref(&row))[0];
+            assert!(
+                far > top,
+                "col {c}: a far outlier's {far}, an ordinary row's {top}"
+            );
+            let e = m.explain(&row, &mut s).unwrap_or_else(|e| panic!("{e}"));
+            assert!(e[c].marginal_term > 20.0, "col {c}: {:?}", e[c]);
+        }
+    }
 }
