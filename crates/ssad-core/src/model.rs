@@ -699,6 +699,9 @@ impl Model {
         }
         let (a, b) = (q[i - 1], q[i]);
         let f = if b > a { (score - a) / (b - a) } else { 0.5 };
+        // Quantiles of formats before 6 may hold the infinities or NaN of
+        // the training scores they were taken from: then a step's middle.
+        let f = if f.is_nan() { 0.5 } else { f };
         ((i - 1) as f64 + f) / k
     }
 }
