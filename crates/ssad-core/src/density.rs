@@ -153,9 +153,7 @@ impl Density {
             }
         }
     }
-}
 
-impl Density {
     /// The surprise of the farthest value there is: `z_max` scale units
     /// beyond the range (where `surprise` stops growing).
     pub fn farthest(&self) -> f64 {

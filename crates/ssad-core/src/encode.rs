@@ -73,7 +73,7 @@ pub struct NumericEncoder {
 pub enum SkipReason {
     AllNull,
     Constant,
-    /// A numeric column with no number but NaN, and NULLs.
+    /// A numeric column holding only NaN and NULL.
     NoNumbers,
     /// A categorical column none of whose values is seen often enough to be
     /// a category (`categorical::min_count`): identifiers, e-mail addresses.
@@ -86,7 +86,7 @@ impl SkipReason {
             SkipReason::AllNull => "entirely NULL",
             SkipReason::Constant => "constant",
             SkipReason::NoRepeats => "no value repeats enough to be a category (an identifier?)",
-            SkipReason::NoNumbers => "no number but NaN, and NULLs",
+            SkipReason::NoNumbers => "no number, only NaN and NULL",
         }
     }
 }
