@@ -1,12 +1,19 @@
 //! Versioned binary model format: magic, format version, payload length,
 //! payload, CRC-32 of everything before it. Little-endian, no self-describing
-//! serialisation of Rust types, every length checked before it is trusted.
+//! serialisation of Rust types, every length checked against the bytes left
+//! before anything is allocated for it. Bytes that pass the checksum are
+//! still checked as if hostile (a writer's bug, a hand-edited catalog row):
+//! every count that sizes a scorer's work or buffers (columns, masks,
+//! neighbours, reference rows, histogram cells) within what training
+//! writes, every sum of training counts within a u64, every number a term
+//! divides by, sums or searches finite, and shapes chained, so a model that
+//! decodes scores every row without a panic (`tests/codec_fuzz.rs`).
 
-use crate::categorical::CategoricalEncoder;
-use crate::density::Density;
+use crate::categorical::{CategoricalEncoder, MAX_VOCAB};
+use crate::density::{Density, BINS, MAX_DISCRETE};
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
-use crate::knn::Reference;
+use crate::knn::{Reference, REFERENCE_ROWS};
 use crate::linear::Linear;
 use crate::model::{Layout, Model};
 use crate::nn::{Dense, Mlp};
@@ -14,15 +21,34 @@ use crate::options::ResolvedOptions;
 use crate::schema::{ColumnKind, ColumnSpec};
 use crate::student::Student;
 use crate::tails::{ColumnTail, Tails};
+use crate::train::SCORING_MASKS;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 5: the small-table tail term (`tails`) follows the linear term. 4: the same layout as 3; a categorical column knows a long text by its
-/// key and its marginal is its level-set surprise (`categorical`), and a date or timestamp column has kind code 2
+/// 6: a numeric column's NaN share (`NumericEncoder::nan_rate`) follows its
+/// NULL share: a NaN is a value of its own, and a standardised value
+/// saturates at `encode::Z_MAX`. 5: the small-table tail term (`tails`)
+/// follows the linear term. 4: the same layout as 3; a categorical column
+/// knows a long text by its key and its marginal is its level-set surprise
+/// (`categorical`), and a date or timestamp column has kind code 2
 /// (`ColumnKind::Time`). 3: the linear term follows the student (2: the
 /// distilled student follows the score quantiles; 1: no student). Older
-/// versions still decode, without the parts they lack, and score as they did.
-pub const FORMAT_VERSION: u16 = 5;
+/// versions still decode, without the parts they lack, and score as they
+/// did (NaN as NULL before 6); a model written in an older format (tests)
+/// leaves out what that format lacks.
+pub const FORMAT_VERSION: u16 = 6;
 const HEADER: usize = 8 + 2 + 4;
+/// Most columns a model has: its masks name columns by u16.
+const MAX_COLUMNS: usize = 1 << 16;
+/// Most neighbours a kNN reference averages (training stores 5): a search
+/// keeps them in order, at a cost that grows with their number.
+const MAX_K: usize = 64;
+/// Largest kNN coordinate a stored row may hold: a value's coordinate is
+/// below 715 however far it lies (`encode::soften` of f64::MAX; below 40
+/// from format 6 on), and squared distances of coordinates this size over
+/// any number of columns stay far inside f32, which the searches' exactness
+/// needs. Formats before 6 may also hold an infinite one (a training value
+/// whose standardised value was infinite), which they scored with.
+const MAX_KNN_COORD: f32 = 1e4;
 /// Weight encodings of a layer.
 const WEIGHTS_F32: u8 = 0;
 const WEIGHTS_F16: u8 = 1;
@@ -130,6 +156,54 @@ impl<'a> Reader<'a> {
         let n = self.len(8)?;
         (0..n).map(|_| self.f64()).collect()
     }
+    fn u64s(&mut self) -> Result<Vec<u64>> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.u64()).collect()
+    }
+}
+
+/// The sum of training counts, if it fits a u64 (each part of the model
+/// that sums them can then do so without overflowing).
+fn total(counts: &[u64]) -> Option<u64> {
+    counts.iter().try_fold(0u64, |a, &c| a.checked_add(c))
+}
+
+/// A numeric (or, with `time`, time) column's encoder, checked.
+fn read_numeric(r: &mut Reader<'_>, version: u16, time: bool) -> Result<ColumnEncoder> {
+    let (median, scale, null_rate) = (r.f64()?, r.f64()?, r.f64()?);
+    let nan_rate = if version >= 6 { Some(r.f64()?) } else { None };
+    let (count, grid) = (r.u64()?, r.f64s()?);
+    let values = r.f64s()?;
+    let counts = r.u64s()?;
+    let (lo, hi) = (r.f64()?, r.f64()?);
+    let share = |p: f64| (0.0..=1.0).contains(&p);
+    let shares_ok = share(null_rate) && nan_rate.is_none_or(|q| share(q) && share(null_rate + q));
+    let ok = grid.len() >= 2 && median.is_finite() && scale > 0.0 && scale.is_finite();
+    // A histogram has `BINS` cells; a frequency table at most
+    // `MAX_DISCRETE` distinct values, finite and ascending. Either way its
+    // range is finite.
+    let cells_ok = if values.is_empty() {
+        counts.len() == BINS
+    } else {
+        values.len() == counts.len()
+            && values.len() <= MAX_DISCRETE
+            && values.iter().all(|v| v.is_finite())
+            && values.windows(2).all(|w| w[0] < w[1])
+    };
+    let range_ok = lo.is_finite() && hi.is_finite() && lo <= hi;
+    if !(ok && shares_ok && cells_ok && range_ok && total(&counts).is_some()) {
+        return Err(corrupt("numeric encoder"));
+    }
+    let e = NumericEncoder::from_parts(
+        median,
+        scale,
+        null_rate,
+        nan_rate,
+        count,
+        grid,
+        Density::from_parts(values, counts, lo, hi, scale),
+    );
+    Ok(ColumnEncoder::Numeric(e.into_time(time)))
 }
 
 /// Layers: count, then per layer its shape, f16 weights and f32 biases.
@@ -164,10 +238,10 @@ fn read_mlp(r: &mut Reader<'_>) -> Result<Mlp> {
             }
             _ => return Err(corrupt("unknown weight encoding")),
         };
-        if w.iter().any(|v| !v.is_finite()) {
+        let b = r.f32s()?;
+        if w.iter().chain(&b).any(|v| !v.is_finite()) {
             return Err(corrupt("non-finite weight"));
         }
-        let b = r.f32s()?;
         if w.len() != n_in.saturating_mul(n_out) || b.len() != n_out {
             return Err(corrupt("layer shape"));
         }
@@ -204,7 +278,13 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
             ColumnEncoder::Numeric(e) => {
                 w.f64(e.median);
                 w.f64(e.scale);
-                w.f64(e.null_rate);
+                if version >= 6 {
+                    w.f64(e.null_rate);
+                    w.f64(e.nan_rate.unwrap_or(0.0));
+                } else {
+                    // Formats before 6 count a NaN as a NULL.
+                    w.f64(e.null_rate + e.nan_rate.unwrap_or(0.0));
+                }
                 w.u64(e.count);
                 w.f64s(&e.grid);
                 w.f64s(&e.density.values);
@@ -319,7 +399,17 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     };
     let options: ResolvedOptions =
         serde_json::from_str(&r.str()?).map_err(|e| corrupt(&format!("options: {e}")))?;
+    // The default threshold of `ssad_is_anomaly`, as training validates it.
+    if !(options.contamination > 0.0 && options.contamination < 0.5) {
+        return Err(corrupt("options: contamination"));
+    }
     let d = r.len(1)?;
+    if d == 0 {
+        return Err(corrupt("empty model"));
+    }
+    if d > MAX_COLUMNS {
+        return Err(corrupt("too many columns"));
+    }
     let mut columns = Vec::with_capacity(d);
     let mut encoders = Vec::with_capacity(d);
     for _ in 0..d {
@@ -327,34 +417,16 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
         let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
         let enc = match kind {
             ColumnKind::Numeric | ColumnKind::Time => {
-                let (median, scale, null_rate, count, grid) =
-                    (r.f64()?, r.f64()?, r.f64()?, r.u64()?, r.f64s()?);
-                let values = r.f64s()?;
-                let n = r.len(8)?;
-                let counts = (0..n).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
-                let (lo, hi) = (r.f64()?, r.f64()?);
-                let density_ok = !counts.is_empty()
-                    && (values.is_empty() || values.len() == counts.len())
-                    && lo <= hi;
-                if grid.len() < 2 || !(scale > 0.0 && scale.is_finite()) || !density_ok {
-                    return Err(corrupt("numeric encoder"));
-                }
-                let e = NumericEncoder::from_parts(
-                    median,
-                    scale,
-                    null_rate,
-                    count,
-                    grid,
-                    Density::from_parts(values, counts, lo, hi, scale),
-                );
-                ColumnEncoder::Numeric(e.into_time(kind == ColumnKind::Time))
+                read_numeric(&mut r, version, kind == ColumnKind::Time)?
             }
             ColumnKind::Categorical => {
                 let n = r.len(4)?;
+                if n > MAX_VOCAB {
+                    return Err(corrupt("categorical encoder"));
+                }
                 let vocab = (0..n).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
-                let m = r.len(8)?;
-                let counts = (0..m).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
-                if counts.len() != vocab.len() + 2 || vocab.len() > crate::categorical::MAX_VOCAB {
+                let counts = r.u64s()?;
+                if counts.len() != vocab.len() + 2 || total(&counts).is_none() {
                     return Err(corrupt("categorical encoder"));
                 }
                 ColumnEncoder::Categorical(CategoricalEncoder::from_parts(
@@ -369,9 +441,16 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     }
     let net = read_mlp(&mut r)?;
     let n_masks = r.len(2)?;
+    // Scoring runs the network once per mask, in buffers sized by their number.
+    if n_masks > SCORING_MASKS {
+        return Err(corrupt("too many masks"));
+    }
     let mut masks = Vec::with_capacity(n_masks);
     for _ in 0..n_masks {
         let k = r.u16()? as usize;
+        if k > d {
+            return Err(corrupt("mask longer than the columns"));
+        }
         let mask: Vec<u16> = (0..k).map(|_| r.u16()).collect::<Result<_>>()?;
         if mask.iter().any(|&c| c as usize >= d) {
             return Err(corrupt("mask column out of range"));
@@ -383,8 +462,25 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     let marg_weight = r.f32()?;
     let knn_weight = r.f32()?;
     let (ref_d, ref_k, ref_norm) = (r.u32()? as usize, r.u32()? as usize, r.f32()?);
-    let reference = Reference::from_parts(ref_d, ref_k, r.f32s()?, ref_norm);
+    let ref_rows = r.f32s()?;
+    // Checked before the search index is built from them.
+    let coord_ok = |v: &f32| v.abs() <= MAX_KNN_COORD || (version < 6 && v.is_infinite());
+    let shape_ok = ref_d == d
+        && (1..=MAX_K).contains(&ref_k)
+        && ref_rows.len().is_multiple_of(d)
+        && ref_rows.len() / d <= REFERENCE_ROWS;
+    if !(shape_ok && ref_rows.iter().all(coord_ok) && ref_norm > 0.0 && ref_norm.is_finite()) {
+        return Err(corrupt("kNN reference"));
+    }
+    let reference = Reference::from_parts(ref_d, ref_k, ref_rows, ref_norm);
     let score_quantiles = r.f64s()?;
+    // Training scores (format 6 on: never NaN nor infinite), ascending.
+    if version >= 6
+        && !(score_quantiles.iter().all(|q| q.is_finite())
+            && score_quantiles.windows(2).all(|w| w[0] <= w[1]))
+    {
+        return Err(corrupt("score quantiles"));
+    }
     let student = if version >= 2 {
         match r.u8()? {
             0 => None,
@@ -482,14 +578,6 @@ fn validate(m: &Model) -> Result<()> {
     }
     if layers.windows(2).any(|w| w[0].n_out != w[1].n_in) {
         return Err(corrupt("layer sizes do not chain"));
-    }
-    let r = &m.reference;
-    if r.d != d
-        || r.k == 0
-        || !r.rows.len().is_multiple_of(d)
-        || !(r.norm > 0.0 && r.norm.is_finite())
-    {
-        return Err(corrupt("kNN reference"));
     }
     let weights_ok = |w: f32| w.is_finite() && w >= 0.0;
     if !weights_ok(m.marg_weight) || !weights_ok(m.knn_weight) {
@@ -633,6 +721,53 @@ mod tests {
     }
 
     #[test]
+    fn version_5_bytes_read_nan_as_missing_and_version_6_as_a_value() {
+        // A column NaN in a tenth of the training rows and never NULL.
+        let specs = ColumnSpec::numbered("c", 3);
+        let mut rng = Rng::new(8);
+        let rows: Vec<Vec<Value<'static>>> = (0..400)
+            .map(|i| {
+                let a = rng.normal();
+                let nan = if i % 10 == 0 { f64::NAN } else { a };
+                vec![Value::Num(nan), Value::Num(a), Value::Num(rng.normal())]
+            })
+            .collect();
+        let m = crate::train::fit_for_test(&specs, &rows, &TrainOptions::default());
+        let ColumnEncoder::Numeric(e) = &m.encoders[0] else {
+            panic!("not numeric")
+        };
+        assert_eq!((e.nan_rate, e.null_rate), (Some(0.1), 0.0));
+        let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, m);
+        let v5 = decode(&encode_version(&m, 5)).unwrap_or_else(|e| panic!("{e}"));
+        let ColumnEncoder::Numeric(e5) = &v5.encoders[0] else {
+            panic!("not numeric")
+        };
+        assert_eq!(e5.nan_rate, None);
+        let probe = |v: Value<'static>| -> Vec<Vec<Value<'static>>> {
+            rows.iter()
+                .skip(1)
+                .take(20)
+                .map(|r| {
+                    let mut r = r.clone();
+                    r[0] = v.clone();
+                    r
+                })
+                .collect()
+        };
+        let (nan, null) = (probe(Value::Num(f64::NAN)), probe(Value::Null));
+        // Format 5: a NaN is a NULL, bit for bit (and a NULL never seen).
+        assert_eq!(scores(&v5, &nan), scores(&v5, &null));
+        // Format 6: a NaN seen in a tenth of the rows is ordinary, a NULL is not.
+        let (s_nan, s_null) = (scores(&m, &nan), scores(&m, &null));
+        assert!(
+            s_nan.iter().zip(&s_null).all(|(a, b)| a < b),
+            "{s_nan:?} {s_null:?}"
+        );
+        assert_eq!(scores(&back, &nan), s_nan);
+    }
+
+    #[test]
     fn misshaped_tail_term_is_an_error() {
         let cases: [fn(&mut Tails); 3] = [
             |t| t.columns.pop().map(drop).unwrap_or(()),
@@ -709,6 +844,146 @@ mod tests {
             now.iter().zip(&before).all(|(a, b)| a < b),
             "{now:?} {before:?}"
         );
+    }
+
+    /// A model of a numeric, a categorical and a time column, and the row
+    /// every misshapen variant of it would score.
+    fn mixed() -> Model {
+        let specs = vec![
+            ColumnSpec {
+                name: "x".into(),
+                kind: ColumnKind::Numeric,
+            },
+            ColumnSpec {
+                name: "k".into(),
+                kind: ColumnKind::Categorical,
+            },
+            ColumnSpec {
+                name: "t".into(),
+                kind: ColumnKind::Time,
+            },
+        ];
+        let mut rng = Rng::new(9);
+        let rows: Vec<Vec<Value<'static>>> = (0..300)
+            .map(|i| {
+                vec![
+                    Value::Num(rng.normal()),
+                    crate::schema::text(["a", "b", "c"][i % 3]),
+                    Value::Num(1.7e9 + i as f64 * 60.0),
+                ]
+            })
+            .collect();
+        let opts = TrainOptions {
+            epochs: Some(2),
+            distill: Some(false),
+            ..Default::default()
+        };
+        crate::train::fit_for_test(&specs, &rows, &opts)
+    }
+
+    /// Well-formed bytes (the right lengths, a matching checksum) of parts
+    /// that no training writes: each is refused, where the models that hold
+    /// them would index out of bounds, overflow a sum, search a reference
+    /// inexactly, or allocate by a count the bytes do not back.
+    #[test]
+    fn misshapen_parts_are_refused() {
+        fn numeric(m: &mut Model) -> &mut NumericEncoder {
+            match &mut m.encoders[0] {
+                ColumnEncoder::Numeric(e) => e,
+                ColumnEncoder::Categorical(_) => panic!("not numeric"),
+            }
+        }
+        type Break = fn(&mut Model);
+        let cases: Vec<(&str, Break)> = vec![
+            ("a histogram of 5 cells", |m| {
+                let d = &mut numeric(m).density;
+                d.values.clear();
+                d.counts = vec![60; 5];
+            }),
+            ("levels out of order", |m| {
+                let d = &mut numeric(m).density;
+                d.values = vec![1.0, 0.0];
+                d.counts = vec![150, 150];
+            }),
+            ("a NaN level", |m| {
+                let d = &mut numeric(m).density;
+                d.values = vec![0.0, f64::NAN];
+                d.counts = vec![150, 150];
+            }),
+            ("counts beyond u64", |m| {
+                numeric(m).density.counts[0] = u64::MAX;
+            }),
+            ("category counts beyond u64", |m| {
+                if let ColumnEncoder::Categorical(c) = &mut m.encoders[1] {
+                    c.counts[0] = u64::MAX;
+                }
+            }),
+            ("a NaN median", |m| numeric(m).median = f64::NAN),
+            ("an infinite range", |m| {
+                numeric(m).density.lo = f64::NEG_INFINITY;
+            }),
+            ("a NULL share above 1", |m| numeric(m).null_rate = 1.5),
+            ("no neighbours", |m| m.reference.k = 0),
+            ("too many neighbours", |m| m.reference.k = MAX_K + 1),
+            ("a NaN reference coordinate", |m| {
+                m.reference.rows[4] = f32::NAN
+            }),
+            ("a huge reference coordinate", |m| {
+                m.reference.rows[4] = 1e30
+            }),
+            ("too many reference rows", |m| {
+                let row = m.reference.rows[..3].to_vec();
+                while m.reference.rows.len() <= 3 * REFERENCE_ROWS {
+                    m.reference.rows.extend_from_slice(&row);
+                }
+            }),
+            ("17 masks", |m| {
+                m.masks = (0..17).map(|i| vec![(i % 3) as u16]).collect();
+            }),
+            ("a mask longer than the columns", |m| {
+                m.masks[0] = vec![0, 1, 2, 0]
+            }),
+            ("a NaN score quantile", |m| m.score_quantiles[3] = f64::NAN),
+            ("descending score quantiles", |m| {
+                m.score_quantiles.reverse()
+            }),
+            ("a NaN bias", |m| m.net.layers[1].b[0] = f32::NAN),
+            ("a contamination of 0.7", |m| m.options.contamination = 0.7),
+        ];
+        let base = mixed();
+        assert!(decode(&encode(&base)).is_ok());
+        for (what, breaks) in cases {
+            let mut m = base.clone();
+            breaks(&mut m);
+            assert!(
+                matches!(decode(&encode(&m)), Err(CoreError::CorruptModel(_))),
+                "{what}"
+            );
+        }
+        // A model of format 5 may hold an infinite reference coordinate (a
+        // training value whose standardised value was infinite): it scored
+        // with it, and still does.
+        let mut m = base.clone();
+        m.reference.rows[4] = f32::INFINITY;
+        assert!(decode(&encode_version(&m, 5)).is_ok());
+        assert!(decode(&encode(&m)).is_err());
+    }
+
+    #[test]
+    fn a_quantile_is_a_share_whatever_the_stored_quantiles() {
+        // Quantiles of formats before 6 may hold infinities or NaN.
+        let mut m = mixed();
+        for q in [
+            vec![f64::NEG_INFINITY, 0.0, 1.0],
+            vec![0.0, f64::NAN, 2.0],
+            vec![0.0, 1.0, f64::INFINITY],
+        ] {
+            m.score_quantiles = q;
+            for s in [0.0, 0.5, 1.5, 1e300, f64::MAX] {
+                let v = m.quantile(s);
+                assert!((0.0..=1.0).contains(&v), "{:?} {s}: {v}", m.score_quantiles);
+            }
+        }
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub struct Density {
     /// Derived: largest surprise of a populated cell.
     #[serde(skip)]
     top: f64,
+    /// The largest distance beyond the range that counts, in `scale` units
+    /// (`NumericEncoder::z`'s bound, set by `bounded`; `f64::MAX`, which cuts
+    /// only an infinite one, until then).
+    #[serde(skip)]
+    z_max: f64,
 }
 
 impl Density {
@@ -93,7 +98,15 @@ impl Density {
             level,
             floor,
             top,
+            z_max: f64::MAX,
         }
+    }
+
+    /// This density with distances beyond the range counted up to `z_max`
+    /// scale units (`surprise`).
+    pub(crate) fn bounded(mut self, z_max: f64) -> Self {
+        self.z_max = z_max;
+        self
     }
 
     pub fn is_discrete(&self) -> bool {
@@ -112,7 +125,10 @@ impl Density {
     }
 
     /// -ln of the level-set tail probability of x: ~0 for values in the
-    /// populated cells, growing with rarity; extrapolated for unseen cells.
+    /// populated cells, growing with rarity; extrapolated for unseen cells,
+    /// one nat a `scale` unit beyond the range up to `z_max` units (never
+    /// infinite: a finite value far beyond a narrow column's range would
+    /// otherwise reach an infinite distance).
     pub fn surprise(&self, x: f64) -> f64 {
         let beyond = if x < self.lo {
             self.lo - x
@@ -131,8 +147,17 @@ impl Density {
         match cell {
             Some(i) if self.counts[i] > 0 => self.level[i],
             // Never seen: rarer than the rarest populated cell.
-            _ => self.floor + (self.floor + beyond / self.scale - self.top).max(0.0),
+            _ => {
+                let far = (beyond / self.scale).min(self.z_max);
+                self.floor + (self.floor + far - self.top).max(0.0)
+            }
         }
+    }
+
+    /// The surprise of the farthest value there is: `z_max` scale units
+    /// beyond the range (where `surprise` stops growing).
+    pub fn farthest(&self) -> f64 {
+        self.floor + (self.floor + self.z_max - self.top).max(0.0)
     }
 }
 

@@ -12,6 +12,14 @@ use serde::Serialize;
 pub const INPUT_CLIP: f32 = 5.0;
 /// Quantile grid points kept per numeric column.
 pub const GRID_POINTS: usize = 65;
+/// The largest standardised value, in robust units either side of the
+/// median, of a model of format 6 on (`NumericEncoder::z`): a value beyond
+/// it scores as a value at it. Far beyond any ordinary data (the shared
+/// tables reach 4,000 units), and small enough that a row's terms stay
+/// finite summed over any number of columns: 1e308, f64::MAX and the
+/// infinities (read as f64::MAX / 4) all score alike, as the most distant
+/// value there is, never NaN.
+pub const Z_MAX: f64 = 1e15;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NumericEncoder {
@@ -20,6 +28,21 @@ pub struct NumericEncoder {
     pub scale: f64,
     /// Share of NULLs in the training sample.
     pub null_rate: f64,
+    /// Share of NaNs in the training sample (format 6 on): a NaN is a value
+    /// of its own. Its marginal term is -ln of its smoothed training share,
+    /// as a NULL's is of its own, when the column held NaNs in training (a
+    /// common NaN is ordinary, a rare one is evidence as a rare level is);
+    /// a NaN the column never held is not a number it has seen anywhere on
+    /// its axis, and is as surprising as the farthest value there is (the
+    /// density's surprise `Z_MAX` units beyond its range, as for an
+    /// infinity): a column that never held NaN flags one, however many
+    /// columns the row has. For the network, the kNN term and the linear
+    /// term a NaN is missing, as a NULL is: the input slot 0 with the
+    /// missing flag raised (`nullable`), no prediction target, the median's
+    /// kNN coordinate. None: NaN reads as NULL everywhere, as models of
+    /// formats 1 to 5 score it (and their standardised value is bounded only
+    /// where infinite, see `z_max`).
+    pub nan_rate: Option<f64>,
     /// Non-null training values seen (for the CDF's resolution floor).
     pub count: u64,
     /// Quantiles at probabilities k / (GRID_POINTS - 1).
@@ -34,6 +57,15 @@ pub struct NumericEncoder {
     /// bits: built by the same arithmetic).
     #[serde(skip)]
     levels: Vec<(f32, f32, f64)>,
+    /// Derived: the largest standardised value (`z`) in robust units, either
+    /// side: `Z_MAX` from format 6 on (`nan_rate` is known). Models of
+    /// formats 1 to 5 keep every finite z and so every finite score they
+    /// gave: `f64::MAX` cuts only an infinite z, which a finite value far
+    /// beyond a narrow column's range reaches ((1e308 - median) / 0.01), and
+    /// which would turn its kNN coordinate infinite and the distances and
+    /// linear residuals it enters NaN.
+    #[serde(skip)]
+    z_max: f64,
 }
 
 /// Why a column was left out of the model.
@@ -41,6 +73,8 @@ pub struct NumericEncoder {
 pub enum SkipReason {
     AllNull,
     Constant,
+    /// A numeric column holding only NaN and NULL.
+    NoNumbers,
     /// A categorical column none of whose values is seen often enough to be
     /// a category (`categorical::min_count`): identifiers, e-mail addresses.
     NoRepeats,
@@ -52,6 +86,7 @@ impl SkipReason {
             SkipReason::AllNull => "entirely NULL",
             SkipReason::Constant => "constant",
             SkipReason::NoRepeats => "no value repeats enough to be a category (an identifier?)",
+            SkipReason::NoNumbers => "no number, only NaN and NULL",
         }
     }
 }
@@ -65,15 +100,25 @@ fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl NumericEncoder {
+    /// Fit on a column's training values: numbers, NaNs (a value of their
+    /// own), and anything else (NULL) as missing.
     pub fn fit(values: &[Value<'_>]) -> Result<Self, SkipReason> {
+        let nans = values
+            .iter()
+            .filter(|v| matches!(v, Value::Num(x) if x.is_nan()))
+            .count();
         let mut xs: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
+        let nulls = values.len() - xs.len() - nans;
         if xs.is_empty() {
-            return Err(SkipReason::AllNull);
+            return Err(match (nans, nulls) {
+                (0, _) => SkipReason::AllNull,
+                (_, 0) => SkipReason::Constant,
+                _ => SkipReason::NoNumbers,
+            });
         }
-        let nulls = values.len() - xs.len();
         xs.sort_by(f64::total_cmp);
         let (first, last) = (xs[0], xs[xs.len() - 1]);
-        if first == last && nulls == 0 {
+        if first == last && nulls == 0 && nans == 0 {
             return Err(SkipReason::Constant);
         }
         let median = quantile_sorted(&xs, 0.5);
@@ -90,46 +135,72 @@ impl NumericEncoder {
         let grid = (0..GRID_POINTS)
             .map(|k| quantile_sorted(&xs, k as f64 / (GRID_POINTS - 1) as f64))
             .collect();
+        // The density (and a time column's range) of the values within
+        // `Z_MAX` robust units: a few beyond (1e308, the infinities) would
+        // stretch its range over every ordinary value, which would then share
+        // one cell, and an ordinary outlier would fall inside the range. They
+        // score as the farthest values there are (`z`), as they would beyond it.
+        let near: Vec<f64> = xs
+            .iter()
+            .copied()
+            .filter(|&x| ((x - median) / scale).abs() <= Z_MAX)
+            .collect();
+        let density = Density::fit(if near.is_empty() { &xs } else { &near }, scale);
         Ok(Self::from_parts(
             median,
             scale,
             nulls as f64 / values.len() as f64,
+            Some(nans as f64 / values.len() as f64),
             xs.len() as u64,
             grid,
-            Density::fit(&xs, scale),
+            density,
         ))
     }
 
-    /// An encoder from its stored parts (as fitted or decoded).
+    /// An encoder from its stored parts (as fitted or decoded); `nan_rate`
+    /// None for a model of formats 1 to 5.
     pub fn from_parts(
         median: f64,
         scale: f64,
         null_rate: f64,
+        nan_rate: Option<f64>,
         count: u64,
         grid: Vec<f64>,
         density: Density,
     ) -> Self {
+        let z_max = if nan_rate.is_some() { Z_MAX } else { f64::MAX };
         let mut e = NumericEncoder {
             median,
             scale,
             null_rate,
+            nan_rate,
             count,
             grid,
-            density,
+            density: density.bounded(z_max),
             time: false,
             levels: Vec::new(),
+            z_max,
         };
         e.levels = e
             .density
             .values
             .iter()
             .map(|&x| {
-                let z = (x - e.median) / e.scale;
+                let z = e.z(x);
                 let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
                 (input, soften(z), e.density.surprise(x))
             })
             .collect();
         e
+    }
+
+    /// The standardised value of `x`, (x - median) / scale, within
+    /// `z_max` either side (NaN stays NaN). Every term a number enters
+    /// reads it through here or through the density's equally bounded
+    /// distance (`Density::surprise`), so no value makes a term infinite.
+    #[inline]
+    pub fn z(&self, x: f64) -> f64 {
+        ((x - self.median) / self.scale).clamp(-self.z_max, self.z_max)
     }
 
     /// The looked-up parts of `x` when it is one of a discrete column's
@@ -169,40 +240,53 @@ impl NumericEncoder {
         }
     }
 
-    /// The value of `v` as scored (`fold`); None for NULL.
+    /// The value of `v` as scored (`fold`); None for NULL and NaN.
     #[inline]
     pub fn value(&self, v: &Value<'_>) -> Option<f64> {
         v.as_f64().map(|x| self.fold(x))
     }
 
+    /// Whether the network input has a missing flag: NULLs (or, from format
+    /// 6 on, NaNs) occurred in training.
     pub fn nullable(&self) -> bool {
-        self.null_rate > 0.0
+        self.null_rate > 0.0 || self.nan_rate.is_some_and(|r| r > 0.0)
     }
 
-    /// Scaled, clipped value as the network sees it; None for NULL.
+    /// Scaled, clipped value as the network sees it; None for NULL and NaN.
     pub fn scaled(&self, v: &Value<'_>) -> Option<f32> {
-        self.value(v).map(|x| {
-            let z = ((x - self.median) / self.scale) as f32;
-            z.clamp(-INPUT_CLIP, INPUT_CLIP)
-        })
+        self.value(v)
+            .map(|x| (self.z(x) as f32).clamp(-INPUT_CLIP, INPUT_CLIP))
     }
 
     /// Scaled value with the tails compressed logarithmically beyond the clip
     /// instead of flattened, so far values stay farther: the kNN term's space.
     pub fn soft_scaled(&self, v: &Value<'_>) -> Option<f32> {
-        self.value(v)
-            .map(|x| soften((x - self.median) / self.scale))
+        self.value(v).map(|x| soften(self.z(x)))
     }
 
     /// How surprising the value is on its own: -ln of the level-set tail
-    /// probability of its density (see `density`), -ln p for NULL.
+    /// probability of its density (see `density`); -ln p of its smoothed
+    /// training share for NULL, and from format 6 on for a NaN the column
+    /// held in training (one it never held: the farthest value's surprise,
+    /// see `nan_rate`).
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         match self.value(v) {
             Some(x) => self.density.surprise(x),
             None => {
-                let n = self.count as f64 / (1.0 - self.null_rate).max(1e-12);
-                let p_null = (self.null_rate * n + 0.5) / (n + 1.0);
-                -p_null.ln()
+                let rate = match (v, self.nan_rate) {
+                    (Value::Num(x), Some(r)) if x.is_nan() => {
+                        if r > 0.0 {
+                            r
+                        } else {
+                            return self.density.farthest();
+                        }
+                    }
+                    _ => self.null_rate,
+                };
+                let nan = self.nan_rate.unwrap_or(0.0);
+                let n = self.count as f64 / (1.0 - self.null_rate - nan).max(1e-12);
+                let p = (rate * n + 0.5) / (n + 1.0);
+                -p.ln()
             }
         }
     }
@@ -330,7 +414,7 @@ impl ColumnEncoder {
             ColumnEncoder::Numeric(e) => match e.value(v) {
                 Some(x) => {
                     let (input, knn_coord, marginal) = e.level(x).unwrap_or_else(|| {
-                        let z = (x - e.median) / e.scale;
+                        let z = e.z(x);
                         let input = (z as f32).clamp(-INPUT_CLIP, INPUT_CLIP);
                         (input, soften(z), e.density.surprise(x))
                     });
@@ -594,11 +678,84 @@ mod tests {
     fn nan_and_null_encode_as_missing() {
         let xs = nums(&[1.0, 2.0, 3.0, f64::NAN]);
         let enc = ColumnEncoder::fit(ColumnKind::Numeric, &xs).unwrap_or_else(|_| panic!("fit"));
+        // A missing flag for the NaN, though no NULL occurred.
         assert_eq!(enc.in_width(), 2);
-        let mut out = [9.0f32; 2];
-        enc.encode_input(&Value::Null, &mut out);
-        assert_eq!(out, [0.0, 1.0]);
-        assert_eq!(enc.target(&Value::Num(f64::NAN)), None);
+        for v in [Value::Null, Value::Num(f64::NAN)] {
+            let mut out = [9.0f32; 2];
+            enc.encode_input(&v, &mut out);
+            assert_eq!(out, [0.0, 1.0]);
+            assert_eq!(enc.target(&v), None);
+            assert_eq!(enc.knn_coord(&v), 0.0);
+        }
+    }
+
+    #[test]
+    fn nan_is_scored_by_its_own_share() {
+        // 80 numbers, 15 NULLs, 5 NaNs.
+        let mut vals = nums(&(0..80).map(f64::from).collect::<Vec<_>>());
+        vals.extend(std::iter::repeat_n(Value::Null, 15));
+        vals.extend(nums(&[f64::NAN; 5]));
+        let e = NumericEncoder::fit(&vals).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!((e.null_rate, e.nan_rate, e.count), (0.15, Some(0.05), 80));
+        let want = |k: f64| -((k + 0.5) / 101.0f64).ln();
+        assert!((e.marginal(&Value::Null) - want(15.0)).abs() < 1e-12);
+        assert!((e.marginal(&Value::Num(f64::NAN)) - want(5.0)).abs() < 1e-12);
+        // Never seen: NULL is as rare as a value never seen; NaN as the
+        // farthest value (an infinity).
+        let plain = NumericEncoder::fit(&nums(&(0..100).map(f64::from).collect::<Vec<_>>()))
+            .unwrap_or_else(|_| panic!("fit"));
+        assert_eq!(plain.nan_rate, Some(0.0));
+        assert!((plain.marginal(&Value::Null) - want(0.0)).abs() < 1e-12);
+        let nan = plain.marginal(&Value::Num(f64::NAN));
+        assert_eq!(nan, plain.marginal(&Value::Num(f64::INFINITY)));
+        assert!(nan > Z_MAX / 2.0, "{nan}");
+        // Models of formats 1 to 5 read NaN as NULL.
+        let old = NumericEncoder::from_parts(
+            e.median,
+            e.scale,
+            0.2,
+            None,
+            80,
+            e.grid.clone(),
+            e.density.clone(),
+        );
+        let v = Value::Num(f64::NAN);
+        assert_eq!(
+            old.marginal(&v).to_bits(),
+            old.marginal(&Value::Null).to_bits()
+        );
+    }
+
+    #[test]
+    fn values_near_f64_max_fit_finite_statistics() {
+        // Most values at f64::MAX: the scale is what it can be, all finite.
+        let mut xs = vec![1.0, 2.0];
+        xs.extend([f64::MAX; 9]);
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        let d = &e.density;
+        for v in [e.median, e.scale, d.lo, d.hi].iter().chain(&e.grid) {
+            assert!(v.is_finite(), "{e:?}");
+        }
+        // A few far values leave the density's range to the ordinary ones.
+        let mut xs: Vec<f64> = (0..200).map(|i| f64::from(i) / 10.0).collect();
+        xs.extend([f64::INFINITY, -1e308, 1e308, f64::MAX]);
+        let e = NumericEncoder::fit(&nums(&xs)).unwrap_or_else(|_| panic!("fit"));
+        assert_eq!((e.density.lo, e.density.hi, e.count), (0.0, 19.9, 204));
+        assert!(e.marginal(&Value::Num(10.0)) < 0.1);
+        assert!(e.marginal(&Value::Num(40.0)) > 10.0);
+    }
+
+    #[test]
+    fn columns_without_numbers_are_skipped() {
+        assert_eq!(
+            NumericEncoder::fit(&nums(&[f64::NAN; 4])),
+            Err(SkipReason::Constant)
+        );
+        let mut mixed = nums(&[f64::NAN; 4]);
+        mixed.push(Value::Null);
+        assert_eq!(NumericEncoder::fit(&mixed), Err(SkipReason::NoNumbers));
+        // One value and NaNs: the NaN pattern is information.
+        assert!(NumericEncoder::fit(&nums(&[2.0, 2.0, f64::NAN])).is_ok());
     }
 }
 

@@ -24,6 +24,22 @@ use std::borrow::Borrow;
 /// term; ordinary values earn none, so the term adds evidence without noise.
 pub const MARGINAL_RARE: f64 = 0.02;
 
+/// A score (or an explanation's term) as returned: itself when finite, else
+/// `f64::MAX`, the most anomalous score a float8 holds. Values are bounded
+/// where they enter the terms (`NumericEncoder::z`, `Density::surprise`),
+/// so no row makes a term NaN; but a model of formats 1 to 5 prices a value
+/// by its distance beyond the range in nats without a bound below
+/// `f64::MAX`, and its weighted sum can overflow. Such a row is as
+/// anomalous as a score can say, never NaN (whose quantile would be 0).
+#[inline]
+pub fn saturated(score: f64) -> f64 {
+    if score.is_finite() {
+        score
+    } else {
+        f64::MAX
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub columns: Vec<ColumnSpec>,
@@ -564,15 +580,17 @@ impl Model {
     /// Reads the normalised marginals `student_input` left in the scratch.
     pub(crate) fn hybrid_total(&self, p: f64, s: &Scratch) -> f64 {
         let d = self.columns.len() as f64;
-        (0..self.columns.len())
-            .map(|j| {
-                self.combine(
-                    p + self.linear_term(s, j),
-                    s.marg_n[j] + s.tail[j],
-                    s.knn_cols[j] * d,
-                )
-            })
-            .sum()
+        saturated(
+            (0..self.columns.len())
+                .map(|j| {
+                    self.combine(
+                        p + self.linear_term(s, j),
+                        s.marg_n[j] + s.tail[j],
+                        s.knn_cols[j] * d,
+                    )
+                })
+                .sum(),
+        )
     }
 
     /// Distillation: the teacher's mean normalised prediction term of a row
@@ -603,18 +621,22 @@ impl Model {
 
     /// The score from the raw terms in the scratch.
     fn total(&self, s: &Scratch) -> f64 {
-        (0..self.columns.len())
-            .map(|j| {
-                let (p, m, k) = self.term(s, j);
-                self.combine(p + self.linear_term(s, j), m + s.tail[j], k)
-            })
-            .sum()
+        saturated(
+            (0..self.columns.len())
+                .map(|j| {
+                    let (p, m, k) = self.term(s, j);
+                    self.combine(p + self.linear_term(s, j), m + s.tail[j], k)
+                })
+                .sum(),
+        )
     }
 
     /// Per-column contributions, in column order; they sum to the score.
     /// With a student, the teacher's per-column prediction terms are rescaled
     /// to sum to the student's total, so the contributions sum to `score` and
-    /// the attribution follows the teacher.
+    /// the attribution follows the teacher. A term beyond f64's range (a
+    /// model of formats 1 to 5 given a value far beyond a column's range)
+    /// is `saturated`, as the score is.
     pub fn explain(&self, row: &[Value<'_>], s: &mut Scratch) -> Result<Vec<Contribution>> {
         self.check_arity(row)?;
         let layout = self.layout();
@@ -651,10 +673,10 @@ impl Model {
                 };
                 Contribution {
                     column: j,
-                    contribution: self.combine(p, m, k),
-                    prediction_term: p,
-                    marginal_term: m,
-                    knn_term: k,
+                    contribution: saturated(self.combine(p, m, k)),
+                    prediction_term: saturated(p),
+                    marginal_term: saturated(m),
+                    knn_term: saturated(k),
                     expected,
                 }
             })
@@ -677,6 +699,9 @@ impl Model {
         }
         let (a, b) = (q[i - 1], q[i]);
         let f = if b > a { (score - a) / (b - a) } else { 0.5 };
+        // Quantiles of formats before 6 may hold the infinities or NaN of
+        // the training scores they were taken from: then a step's middle.
+        let f = if f.is_nan() { 0.5 } else { f };
         ((i - 1) as f64 + f) / k
     }
 }

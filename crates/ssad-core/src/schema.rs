@@ -101,7 +101,11 @@ impl Value<'_> {
         row.into_iter().map(Value::into_owned).collect()
     }
 
-    /// Numeric view of the cell: None for NULL and for NaN (treated as missing).
+    /// Numeric view of the cell: None for NULL and for NaN, the infinities
+    /// as +-f64::MAX / 4 (so differences of two of them stay finite). A
+    /// numeric column's encoder of model format 6 on counts NaN apart, as a
+    /// value of its own (`NumericEncoder::nan_rate`); formats 1 to 5 read it
+    /// as missing.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Num(x) if x.is_finite() => Some(*x),

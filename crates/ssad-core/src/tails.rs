@@ -54,9 +54,18 @@ impl ColumnTail {
         if zs.first() == zs.last() {
             return None;
         }
+        // Values near f64::MAX make the moments overflow (NaN): then the
+        // skew of their coordinates, which are the values' own order with
+        // the far tails compressed.
+        let skew = Some(skewness(xs))
+            .filter(|s| s.is_finite())
+            .unwrap_or_else(|| {
+                let z: Vec<f64> = zs.iter().map(|&z| f64::from(z)).collect();
+                skewness(&z)
+            });
         Some(ColumnTail {
             sorted: zs,
-            right: skewness(xs) >= 0.0,
+            right: skew >= 0.0,
         })
     }
 
@@ -186,6 +195,20 @@ mod tests {
         assert!(mid < hi && hi < beyond, "{mid} {hi} {beyond}");
         assert!((beyond - (2.0 * 201.0f64).ln()).abs() < 1e-12);
         assert_eq!(t.surprise(f32::NAN), 0.0);
+    }
+
+    #[test]
+    fn the_side_of_values_near_f64_max_comes_from_their_coordinates() {
+        // Their moments overflow (NaN); the coordinates lean right.
+        let mut xs: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut zs: Vec<f32> = (0..100).map(|i| i as f32 / 30.0).collect();
+        xs.extend([1e308, 1e308, 1e308, -1e308]);
+        zs.extend([714.0, 714.0, 714.0, -714.0]);
+        assert!(skewness(&xs).is_nan());
+        let Some(t) = ColumnTail::fit(&xs, zs) else {
+            panic!("no tail")
+        };
+        assert!(t.right);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The inline scoring path allocates nothing per row once its scratch is
-//! warm: counted with a global allocator wrapper, for numeric, categorical
-//! and NULL values (the glue borrows text values, so they allocate nothing here).
+//! warm: counted with a global allocator wrapper, for numeric (NaN and
+//! extreme values among them), categorical and NULL values (the glue borrows
+//! text values, so they allocate nothing here).
 
 use ssad_core::rng::Rng;
 use ssad_core::{thread_pool, train, ColumnKind, ColumnSpec, TrainOptions, Value};
@@ -82,6 +83,10 @@ fn scoring_a_row_allocates_nothing_after_warm_up() {
     probe[3][1] = Value::Null;
     probe[4][5] = Value::Text(Cow::Borrowed("never seen"));
     probe[5][5] = Value::Null;
+    // A NaN (a value of its own), values far beyond the range.
+    probe[6][0] = Value::Num(f64::NAN);
+    probe[7][2] = Value::Num(1e308);
+    probe[8][1] = Value::Num(f64::NEG_INFINITY);
     // Warm-up: buffers sized on first use.
     model
         .score(&probe[0], &mut s)
