@@ -132,6 +132,43 @@ SELECT row_number() OVER () AS n, class, q AS statement, sqlstate_of(q) AS outco
   ('privileges', $$SET LOCAL ROLE ssad_hostile_nobody; SELECT ssad_train('p', 'h')$$),
   ('privileges', $$SET LOCAL ROLE ssad_hostile_nobody; SELECT ssad_score('hm', ROW(1.0, 2.0, 'x', 1, now())::record)$$)
 ) AS cases(class, q);
+-- Scores at the extremes: a score is never NaN; a value beyond every
+-- training value saturates to a very high score (1e308 and a numeric beyond
+-- float8's range score as an infinity does); a NaN never seen in training
+-- is flagged; a numeric below float8's smallest magnitude reads as 0.
+CREATE TEMP TABLE probe AS
+SELECT p.what, ssad_score('hm', r) AS score, ssad_quantile('hm', r) AS quantile, ssad_is_anomaly('hm', r) AS flagged
+  FROM (VALUES ('a 1e308', 1e308::float8, 1::numeric), ('a -1e308', -1e308, 1), ('a Infinity', 'Infinity', 1),
+               ('a -Infinity', '-Infinity', 1), ('a NaN', 'NaN', 1), ('n 10^999', 5, 10::numeric ^ 999),
+               ('n -10^999', 5, -(10::numeric ^ 999)), ('n Infinity', 5, 'Infinity'), ('n NaN', 5, 'NaN'),
+               ('n 1e-400', 5, 1e-400), ('ordinary', 5, 5)) AS p(what, a, n),
+       LATERAL (SELECT p.a AS a, 15.0::float8 AS b, 'x'::text AS c, p.n AS n, timestamptz '2026-01-05 00:00+00' AS ts) r;
+SELECT what, score = 'NaN' AS nan, score > (SELECT max(ssad_score('hm', t)) FROM h t) AS above_every_training_row,
+       round(quantile::numeric, 2) AS quantile, flagged
+  FROM probe ORDER BY what;
+SELECT count(DISTINCT score) FILTER (WHERE what IN ('a 1e308', 'a Infinity')) AS a_saturates_to_one_score,
+       count(DISTINCT score) FILTER (WHERE what IN ('n 10^999', 'n Infinity')) AS n_saturates_to_one_score
+  FROM probe;
+-- A table holding such values trains, and top-k returns them in the order
+-- ORDER BY ssad_score(...) DESC gives.
+CREATE TABLE hx AS SELECT id, a, b, n FROM h;
+INSERT INTO hx VALUES (1001, 1e308, 1, 1), (1002, -1e308, 1, 1), (1003, 'Infinity', 1, 1), (1004, 'NaN', 1, 1),
+                      (1005, 1e307, 1, 1), (1006, 1, 1, 10::numeric ^ 999), (1007, 1, 1, -(10::numeric ^ 400));
+SELECT rows_used FROM ssad_train('hx', 'hx', exclude => ARRAY['id'], options => '{"epochs": 2, "seed": 1}');
+SELECT count(*) FILTER (WHERE score = 'NaN') AS nan_scores,
+       count(*) FILTER (WHERE (row_data->>'id')::int > 1000) AS extreme_rows_in_top_10
+  FROM ssad_top_anomalies('hx', k => 10);
+SELECT (SELECT array_agg(score ORDER BY score DESC) FROM ssad_top_anomalies('hx', k => 30))
+     = (SELECT array_agg(s ORDER BY s DESC) FROM (SELECT ssad_score('hx', t) AS s FROM hx t ORDER BY s DESC LIMIT 30) o)
+       AS topk_scores_as_order_by,
+       (SELECT array_agg(ctid ORDER BY ctid) FROM ssad_top_anomalies('hx', k => 30))
+     = (SELECT array_agg(ctid ORDER BY ctid) FROM (SELECT t.ctid FROM hx t ORDER BY ssad_score('hx', t) DESC LIMIT 30) o)
+       AS topk_rows_as_order_by;
+-- A NaN common in training is an ordinary value.
+CREATE TABLE hn AS SELECT CASE WHEN i % 4 = 0 THEN 'NaN'::float8 ELSE (i % 20)::float8 END AS a, (3 * (i % 20))::float8 AS b
+  FROM generate_series(1, 400) i;
+SELECT rows_used FROM ssad_train('hn', 'hn', options => '{"epochs": 2, "seed": 1}');
+SELECT ssad_is_anomaly('hn', r) AS common_nan_flagged FROM (SELECT 'NaN'::float8 AS a, 30.0::float8 AS b) r;
 -- Nothing a failing case tried was stored, and nothing stored was changed.
 SELECT count(*) - :versions_before AS versions_added_by_the_ok_cases FROM ssad.models;
 SELECT md5(string_agg(model::text, ',' ORDER BY id)) = :'catalog_before' AS hm_unchanged FROM ssad.models WHERE name = 'hm';
