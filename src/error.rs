@@ -97,6 +97,12 @@ pub fn core(e: CoreError) -> ! {
             None,
             Some("This is a bug in ssad; please report it with the query."),
         ),
+        CoreError::OutOfMemory(_) => raise(
+            PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+            msg,
+            None,
+            Some("Train on fewer columns, or with a smaller sample_size."),
+        ),
         CoreError::Diverged(_) => raise(
             PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             msg,

@@ -23,6 +23,7 @@ mod prop_check;
 pub mod reservoir;
 pub mod rng;
 pub mod rows;
+pub mod sample;
 pub mod schema;
 pub mod student;
 pub mod tails;
@@ -34,6 +35,7 @@ pub use error::{CoreError, Result};
 pub use model::{Contribution, Model, Scratch};
 pub use options::{ResolvedOptions, TrainOptions};
 pub use rows::Rows;
+pub use sample::{Sample, SampleReservoir};
 pub use schema::{ColumnKind, ColumnSpec, Value};
 pub use train::{train, Event, TrainReport};
 
