@@ -14,6 +14,7 @@ pub mod error;
 pub mod kernels;
 pub mod knn;
 pub mod linear;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod nn;
