@@ -318,30 +318,43 @@ pub const TRAIN_FETCH: usize = 10_000;
 /// categories are known; a fetch is held twice while it is sampled (SPI's
 /// tuples and the `Rows` they are read into).
 pub fn sample_shape(selection: &Selection, available: &[SourceColumn]) -> SampleShape {
-    let count = |k: ColumnKind| selection.specs.iter().filter(|s| s.kind == k).count();
     let mut shape = SampleShape {
-        numeric: count(ColumnKind::Numeric),
-        time: count(ColumnKind::Time),
-        categorical: count(ColumnKind::Categorical),
         fetch_rows: 2 * TRAIN_FETCH,
         ..SampleShape::default()
     };
     for f in &selection.feeds {
-        let oid = available
+        let narrow = available
             .iter()
             .find(|c| c.name == f.attribute)
-            .map(|c| types::base_type(c.type_oid));
-        let slots = ssad_core::memory::CATEGORY_SLOTS;
-        match f.read {
-            ReadAs::Number if matches!(oid, Some(pg_sys::FLOAT4OID | pg_sys::INT2OID)) => {
-                shape.narrow += 1
+            .is_some_and(|c| {
+                matches!(
+                    types::base_type(c.type_oid),
+                    pg_sys::FLOAT4OID | pg_sys::INT2OID
+                )
+            });
+        for spec in types::expand(&f.attribute, f.read) {
+            match spec.kind {
+                ColumnKind::Numeric => {
+                    shape.numeric += 1;
+                    shape.narrow += usize::from(narrow);
+                }
+                ColumnKind::Time => shape.time += 1,
+                ColumnKind::Categorical => {
+                    shape.categorical += 1;
+                    // Categories, "other" and NULL; a time's parts are
+                    // the columns named other than the attribute.
+                    let part = spec.name != f.attribute;
+                    shape.categorical_slots += if f.read == ReadAs::Boolean {
+                        2 + 2
+                    } else if part && spec.name.ends_with(types::HOUR) {
+                        24 + 2
+                    } else if part && spec.name.ends_with(types::DOW) {
+                        7 + 2
+                    } else {
+                        ssad_core::memory::CATEGORY_SLOTS
+                    };
+                }
             }
-            // Categories, "other" and NULL.
-            ReadAs::Boolean => shape.categorical_slots += 2 + 2,
-            ReadAs::Text | ReadAs::Printed => shape.categorical_slots += slots,
-            ReadAs::Timestamp => shape.categorical_slots += (24 + 2) + (7 + 2),
-            ReadAs::Date => shape.categorical_slots += 7 + 2,
-            ReadAs::Number | ReadAs::Duration | ReadAs::Money => {}
         }
     }
     shape
