@@ -59,6 +59,28 @@ pub fn invalid_parameter(message: String, hint: &str) -> ! {
     )
 }
 
+/// The hint of a training that does not fit in its memory.
+pub const TRAIN_MEMORY_HINT: &str =
+    "Raise ssad.train_memory (SET ssad.train_memory = '4GB'), or train on fewer columns or a smaller sample_size.";
+
+/// Refuse a training whose smallest sample does not fit in
+/// `ssad.train_memory`, before it allocates it.
+pub fn train_memory(rows: usize, columns: usize, needed: u64, why: Option<&str>) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+        format!(
+            "training does not fit in ssad.train_memory ({})",
+            crate::gucs::train_memory_text()
+        ),
+        Some(format!(
+            "A sample of {rows} rows of {columns} model columns, the least ssad trains on, needs about {} MB{}.",
+            needed.div_ceil(1 << 20),
+            why.map_or(String::new(), |w| format!(" ({w})"))
+        )),
+        Some(TRAIN_MEMORY_HINT),
+    )
+}
+
 /// Map a core error to its SQLSTATE.
 pub fn core(e: CoreError) -> ! {
     let msg = e.to_string();
@@ -96,6 +118,12 @@ pub fn core(e: CoreError) -> ! {
             msg,
             None,
             Some("This is a bug in ssad; please report it with the query."),
+        ),
+        CoreError::OutOfMemory(_) => raise(
+            PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+            msg,
+            None,
+            Some(TRAIN_MEMORY_HINT),
         ),
         CoreError::Diverged(_) => raise(
             PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,

@@ -7,6 +7,8 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 /// Rows sampled for training when the options do not say.
 pub static SAMPLE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+/// Memory a training may use, in kB (`ssad_train`, `ssad_retrain`).
+pub static TRAIN_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 /// Decoded models kept per backend.
 pub static MODEL_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 
@@ -39,6 +41,16 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"ssad.train_memory",
+        c"Memory a training may use for its sample and its working buffers.",
+        c"Like maintenance_work_mem for an index build: ssad_train estimates the memory of a training before it reads the source, samples fewer rows than sample_size asks for (with a NOTICE) when they do not fit, and refuses (SQLSTATE 53200) when not even 100 rows fit. The backend's own memory and shared buffers come on top.",
+        &TRAIN_MEMORY,
+        1024,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
         c"ssad.model_cache_size",
         c"Decoded models kept in each backend's cache.",
         c"A bounded least-recently-used cache keyed by model id and version.",
@@ -68,4 +80,19 @@ pub fn init() {
     );
     // SAFETY: called once from _PG_init with a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"ssad".as_ptr()) };
+}
+
+/// `ssad.train_memory` in bytes.
+pub fn train_memory_bytes() -> u64 {
+    TRAIN_MEMORY.get().max(0) as u64 * 1024
+}
+
+/// `ssad.train_memory` as `SHOW` prints it (1GB, 512MB, 1500kB).
+pub fn train_memory_text() -> String {
+    let kb = TRAIN_MEMORY.get().max(0) as u64;
+    match kb {
+        k if k % (1 << 20) == 0 => format!("{}GB", k >> 20),
+        k if k % (1 << 10) == 0 => format!("{}MB", k >> 10),
+        k => format!("{k}kB"),
+    }
 }

@@ -7,8 +7,8 @@ use crate::spi_scan::{self, Item, RawRow};
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
 use ssad_core::batch::{Pipeline, Scored};
-use ssad_core::reservoir::Reservoir;
-use ssad_core::{time, ColumnSpec, Rows, Value};
+use ssad_core::memory::SampleShape;
+use ssad_core::{time, ColumnKind, ColumnSpec, Rows, Sample, SampleReservoir, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -359,30 +359,94 @@ pub fn scan_scored<E: Send + 'static>(
     }
 }
 
-/// Stream every row of the relation once, keeping a uniform sample of the
-/// model columns' values. Returns the sample and the number of rows scanned.
+/// Rows a training's scan fetches at a time.
+pub const TRAIN_FETCH: usize = 10_000;
+
+/// What a sample of `selection` holds, for `ssad_core::memory::estimate`
+/// (no texts yet: their bytes are measured while sampling). A `real` or
+/// `smallint` column's cells take 4 bytes; a boolean's and a time part's
+/// categories are known; a fetch is held twice while it is sampled (SPI's
+/// tuples and the `Rows` they are read into).
+pub fn sample_shape(selection: &Selection, available: &[SourceColumn]) -> SampleShape {
+    let mut shape = SampleShape {
+        fetch_rows: 2 * TRAIN_FETCH,
+        ..SampleShape::default()
+    };
+    for f in &selection.feeds {
+        let narrow = available
+            .iter()
+            .find(|c| c.name == f.attribute)
+            .is_some_and(|c| {
+                matches!(
+                    types::base_type(c.type_oid),
+                    pg_sys::FLOAT4OID | pg_sys::INT2OID
+                )
+            });
+        for spec in types::expand(&f.attribute, f.read) {
+            match spec.kind {
+                ColumnKind::Numeric => {
+                    shape.numeric += 1;
+                    shape.narrow += usize::from(narrow);
+                }
+                ColumnKind::Time => shape.time += 1,
+                ColumnKind::Categorical => {
+                    shape.categorical += 1;
+                    // Categories, "other" and NULL; a time's parts are
+                    // the columns named other than the attribute.
+                    let part = spec.name != f.attribute;
+                    shape.categorical_slots += if f.read == ReadAs::Boolean {
+                        2 + 2
+                    } else if part && spec.name.ends_with(types::HOUR) {
+                        24 + 2
+                    } else if part && spec.name.ends_with(types::DOW) {
+                        7 + 2
+                    } else {
+                        ssad_core::memory::CATEGORY_SLOTS
+                    };
+                }
+            }
+        }
+    }
+    shape
+}
+
+/// Stream every row of the relation once, keeping a uniform sample of at
+/// most `cap` rows of the model columns' values. After each fetch `fit` may
+/// shrink the reservoir (dropping random members: the sample stays uniform).
+/// Returns the sample, the number of rows scanned and the reservoir's cap at
+/// the end.
 pub fn sample_rows(
     relid: pg_sys::Oid,
     feeds: &[Feed],
-    sample_size: usize,
+    cap: usize,
     seed: u64,
-) -> (Vec<Vec<Value<'static>>>, u64) {
-    let mut reservoir = Reservoir::new(sample_size, seed);
+    mut fit: impl FnMut(&mut SampleReservoir),
+) -> (Sample, u64, usize) {
+    let width = feeds
+        .iter()
+        .map(|f| types::expand(&f.attribute, f.read).len())
+        .sum();
+    let mut reservoir = SampleReservoir::new(width, cap, seed);
     scan(
         relid,
         feeds,
         None,
         &[],
-        10_000,
+        TRAIN_FETCH as i64,
         true,
         |_| (),
         |extras, rows| {
-            (0..rows.len()).for_each(|r| reservoir.offer_with(|| rows.row_owned(r)));
+            for r in 0..rows.len() {
+                reservoir
+                    .offer_with(|| rows.row_values(r))
+                    .unwrap_or_else(|e| error::core(e));
+            }
+            fit(&mut reservoir);
             Some((extras, rows))
         },
     );
-    let seen = reservoir.seen();
-    (reservoir.into_items(), seen)
+    let (seen, cap) = (reservoir.seen(), reservoir.cap());
+    (reservoir.into_sample(), seen, cap)
 }
 
 /// The attributes of a relation that feed a trained model, and where each

@@ -6,6 +6,9 @@ use crate::{catalog, error, gucs, source};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use serde_json::json;
+use ssad_core::memory::{self, SampleShape};
+use ssad_core::options::MIN_SAMPLE_SIZE;
+use ssad_core::train::train_sample;
 use ssad_core::{codec, thread_pool, Event, TrainOptions};
 use std::time::Instant;
 
@@ -36,6 +39,19 @@ fn valid_name(model_name: Option<&str>) -> &str {
         );
     }
     name
+}
+
+/// The most rows, at most `cap`, whose training fits in `ssad.train_memory`;
+/// refuses the training (53200) when not even `MIN_SAMPLE_SIZE` rows do.
+fn fitting_rows(shape: &SampleShape, opts: &TrainOptions, cap: usize, why: Option<&str>) -> usize {
+    let budget = gucs::train_memory_bytes();
+    let rows = memory::max_rows(shape, budget, opts, cap);
+    let least = (MIN_SAMPLE_SIZE as usize).min(cap);
+    if rows < least {
+        let needed = memory::estimate(shape, least, opts).total();
+        error::train_memory(least, shape.columns(), needed, why);
+    }
+    rows
 }
 
 /// Train and store a new active version. The caller holds the name's lock.
@@ -72,7 +88,31 @@ fn run(req: Request<'_>) -> Summary {
     }
     let sample_size = opts.sample_size.unwrap_or(20_000) as usize;
     let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
-    let (rows, scanned) = source::sample_rows(req.relid, &selection.feeds, sample_size, seed);
+    // Bound the training's memory before reading: the largest sample that fits.
+    let shape = source::sample_shape(&selection, &available);
+    let cap = fitting_rows(&shape, &opts, sample_size, None);
+    let (sample, scanned, cap) =
+        source::sample_rows(req.relid, &selection.feeds, cap, seed, |res| {
+            // Texts are known as they are read: when the sample's grow past the
+            // estimate, shrink the sample to fit (uniformly: still a uniform sample).
+            let n = res.sample().len().max(1);
+            let shape = SampleShape {
+                text_bytes: res.sample().text_bytes() as f64 / n as f64,
+                ..shape
+            };
+            if memory::estimate(&shape, res.cap(), &opts).total() > gucs::train_memory_bytes() {
+                let why = format!("its texts take about {:.0} bytes a row", shape.text_bytes);
+                res.shrink(fitting_rows(&shape, &opts, res.cap(), Some(&why)));
+            }
+        });
+    if cap < sample_size && scanned > cap as u64 {
+        pgrx::notice!(
+            "ssad: sampled {cap} rows, not the {sample_size} of sample_size: more do not fit in ssad.train_memory ({})",
+            gucs::train_memory_text()
+        );
+        // The model records the sample size it was trained with.
+        opts.sample_size = Some(cap as u64);
+    }
 
     let pool = thread_pool(opts.threads.unwrap_or(1) as usize).unwrap_or_else(|e| error::core(e));
     let train_start = Instant::now();
@@ -94,9 +134,9 @@ fn run(req: Request<'_>) -> Summary {
         }
         true
     };
-    let (model, report) = ssad_core::train(&selection.specs, &rows, &opts, &pool, &mut on_event)
+    let (model, report) = train_sample(&selection.specs, &sample, &opts, &pool, &mut on_event)
         .unwrap_or_else(|e| error::core(e));
-    drop(rows);
+    drop(sample);
 
     let mut skipped: Vec<(String, String)> = selection.skipped.clone();
     skipped.extend(
@@ -367,6 +407,96 @@ mod tests {
         );
         assert_eq!(
             Spi::get_one::<i64>("SELECT count(*) FROM ssad.models"),
+            Ok(Some(0))
+        );
+    }
+
+    /// `ssad.train_memory` set to what a training of 10,000 sampled rows
+    /// takes (by the estimate): a sample_size of 30,000 samples that many,
+    /// the model's options record it; the table is still read whole.
+    #[pg_test]
+    fn a_sample_that_does_not_fit_is_shrunk() {
+        Spi::run(
+            "CREATE TABLE t_mem AS SELECT i, (i % 97)::real AS a, ((i % 13) * 2 + (i % 7))::real AS b,
+                    sqrt(i)::real AS c, (i % 5)::smallint AS s
+               FROM generate_series(1, 30000) AS i",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let options = r#"{"sample_size": 30000, "epochs": 1, "distill": false}"#;
+        let opts = ssad_core::TrainOptions::from_json(options).unwrap_or_else(|e| panic!("{e}"));
+        let relid = crate::source::resolve("t_mem");
+        let available = crate::source::columns_of(relid);
+        let selection = crate::source::select_columns("t_mem", &available, None, &[]);
+        let shape = crate::source::sample_shape(&selection, &available);
+        // i is an integer (8 bytes a cell), the others real or smallint (4).
+        assert_eq!((shape.numeric, shape.narrow), (5, 4), "{shape:?}");
+        let kb = ssad_core::memory::estimate(&shape, 10_000, &opts)
+            .total()
+            .div_ceil(1024);
+        let expected = ssad_core::memory::max_rows(&shape, kb * 1024, &opts, 30_000);
+        assert!((10_000..10_100).contains(&expected), "{expected}");
+        Spi::run(&format!("SET ssad.train_memory = '{kb}kB'")).unwrap_or_else(|e| panic!("{e}"));
+        let (used, scanned) = Spi::get_two::<i64, i64>(&format!(
+            "SELECT rows_used, rows_scanned FROM ssad_train('mem', 't_mem', options => '{options}')"
+        ))
+        .unwrap_or((None, None));
+        assert_eq!((used, scanned), (Some(expected as i64), Some(30_000)));
+        assert_eq!(
+            Spi::get_one::<i64>(
+                "SELECT (options->>'sample_size')::int8 FROM ssad.models WHERE name = 'mem'"
+            ),
+            Ok(Some(expected as i64))
+        );
+        // The whole sample fits: nothing changes.
+        Spi::run("SET ssad.train_memory = '1GB'").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Spi::get_one::<i64>(&format!(
+                "SELECT rows_used FROM ssad_train('mem', 't_mem', options => '{options}')"
+            )),
+            Ok(Some(30_000))
+        );
+    }
+
+    /// Long texts that never repeat push the sample past the estimate made
+    /// without them: the reservoir shrinks while it reads.
+    #[pg_test]
+    fn texts_shrink_the_sample_while_it_is_read() {
+        Spi::run(
+            "CREATE TABLE t_mem_txt AS SELECT (i % 31)::real AS a, (i % 17)::real AS b,
+                    repeat(md5(i::text), 6) AS note
+               FROM generate_series(1, 30000) AS i",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let options = r#"{"sample_size": 20000, "epochs": 1, "distill": false}"#;
+        let opts = ssad_core::TrainOptions::from_json(options).unwrap_or_else(|e| panic!("{e}"));
+        let relid = crate::source::resolve("t_mem_txt");
+        let available = crate::source::columns_of(relid);
+        let selection = crate::source::select_columns("t_mem_txt", &available, None, &[]);
+        let shape = crate::source::sample_shape(&selection, &available);
+        // Room for 20,000 rows' cells, not for their 192-byte texts.
+        let kb = ssad_core::memory::estimate(&shape, 20_000, &opts)
+            .total()
+            .div_ceil(1024);
+        Spi::run(&format!("SET ssad.train_memory = '{kb}kB'")).unwrap_or_else(|e| panic!("{e}"));
+        let (used, scanned) = Spi::get_two::<i64, i64>(&format!(
+            "SELECT rows_used, rows_scanned FROM ssad_train('mem_txt', 't_mem_txt', options => '{options}')"
+        ))
+        .unwrap_or((None, None));
+        let used = used.unwrap_or(0);
+        assert!((100..20_000).contains(&used), "{used}");
+        assert_eq!(scanned, Some(30_000));
+    }
+
+    /// Not even the smallest sample fits: refused with 53200 before
+    /// reading, and nothing is stored.
+    #[pg_test]
+    fn a_training_that_cannot_fit_is_refused() {
+        make_table("t_mem_no", 500);
+        Spi::run("SET ssad.train_memory = '1MB'").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sqlstate_of("SELECT ssad_train('no', 't_mem_no')"), "53200");
+        Spi::run("RESET ssad.train_memory").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM ssad.models WHERE name = 'no'"),
             Ok(Some(0))
         );
     }

@@ -8,6 +8,7 @@ use crate::knn::{Reference, REFERENCE_ROWS};
 use crate::linear::{Linear, LINEAR_WEIGHT};
 use crate::model::Model;
 use crate::rng::Rng;
+use crate::sample::Sample;
 use crate::schema::Value;
 use crate::student;
 use crate::train::Event;
@@ -35,46 +36,49 @@ const MASS_K: usize = 30;
 /// Share of the candidates, the sparsest by the mass check, left out of the reference.
 const MASS_TRIM: f64 = 0.05;
 
+/// Row `r` of the sample in the model's column order (text borrowed from the sample).
+pub type RowFn<'f, 's> = dyn Fn(usize) -> Vec<Value<'s>> + Sync + 'f;
+
+/// Fit the model's normalisers, linear term, kNN reference, student and
+/// quantiles on `sample`, whose column `kept[j]` is model column j. The rows
+/// each step uses are read from the sample as it goes, a chunk at a time.
 pub fn calibrate(
     model: &mut Model,
     kept: &[usize],
-    rows: &[Vec<Value<'static>>],
+    sample: &Sample,
     pool: &rayon::ThreadPool,
     rng: &mut Rng,
     on_event: &mut dyn FnMut(Event) -> bool,
 ) -> Result<()> {
-    let mut idx: Vec<usize> = (0..rows.len()).collect();
+    let n = sample.len();
+    let mut idx: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut idx);
-    let project =
-        |r: usize| -> Vec<Value<'static>> { kept.iter().map(|&c| rows[r][c].clone()).collect() };
-    let cal: Vec<Vec<Value<'static>>> = idx
-        .iter()
-        .take(CALIBRATION_ROWS)
-        .map(|&r| project(r))
-        .collect();
-    fit_normalisers(model, &cal, pool);
-    model.linear = fit_linear(model, &cal);
+    // Candidates of the kNN reference: enough for `REFERENCE_ROWS` after the trim.
     let want = (REFERENCE_ROWS as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
-    let cand: Vec<Vec<Value<'static>>> = idx.iter().take(want).map(|&r| project(r)).collect();
-    model.reference = build_reference(model, &cand, pool);
-    drop(cand);
+    idx.truncate(CALIBRATION_ROWS.max(want));
+    idx.shrink_to_fit();
+    let project =
+        |r: usize| -> Vec<Value<'_>> { kept.iter().map(|&c| sample.value(r, c)).collect() };
+    let cal = &idx[..CALIBRATION_ROWS.min(idx.len())];
+    fit_normalisers(model, cal, &project, pool);
+    model.linear = fit_linear(model, cal, &project);
+    let cand = &idx[..want.min(idx.len())];
+    model.reference = build_reference(model, cand, &project, pool);
     if model.options.distill {
         let mut distill_rng = rng.fork(5);
-        let st = student::distill(
-            model,
-            rows.len(),
-            &project,
-            &mut distill_rng,
-            pool,
-            on_event,
-        )?;
+        let st = student::distill(model, n, &project, &mut distill_rng, pool, on_event)?;
         model.student = Some(st);
     }
-    fit_quantiles(model, &cal, pool);
+    fit_quantiles(model, cal, &project, pool);
     Ok(())
 }
 
-fn fit_normalisers(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) {
+fn fit_normalisers(
+    model: &mut Model,
+    cal: &[usize],
+    row: &RowFn<'_, '_>,
+    pool: &rayon::ThreadPool,
+) {
     let d = model.columns.len();
     let m: &Model = model;
     let raw: Vec<(f64, f64)> = pool.install(|| {
@@ -83,8 +87,8 @@ fn fit_normalisers(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon:
                 let mut s = m.scratch();
                 let mut out = vec![(0.0, 0.0); d];
                 let mut acc = Vec::with_capacity(chunk.len() * d);
-                for row in chunk {
-                    m.raw_column_terms(row, &mut s, &mut out);
+                for &r in chunk {
+                    m.raw_column_terms(&row(r), &mut s, &mut out);
                     acc.extend_from_slice(&out);
                 }
                 acc
@@ -107,23 +111,34 @@ fn fit_normalisers(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon:
 }
 
 /// The linear term, fitted on the calibration rows' kNN coordinates.
-fn fit_linear(model: &Model, cal: &[Vec<Value<'static>>]) -> Option<Linear> {
+fn fit_linear(model: &Model, cal: &[usize], row: &RowFn<'_, '_>) -> Option<Linear> {
     let d = model.columns.len();
     let mut z = Vec::with_capacity(cal.len() * d);
-    for row in cal {
-        z.extend(model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)));
+    for &r in cal {
+        z.extend(
+            model
+                .encoders
+                .iter()
+                .zip(&row(r))
+                .map(|(e, v)| e.knn_coord(v)),
+        );
     }
     Linear::fit(d, &z, LINEAR_WEIGHT)
 }
 
-fn scores(model: &Model, rows: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) -> Vec<f64> {
+fn scores(
+    model: &Model,
+    rows: &[usize],
+    row: &RowFn<'_, '_>,
+    pool: &rayon::ThreadPool,
+) -> Vec<f64> {
     pool.install(|| {
         rows.par_chunks(256)
             .flat_map_iter(|chunk| {
                 let mut s = model.scratch();
                 chunk
                     .iter()
-                    .map(|r| model.score(r, &mut s).unwrap_or(f64::INFINITY))
+                    .map(|&r| model.score(&row(r), &mut s).unwrap_or(f64::INFINITY))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -133,17 +148,26 @@ fn scores(model: &Model, rows: &[Vec<Value<'static>>], pool: &rayon::ThreadPool)
 /// Candidates scored without the kNN term; the highest-scoring share is dropped.
 fn build_reference(
     model: &Model,
-    cand: &[Vec<Value<'static>>],
+    cand: &[usize],
+    row: &RowFn<'_, '_>,
     pool: &rayon::ThreadPool,
 ) -> Reference {
     let d = model.columns.len();
     let mut no_knn = model.clone();
     no_knn.knn_weight = 0.0;
     no_knn.reference = Reference::empty(d);
-    let sc = scores(&no_knn, cand, pool);
+    let sc = scores(&no_knn, cand, row, pool);
     let coords: Vec<f32> = cand
         .iter()
-        .flat_map(|row| model.encoders.iter().zip(row).map(|(e, v)| e.knn_coord(v)))
+        .flat_map(|&r| {
+            let values = row(r);
+            model
+                .encoders
+                .iter()
+                .zip(&values)
+                .map(|(e, v)| e.knn_coord(v))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let sparse = sparsest(d, &coords, MASS_K, MASS_TRIM);
     let order: Vec<usize> = kept_candidates(&sc, usize::MAX)
@@ -153,13 +177,7 @@ fn build_reference(
         .collect();
     let mut rows = Vec::with_capacity(order.len() * d);
     for &r in &order {
-        rows.extend(
-            model
-                .encoders
-                .iter()
-                .zip(&cand[r])
-                .map(|(enc, v)| enc.knn_coord(v)),
-        );
+        rows.extend_from_slice(&coords[r * d..(r + 1) * d]);
     }
     Reference::new(d, rows)
 }
@@ -210,8 +228,8 @@ fn kept_candidates(sc: &[f64], max_rows: usize) -> Vec<usize> {
     (0..n).filter(|&r| !drop[r]).take(max_rows).collect()
 }
 
-fn fit_quantiles(model: &mut Model, cal: &[Vec<Value<'static>>], pool: &rayon::ThreadPool) {
-    let mut sc = scores(model, cal, pool);
+fn fit_quantiles(model: &mut Model, cal: &[usize], row: &RowFn<'_, '_>, pool: &rayon::ThreadPool) {
+    let mut sc = scores(model, cal, row, pool);
     sc.sort_by(f64::total_cmp);
     if sc.is_empty() {
         return;

@@ -59,7 +59,10 @@ impl Density {
             }
         }
         if !(values.len() <= MAX_DISCRETE && values.len() * 5 <= sorted.len()) {
-            values.clear();
+            // A new vector, not a cleared one: the model keeps the encoder
+            // for good, and the distinct values' capacity (8 bytes a
+            // training row) with it.
+            values = Vec::new();
             counts = vec![0; BINS];
             for &x in sorted {
                 counts[bin(lo, hi, x)] += 1;

@@ -26,6 +26,10 @@ pub enum CoreError {
     /// A bug in ssad (never the user's input): reported rather than crashing the backend.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Training would need more memory than it may use, or an allocation
+    /// of the training sample failed.
+    #[error("out of memory for training: {0}")]
+    OutOfMemory(String),
     /// Training diverged (non-finite loss); the data is likely degenerate.
     #[error("training diverged: {0}")]
     Diverged(String),

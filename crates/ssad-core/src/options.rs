@@ -35,7 +35,10 @@ pub const DEFAULT_CONTAMINATION: f64 = 0.01;
 /// shares: `from_json` and `validate` both check against these.
 const EPOCHS: (u64, u64) = (1, 1000);
 const HIDDEN: (u64, u64) = (4, 1024);
-const SAMPLE_SIZE: (u64, u64) = (100, 1_000_000);
+/// The smallest `sample_size`: a training that cannot sample this many rows
+/// in its memory (`memory::max_rows`) is refused.
+pub const MIN_SAMPLE_SIZE: u64 = 100;
+const SAMPLE_SIZE: (u64, u64) = (MIN_SAMPLE_SIZE, 1_000_000);
 const THREADS: (u64, u64) = (1, 256);
 const MASK_RATE: (f64, f64) = (0.0, 1.0);
 const CONTAMINATION: (f64, f64) = (0.0, 0.5);

@@ -94,23 +94,41 @@ fn log_uniform(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
     (lo.ln() + rng.next_f64() * (hi.ln() - lo.ln())).exp()
 }
 
-/// The distillation rows: base rows, then the perturbed copies.
-fn distillation_rows(
+/// Distillation rows of a sample of `n` rows of `d` columns.
+pub(crate) fn distillation_count(n: usize, d: usize) -> usize {
+    let base = BASE_ROWS.min(n);
+    if n == 0 || d == 0 {
+        base
+    } else {
+        base + 3 * base.max(MIN_PERTURBED)
+    }
+}
+
+/// Rows labelled together: the teacher labels the distillation rows a block
+/// at a time, so only a block of them is held (a multiple of `label`'s chunk).
+const LABEL_BLOCK: usize = 1024;
+
+/// The distillation rows, each handed to `out` as it is made: base rows,
+/// then the perturbed copies.
+fn distillation_rows<'s>(
     model: &Model,
     n: usize,
-    row: &dyn Fn(usize) -> Vec<Value<'static>>,
+    row: &dyn Fn(usize) -> Vec<Value<'s>>,
     rng: &mut Rng,
-) -> Vec<Vec<Value<'static>>> {
+    out: &mut dyn FnMut(Vec<Value<'s>>),
+) {
     let d = model.n_columns();
     let mut idx: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut idx);
     idx.truncate(BASE_ROWS.min(n));
-    let mut out: Vec<Vec<Value<'static>>> = idx.iter().map(|&i| row(i)).collect();
+    for &i in &idx {
+        out(row(i));
+    }
     if n == 0 || d == 0 {
-        return out;
+        return;
     }
     let per_kind = idx.len().max(MIN_PERTURBED);
-    let pick = |rng: &mut Rng| -> Vec<Value<'static>> { row(rng.below(n as u64) as usize) };
+    let pick = |rng: &mut Rng| -> Vec<Value<'s>> { row(rng.below(n as u64) as usize) };
     // Columns swapped in from another row: between 1 and about half of them.
     for _ in 0..per_kind {
         let mut r = pick(rng);
@@ -120,7 +138,7 @@ fn distillation_rows(
             let j = rng.below(d as u64) as usize;
             r[j] = donor[j].clone();
         }
-        out.push(r);
+        out(r);
     }
     // One column far out: median +- loguniform(2, 50) robust units; categorical: unseen or NULL.
     for _ in 0..per_kind {
@@ -139,7 +157,7 @@ fn distillation_rows(
                 }
             }
         };
-        out.push(r);
+        out(r);
     }
     // Gaussian noise of 0.25 robust units on every numeric column.
     for _ in 0..per_kind {
@@ -149,18 +167,20 @@ fn distillation_rows(
                 *v = Value::Num(x + 0.25 * e.scale * rng.normal());
             }
         }
-        out.push(r);
+        out(r);
     }
-    out
 }
 
-/// The student's input and the teacher's label ln(1 + mean_j p_j) of every row.
+/// Append the student's input and the teacher's label ln(1 + mean_j p_j)
+/// of every row to `xs` and `ys`.
 fn label(
     model: &Model,
-    rows: &[Vec<Value<'static>>],
+    rows: &[Vec<Value<'_>>],
     n_in: usize,
     pool: &rayon::ThreadPool,
-) -> (Vec<f32>, Vec<f32>) {
+    xs: &mut Vec<f32>,
+    ys: &mut Vec<f32>,
+) {
     let parts: Vec<(Vec<f32>, Vec<f32>)> = pool.install(|| {
         rows.par_chunks(256)
             .map(|chunk| {
@@ -179,22 +199,19 @@ fn label(
             })
             .collect()
     });
-    let mut xs = Vec::with_capacity(rows.len() * n_in);
-    let mut ys = Vec::with_capacity(rows.len());
     for (x, y) in parts {
         xs.extend(x);
         ys.extend(y);
     }
-    (xs, ys)
 }
 
 /// Distil a student from `model` (normalisers and kNN reference already fitted).
 /// `row(i)`, i < `n_rows`, gives training row i in the model's column order.
 /// Reports every step through `on_event`; returning `false` cancels.
-pub fn distill(
+pub fn distill<'s>(
     model: &Model,
     n_rows: usize,
-    row: &dyn Fn(usize) -> Vec<Value<'static>>,
+    row: &dyn Fn(usize) -> Vec<Value<'s>>,
     rng: &mut Rng,
     pool: &rayon::ThreadPool,
     on_event: &mut dyn FnMut(Event) -> bool,
@@ -207,8 +224,18 @@ pub fn distill(
     let mut student = Student {
         net: Mlp::new(&[n_in, HIDDEN[0], HIDDEN[1], 1], &mut init_rng),
     };
-    let drows = distillation_rows(model, n_rows, row, &mut data_rng);
-    let (xs, ys) = label(model, &drows, n_in, pool);
+    let count = distillation_count(n_rows, d);
+    let (mut xs, mut ys) = (Vec::with_capacity(count * n_in), Vec::with_capacity(count));
+    let mut block = Vec::with_capacity(LABEL_BLOCK);
+    distillation_rows(model, n_rows, row, &mut data_rng, &mut |r| {
+        block.push(r);
+        if block.len() == LABEL_BLOCK {
+            label(model, &block, n_in, pool, &mut xs, &mut ys);
+            block.clear();
+        }
+    });
+    label(model, &block, n_in, pool, &mut xs, &mut ys);
+    drop(block);
     let n = ys.len();
     if n == 0 {
         return Ok(student);

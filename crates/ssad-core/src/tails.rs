@@ -15,7 +15,8 @@
 //! prices it).
 
 use crate::encode::ColumnEncoder;
-use crate::schema::{ColumnKind, ColumnSpec, Value};
+use crate::sample::Sample;
+use crate::schema::{ColumnKind, ColumnSpec};
 
 /// Training rows up to which the term counts fully.
 pub const SMALL_ROWS: f64 = 300.0;
@@ -111,17 +112,17 @@ fn skewness(xs: &[f64]) -> f64 {
 
 impl Tails {
     /// The tail term of a model over `columns` (encoders fitted), trained on
-    /// `rows`, whose value `kept[j]` is model column j's; None when its weight
+    /// `sample`, whose column `kept[j]` is model column j; None when its weight
     /// is negligible or no column is numeric. `marg_weight` is the marginal
     /// term's weight, inside which the tail is added.
     pub fn fit(
         columns: &[ColumnSpec],
         encoders: &[ColumnEncoder],
-        rows: &[Vec<Value<'static>>],
+        sample: &Sample,
         kept: &[usize],
         marg_weight: f64,
     ) -> Option<Tails> {
-        let w = weight_for(rows.len());
+        let w = weight_for(sample.len());
         if w < MIN_WEIGHT || marg_weight <= 0.0 {
             return None;
         }
@@ -137,11 +138,10 @@ impl Tails {
                 if spec.kind != ColumnKind::Numeric {
                     return None;
                 }
-                let (xs, zs): (Vec<f64>, Vec<f32>) = rows
-                    .iter()
+                let (xs, zs): (Vec<f64>, Vec<f32>) = (0..sample.len())
                     .filter_map(|r| {
-                        let v = &r[kept[j]];
-                        e.value(v).map(|x| (x, enc.knn_coord(v)))
+                        let v = sample.value(r, kept[j]);
+                        e.value(&v).map(|x| (x, enc.knn_coord(&v)))
                     })
                     .unzip();
                 ColumnTail::fit(&xs, zs)

@@ -17,9 +17,13 @@ use crate::options::{
     ResolvedOptions, TrainOptions, DEFAULT_CONTAMINATION, DEFAULT_MASK_RATE, DEFAULT_SEED,
 };
 use crate::rng::Rng;
+use crate::sample::Sample;
 use crate::schema::{ColumnSpec, Value};
 use ndarray::Array2;
 use rayon::prelude::*;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::Hasher;
 
 pub const DEFAULT_SAMPLE_SIZE: u64 = 20_000;
 pub const MIN_ROWS: usize = 10;
@@ -138,41 +142,131 @@ pub fn scoring_masks(d: usize, k: usize, m: usize, rng: &mut Rng) -> Vec<Vec<u16
     masks
 }
 
-struct Encoded {
+/// What the network trains on, encoded a batch at a time from the sample
+/// rather than held for every row (9 bytes or more a cell): encoding a
+/// numeric cell again each epoch costs about what reading it back would
+/// (`examples/train_memory.rs` times both). A categorical column's few
+/// distinct encodings are held once, with each row's code (`Memo`), so its
+/// values are not looked up in the vocabulary again every epoch.
+struct Inputs<'a> {
+    sample: &'a Sample,
+    kept: &'a [usize],
+    encoders: &'a [ColumnEncoder],
     layout: Layout,
     d: usize,
-    base: Vec<f32>,
-    targets: Vec<f32>,
-    valid: Vec<bool>,
+    /// Per model column.
+    memo: Vec<Option<Memo>>,
 }
 
-fn encode_rows(
-    encoders: &[ColumnEncoder],
-    cols: &[usize],
-    rows: &[Vec<Value<'static>>],
-) -> Encoded {
-    let layout = Layout::new(encoders);
-    let (n, d, nv) = (rows.len(), encoders.len(), layout.n_values);
-    let mut base = vec![0.0f32; n * nv];
-    let mut targets = vec![0.0f32; n * d];
-    let mut valid = vec![false; n * d];
-    for (r, row) in rows.iter().enumerate() {
-        for (j, enc) in encoders.iter().enumerate() {
-            let v = &row[cols[j]];
-            let off = r * nv + layout.in_off[j];
-            enc.encode_input(v, &mut base[off..off + enc.in_width()]);
-            if let Some(t) = enc.target(v) {
-                targets[r * d + j] = t;
-                valid[r * d + j] = true;
+/// A column's distinct encodings (input slots and target), and each row's.
+struct Memo {
+    width: usize,
+    slots: Vec<f32>,
+    targets: Vec<Option<f32>>,
+    codes: Vec<u8>,
+}
+
+/// Distinct cells of a column whose codes `Memo::build` caches.
+const MEMO_CACHE: usize = 1 << 16;
+
+impl Memo {
+    /// The memo of categorical column `c` (None for other kinds, and for a
+    /// column of more than 256 distinct encodings: it is encoded each time).
+    /// Rows share a code only when their encodings are equal bit for bit.
+    fn build(enc: &ColumnEncoder, sample: &Sample, c: usize) -> Option<Memo> {
+        if !matches!(enc, ColumnEncoder::Categorical(_)) {
+            return None;
+        }
+        let width = enc.in_width();
+        let mut m = Memo {
+            width,
+            slots: Vec::new(),
+            targets: Vec::new(),
+            codes: Vec::with_capacity(sample.len()),
+        };
+        let mut buf = vec![0.0f32; width];
+        let mut by_encoding: HashMap<u64, u8> = HashMap::new();
+        let mut by_cell: HashMap<u64, u8> = HashMap::new();
+        for r in 0..sample.len() {
+            let bits = sample.cell_bits(r, c);
+            if let Some(&code) = by_cell.get(&bits) {
+                m.codes.push(code);
+                continue;
+            }
+            let v = sample.value(r, c);
+            enc.encode_input(&v, &mut buf);
+            let target = enc.target(&v);
+            let mut h = DefaultHasher::new();
+            buf.iter().for_each(|x| h.write_u32(x.to_bits()));
+            h.write_u64(target.map_or(u64::MAX, |t| t.to_bits() as u64));
+            let key = h.finish();
+            let code = match by_encoding.get(&key) {
+                Some(&code) => {
+                    let k = code as usize;
+                    let same = m.targets[k].map(f32::to_bits) == target.map(f32::to_bits)
+                        && m.slots[k * width..(k + 1) * width]
+                            .iter()
+                            .zip(&buf)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                    if !same {
+                        return None;
+                    }
+                    code
+                }
+                None => {
+                    let code = u8::try_from(m.targets.len()).ok()?;
+                    m.slots.extend_from_slice(&buf);
+                    m.targets.push(target);
+                    by_encoding.insert(key, code);
+                    code
+                }
+            };
+            if by_cell.len() < MEMO_CACHE {
+                by_cell.insert(bits, code);
+            }
+            m.codes.push(code);
+        }
+        Some(m)
+    }
+}
+
+impl<'a> Inputs<'a> {
+    fn new(encoders: &'a [ColumnEncoder], kept: &'a [usize], sample: &'a Sample) -> Self {
+        let memo = encoders
+            .iter()
+            .zip(kept)
+            .map(|(enc, &c)| Memo::build(enc, sample, c))
+            .collect();
+        Inputs {
+            sample,
+            kept,
+            encoders,
+            layout: Layout::new(encoders),
+            d: encoders.len(),
+            memo,
+        }
+    }
+
+    /// Row `r`'s value slots (the first `n_values` of an input row).
+    fn encode_row(&self, r: usize, xs: &mut [f32]) {
+        for (j, enc) in self.encoders.iter().enumerate() {
+            let (o, w) = (self.layout.in_off[j], enc.in_width());
+            match &self.memo[j] {
+                Some(m) => {
+                    let k = m.codes[r] as usize;
+                    xs[o..o + w].copy_from_slice(&m.slots[k * m.width..(k + 1) * m.width]);
+                }
+                None => enc.encode_input(&self.sample.value(r, self.kept[j]), &mut xs[o..o + w]),
             }
         }
     }
-    Encoded {
-        layout,
-        d,
-        base,
-        targets,
-        valid,
+
+    /// Row `r`'s target of model column `j`.
+    fn target(&self, r: usize, j: usize) -> Option<f32> {
+        match &self.memo[j] {
+            Some(m) => m.targets[m.codes[r] as usize],
+            None => self.encoders[j].target(&self.sample.value(r, self.kept[j])),
+        }
     }
 }
 
@@ -185,57 +279,45 @@ struct Chunk {
     hidden: Vec<Vec<u16>>,
 }
 
-fn build_input(e: &Encoded, encoders: &[ColumnEncoder], c: &Chunk) -> Array2<f32> {
+fn build_input(e: &Inputs<'_>, c: &Chunk) -> Array2<f32> {
     let n_in = e.layout.n_in;
     let nv = e.layout.n_values;
     let mut x = Array2::<f32>::zeros((c.rows.len(), n_in));
     for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
         let mut xr = x.row_mut(i);
         let xs = xr.as_slice_mut().unwrap_or_else(|| unreachable!());
-        xs[..nv].copy_from_slice(&e.base[r * nv..(r + 1) * nv]);
+        e.encode_row(r, &mut xs[..nv]);
         for &j in mask {
             let j = j as usize;
-            e.layout.hide(&encoders[j], j, xs);
+            e.layout.hide(&e.encoders[j], j, xs);
         }
     }
     x
 }
 
 /// Per-row loss and its gradient w.r.t. the output (unscaled by batch size).
-fn row_losses(
-    e: &Encoded,
-    encoders: &[ColumnEncoder],
-    c: &Chunk,
-    out: &Array2<f32>,
-) -> (Vec<f32>, Array2<f32>) {
+fn row_losses(e: &Inputs<'_>, c: &Chunk, out: &Array2<f32>) -> (Vec<f32>, Array2<f32>) {
     let mut losses = vec![0.0f32; c.rows.len()];
     let mut grad = Array2::<f32>::zeros(out.raw_dim());
+    let mut targets = Vec::new();
     for (i, (&r, mask)) in c.rows.iter().zip(&c.hidden).enumerate() {
-        let cnt = mask
-            .iter()
-            .filter(|&&j| e.valid[r * e.d + j as usize])
-            .count();
+        targets.clear();
+        targets.extend(mask.iter().map(|&j| e.target(r, j as usize)));
+        let cnt = targets.iter().filter(|t| t.is_some()).count();
         if cnt == 0 {
             continue;
         }
         let inv = 1.0 / cnt as f32;
-        for &j in mask {
+        for (&j, t) in mask.iter().zip(&targets) {
             let j = j as usize;
-            if !e.valid[r * e.d + j] {
-                continue;
-            }
-            let (o, w) = (e.layout.out_off[j], encoders[j].out_width());
+            let Some(t) = *t else { continue };
+            let (o, w) = (e.layout.out_off[j], e.encoders[j].out_width());
             let out_row = out.row(i);
             let mut grad_row = grad.row_mut(i);
             let (Some(ys), Some(gs)) = (out_row.as_slice(), grad_row.as_slice_mut()) else {
                 unreachable!("batch matrices are standard layout")
             };
-            losses[i] += encoders[j].loss_grad(
-                &ys[o..o + w],
-                e.targets[r * e.d + j],
-                inv,
-                &mut gs[o..o + w],
-            );
+            losses[i] += e.encoders[j].loss_grad(&ys[o..o + w], t, inv, &mut gs[o..o + w]);
         }
     }
     (losses, grad)
@@ -249,21 +331,20 @@ fn row_losses(
 pub fn screened_rows(
     encoders: &[ColumnEncoder],
     cols: &[usize],
-    rows: &[Vec<Value<'static>>],
+    sample: &Sample,
     share: f64,
 ) -> Vec<usize> {
-    let n = rows.len();
+    let n = sample.len();
     let n_drop = ((n as f64 * share).round() as usize).min(n.saturating_sub(MIN_ROWS));
     if n_drop == 0 {
         return (0..n).collect();
     }
-    let bulk: Vec<f64> = rows
-        .iter()
+    let bulk: Vec<f64> = (0..n)
         .map(|r| {
             encoders
                 .iter()
                 .zip(cols)
-                .map(|(enc, &c)| enc.marginal(&r[c]))
+                .map(|(enc, &c)| enc.marginal(&sample.value(r, c)))
                 .sum()
         })
         .collect();
@@ -289,35 +370,64 @@ pub(crate) fn fit_for_test(
         .0
 }
 
-/// Train a model on sampled rows. `columns` describes `rows`' cells in order.
+fn not_enough_rows(n: usize) -> CoreError {
+    CoreError::NotEnoughData(format!(
+        "{n} {} sampled, at least {MIN_ROWS} are needed",
+        if n == 1 { "row" } else { "rows" }
+    ))
+}
+
+fn row_mismatch(got: usize, columns: usize) -> CoreError {
+    CoreError::RowMismatch(format!(
+        "a training row has {got} values for {columns} columns"
+    ))
+}
+
+/// Train a model on sampled rows. `columns` describes `rows`' cells in
+/// order. The rows are copied into a `Sample` first: the model is the one
+/// `train_sample` makes of a sample drawn into one directly.
 pub fn train(
     columns: &[ColumnSpec],
-    rows: &[Vec<Value<'static>>],
+    rows: &[Vec<Value<'_>>],
     opts: &TrainOptions,
     pool: &rayon::ThreadPool,
     on_event: &mut dyn FnMut(Event) -> bool,
 ) -> Result<(Model, TrainReport)> {
     opts.validate()?;
     if rows.len() < MIN_ROWS {
-        let n = rows.len();
-        return Err(CoreError::NotEnoughData(format!(
-            "{n} {} sampled, at least {MIN_ROWS} are needed",
-            if n == 1 { "row" } else { "rows" }
-        )));
+        return Err(not_enough_rows(rows.len()));
     }
     if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
-        return Err(CoreError::RowMismatch(format!(
-            "a training row has {} values for {} columns",
-            bad.len(),
-            columns.len()
-        )));
+        return Err(row_mismatch(bad.len(), columns.len()));
+    }
+    let sample = Sample::from_rows(columns.len(), rows)?;
+    train_sample(columns, &sample, opts, pool, on_event)
+}
+
+/// Train a model on a sample; `columns` describes its cells in order.
+/// Besides the sample, training holds a few numbers a row and buffers whose
+/// size does not grow with the rows (`memory::estimate` counts them all).
+pub fn train_sample(
+    columns: &[ColumnSpec],
+    sample: &Sample,
+    opts: &TrainOptions,
+    pool: &rayon::ThreadPool,
+    on_event: &mut dyn FnMut(Event) -> bool,
+) -> Result<(Model, TrainReport)> {
+    opts.validate()?;
+    let n = sample.len();
+    if n < MIN_ROWS {
+        return Err(not_enough_rows(n));
+    }
+    if sample.width() != columns.len() {
+        return Err(row_mismatch(sample.width(), columns.len()));
     }
     // Fit encoders; drop constant and all-NULL columns.
     let mut encoders = Vec::new();
     let mut kept = Vec::new();
     let mut skipped: Vec<(String, &'static str)> = Vec::new();
     for (c, spec) in columns.iter().enumerate() {
-        let values: Vec<Value<'static>> = rows.iter().map(|r| r[c].clone()).collect();
+        let values: Vec<Value<'_>> = (0..n).map(|r| sample.value(r, c)).collect();
         match ColumnEncoder::fit(spec.kind, &values) {
             Ok(enc) => {
                 encoders.push(enc);
@@ -331,8 +441,8 @@ pub fn train(
             "every column is constant, entirely NULL or an identifier".into(),
         ));
     }
-    let resolved = resolve_options(opts, rows.len());
-    let e = encode_rows(&encoders, &kept, rows);
+    let resolved = resolve_options(opts, n);
+    let e = Inputs::new(&encoders, &kept, sample);
     let mut rng = Rng::new(resolved.seed);
     let mut init_rng = rng.fork(1);
     let mut batch_rng = rng.fork(2);
@@ -342,7 +452,7 @@ pub fn train(
     let mut adam = Adam::new(&net, WEIGHT_DECAY);
     let k = hidden_count(e.d, resolved.mask_rate);
     let batch = resolved.batch_size as usize;
-    let mut order = screened_rows(&encoders, &kept, rows, SCREEN);
+    let mut order = screened_rows(&encoders, &kept, sample, SCREEN);
     let n_train = order.len();
     let per_epoch = n_train.div_ceil(batch);
     let steps = per_epoch * resolved.epochs as usize;
@@ -378,8 +488,8 @@ pub fn train(
                 chunks
                     .par_iter()
                     .map(|c| {
-                        let acts = net.forward_batch(build_input(&e, &encoders, c));
-                        let (l, g) = row_losses(&e, &encoders, c, &acts[acts.len() - 1]);
+                        let acts = net.forward_batch(build_input(&e, c));
+                        let (l, g) = row_losses(&e, c, &acts[acts.len() - 1]);
                         (acts, l, g)
                     })
                     .collect()
@@ -435,38 +545,42 @@ pub fn train(
             return Err(CoreError::Cancelled);
         }
     }
+    // The encoded inputs' memos and the row order are not needed any more.
+    let (d, layout) = (e.d, e.layout.clone());
+    drop(e);
+    drop(order);
     let mut mask_rng = rng.fork(3);
-    let masks = scoring_masks(e.d, k, SCORING_MASKS, &mut mask_rng);
+    let masks = scoring_masks(d, k, SCORING_MASKS, &mut mask_rng);
     let kept_specs: Vec<ColumnSpec> = kept.iter().map(|&c| columns[c].clone()).collect();
     let mut model = Model {
         columns: kept_specs,
         encoders,
         net,
         masks,
-        err_norm: vec![1.0; e.d],
-        marg_norm: vec![1.0; e.d],
+        err_norm: vec![1.0; d],
+        marg_norm: vec![1.0; d],
         marg_weight: MARGINAL_WEIGHT,
-        reference: Reference::empty(e.d),
+        reference: Reference::empty(d),
         knn_weight: KNN_WEIGHT,
         score_quantiles: Vec::new(),
         student: None,
         linear: None,
         tails: None,
         options: resolved.clone(),
-        layout: e.layout.clone(),
+        layout,
     };
     model.tails = crate::tails::Tails::fit(
         &model.columns,
         &model.encoders,
-        rows,
+        sample,
         &kept,
         MARGINAL_WEIGHT as f64,
     );
     let mut cal_rng = rng.fork(4);
     model.net.round_weights_to_f16();
-    calibrate::calibrate(&mut model, &kept, rows, pool, &mut cal_rng, on_event)?;
+    calibrate::calibrate(&mut model, &kept, sample, pool, &mut cal_rng, on_event)?;
     let report = TrainReport {
-        rows_used: rows.len(),
+        rows_used: n,
         used_columns: model.columns.iter().map(|c| c.name.clone()).collect(),
         skipped_columns: skipped,
         final_loss,
