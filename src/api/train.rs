@@ -424,7 +424,10 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let options = r#"{"sample_size": 30000, "epochs": 1, "distill": false}"#;
         let opts = ssad_core::TrainOptions::from_json(options).unwrap_or_else(|e| panic!("{e}"));
-        let relid = crate::source::resolve("t_mem");
+        let relid = Spi::get_one::<pg_sys::Oid>("SELECT 't_mem'::regclass::oid")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no t_mem"));
         let available = crate::source::columns_of(relid);
         let selection = crate::source::select_columns("t_mem", &available, None, &[]);
         let shape = crate::source::sample_shape(&selection, &available);
@@ -461,29 +464,50 @@ mod tests {
     /// without them: the reservoir shrinks while it reads.
     #[pg_test]
     fn texts_shrink_the_sample_while_it_is_read() {
-        Spi::run(
-            "CREATE TABLE t_mem_txt AS SELECT (i % 31)::real AS a, (i % 17)::real AS b,
-                    repeat(md5(i::text), 6) AS note
+        // 80 real columns and a 192-byte text that never repeats.
+        let reals: Vec<String> = (0..80)
+            .map(|k| format!("((i * {}) % 31)::real AS a{k}", k + 1))
+            .collect();
+        Spi::run(&format!(
+            "CREATE TABLE t_mem_txt AS SELECT {}, repeat(md5(i::text), 6) AS note
                FROM generate_series(1, 30000) AS i",
-        )
+            reals.join(", ")
+        ))
         .unwrap_or_else(|e| panic!("{e}"));
         let options = r#"{"sample_size": 20000, "epochs": 1, "distill": false}"#;
         let opts = ssad_core::TrainOptions::from_json(options).unwrap_or_else(|e| panic!("{e}"));
-        let relid = crate::source::resolve("t_mem_txt");
+        let relid = Spi::get_one::<pg_sys::Oid>("SELECT 't_mem_txt'::regclass::oid")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no t_mem_txt"));
         let available = crate::source::columns_of(relid);
         let selection = crate::source::select_columns("t_mem_txt", &available, None, &[]);
         let shape = crate::source::sample_shape(&selection, &available);
-        // Room for 20,000 rows' cells, not for their 192-byte texts.
-        let kb = ssad_core::memory::estimate(&shape, 20_000, &opts)
-            .total()
-            .div_ceil(1024);
-        Spi::run(&format!("SET ssad.train_memory = '{kb}kB'")).unwrap_or_else(|e| panic!("{e}"));
+        // Room for about 5,000 rows with their texts (held in the sample and
+        // in each fetch read); counting the cells alone, many more would fit.
+        let with_texts = ssad_core::memory::SampleShape {
+            text_bytes: 224.0,
+            ..shape
+        };
+        let budget = ssad_core::memory::estimate(&with_texts, 5_000, &opts).total();
+        let cells_only = ssad_core::memory::max_rows(&shape, budget, &opts, 20_000);
+        assert!(cells_only > 8_000, "{cells_only}");
+        Spi::run(&format!(
+            "SET ssad.train_memory = '{}kB'",
+            budget.div_ceil(1024)
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
         let (used, scanned) = Spi::get_two::<i64, i64>(&format!(
             "SELECT rows_used, rows_scanned FROM ssad_train('mem_txt', 't_mem_txt', options => '{options}')"
         ))
         .unwrap_or((None, None));
         let used = used.unwrap_or(0);
-        assert!((100..20_000).contains(&used), "{used}");
+        // The texts, measured while reading, shrank the sample below what
+        // the cells alone allowed.
+        assert!(
+            (2_000..8_000).contains(&used),
+            "{used} (cells alone: {cells_only})"
+        );
         assert_eq!(scanned, Some(30_000));
     }
 
