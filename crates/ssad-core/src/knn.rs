@@ -72,6 +72,10 @@ struct Index {
     /// An int8 copy of `tiles` that bounds every block for the one-row
     /// search (up to `COARSE_MAX_D` columns; else the first-axis walk).
     coarse: Option<Coarse>,
+    /// Over `GROUP_MIN_BLOCKS` blocks: the boxes of `tiles`' groups of
+    /// `INT8_LANES` blocks, which spare the one-row search the int8 bounds of
+    /// the groups they rule out.
+    groups: Option<Groups>,
     batch_bounds: bool,
     /// Per block of `walk`, the range of its rows on the first axis.
     lo: Vec<f32>,
@@ -122,6 +126,29 @@ struct Coarse {
     err: Vec<f32>,
 }
 
+/// Per group of `INT8_LANES` consecutive blocks of `tiles` (a subtree of the
+/// kd-tree: `kd_order` splits at whole groups), the box of its rows on the
+/// frame's first `axes` axes. The squared gaps from a query to the box on
+/// those axes sum to a lower bound of its squared distance to every row of
+/// the group, so the one-row search computes the int8 bounds of a group's
+/// blocks only where the box does not rule the group out: its cost grows
+/// with the groups near the query, not with the reference.
+#[derive(Clone, Debug, Default)]
+struct Groups {
+    axes: usize,
+    /// Groups.
+    n: usize,
+    /// Axis-major: group g's least and largest value on axis j at `j * n + g`.
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+}
+
+/// Blocks from which the one-row search bounds groups of blocks first
+/// (`Groups`); a reference of up to 1,024 rows bounds every block at once.
+const GROUP_MIN_BLOCKS: usize = 64;
+/// Leading axes of a group's box.
+const GROUP_AXES: usize = 16;
+
 /// Widest frame given an int8 copy: keeps the kernel's i32 sums from
 /// wrapping (each value's terms are below 2^17).
 const COARSE_MAX_D: usize = 1024;
@@ -163,9 +190,10 @@ pub struct KnnScratch {
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
     /// The one-row search's int8 query and its blocks' lower bounds
-    /// (`Coarse::bounds`).
+    /// (`Coarse::bounds`), and its groups' (`Groups::bounds`).
     coarse_q: Vec<u8>,
     bounds: Vec<f32>,
+    group_bounds: Vec<f32>,
     /// Blocks visited by this scratch's one-row searches (to size up a reference).
     visits: usize,
 }
@@ -347,6 +375,11 @@ impl Reference {
         s.q.resize(ix.frame.dim(), 0.0);
         s.out.resize(2 * KNN_BLOCK, 0.0);
         ix.frame.apply(x, &mut s.q);
+        if let (Some(tiles), Some(coarse), Some(groups)) = (&ix.tiles, &ix.coarse, &ix.groups) {
+            self.nearest_grouped(tiles, coarse, groups, held, skip, s);
+            self.finish(x, s);
+            return;
+        }
         if let (Some(tiles), Some(coarse)) = (&ix.tiles, &ix.coarse) {
             coarse.bounds(&s.q, &mut s.coarse_q, &mut s.bounds);
             let nb = tiles.slot_row.len() / KNN_BLOCK;
@@ -429,6 +462,80 @@ impl Reference {
         }
         s.visits += visited;
         self.finish(x, s);
+    }
+
+    /// Keep in `s.keys` the `held` nearest rows of `tiles` to the query in
+    /// `s.q` (skipping `skip`), group by group: the group whose box is
+    /// nearest first, then the others in index order while their box bound
+    /// does not exceed the k-th best so far (with the rounding slack, as the
+    /// int8 bounds). In each group it visits, the int8 bounds of its blocks,
+    /// then the best-bounded block and the others left in. Every bound is
+    /// conservative, so the neighbours are those of a full scan.
+    fn nearest_grouped(
+        &self,
+        tiles: &Blocks,
+        coarse: &Coarse,
+        groups: &Groups,
+        held: usize,
+        skip: Option<usize>,
+        s: &mut KnnScratch,
+    ) {
+        let ix = &self.index;
+        let nb = tiles.slot_row.len() / KNN_BLOCK;
+        let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
+        let slack = ix.slack * (qn.sqrt() + ix.r_max).powi(2);
+        let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
+        let (mut qb, mut gb, mut bb) = (
+            std::mem::take(&mut s.coarse_q),
+            std::mem::take(&mut s.group_bounds),
+            std::mem::take(&mut s.bounds),
+        );
+        groups.bounds(&s.q, &mut gb);
+        bb.resize(INT8_LANES, 0.0);
+        let query = coarse.query(&s.q, &mut qb);
+        let mut held = Held::new(held);
+        s.keys.clear();
+        let kern = kernels::selected();
+        let g1 = kern.least_at(&gb);
+        let mut visited = 0;
+        let mut visit_group = |g: usize, s: &mut KnnScratch, held: &mut Held| {
+            let base = g * INT8_LANES;
+            coarse.group_bounds(query, g, &mut bb);
+            let bounds = &bb[..INT8_LANES.min(nb - base)];
+            let b1 = kern.least_at(bounds);
+            let mut t = cut(held.worst);
+            if may_hold(bounds[b1], t) {
+                self.visit(tiles, base + b1, skip, s, held);
+                t = cut(held.worst);
+                visited += 1;
+            }
+            let mut open = kern.not_above(bounds, t);
+            while open != 0 {
+                let i = open.trailing_zeros() as usize;
+                open &= open - 1;
+                if i != b1 && may_hold(bounds[i], t) {
+                    self.visit(tiles, base + i, skip, s, held);
+                    t = cut(held.worst);
+                    visited += 1;
+                }
+            }
+        };
+        visit_group(g1, s, &mut held);
+        let mut t = cut(held.worst);
+        for (c, chunk) in gb.chunks(64).enumerate() {
+            let mut open = kern.not_above(chunk, t);
+            while open != 0 {
+                let i = open.trailing_zeros() as usize;
+                open &= open - 1;
+                let g = c * 64 + i;
+                if g != g1 && may_hold(chunk[i], t) {
+                    visit_group(g, s, &mut held);
+                    t = cut(held.worst);
+                }
+            }
+        }
+        s.visits += visited;
+        (s.coarse_q, s.group_bounds, s.bounds) = (qb, gb, bb);
     }
 
     /// As `nearest` for the query already in `s.q`, with its blocks' lower
@@ -792,6 +899,7 @@ impl Index {
             walk,
             tiles: None,
             coarse: None,
+            groups: None,
             batch_bounds: false,
             lo,
             hi,
@@ -802,10 +910,15 @@ impl Index {
 
     /// Lay out the kd-tree leaves and their int8 copy (which bounds the
     /// one-row search's blocks), and whether the batch search bounds them.
+    /// Where the one-row search bounds groups of blocks first, the batch
+    /// searches row by row with it: bounding every block of a large
+    /// reference for each row costs as much as a full scan.
     fn set_tiles(&mut self, d_in: usize, rows: &[f32], batch: bool) {
-        self.batch_bounds = batch;
         let tiles = self.kd_blocks(d_in, rows);
-        self.coarse = Coarse::new(&tiles, self.frame.dim());
+        let m = self.frame.dim();
+        self.coarse = Coarse::new(&tiles, m);
+        self.groups = self.coarse.as_ref().and_then(|_| Groups::new(&tiles, m));
+        self.batch_bounds = batch && self.groups.is_none();
         self.tiles = Some(tiles);
     }
 
@@ -814,7 +927,8 @@ impl Index {
         let d = self.frame.dim();
         let y = self.frame.apply_rows(d_in, rows);
         let mut order: Vec<u32> = (0..(y.len() / d) as u32).collect();
-        kd_order(&y, d, d.min(KD_AXES), &mut order);
+        let grouped = order.len().div_ceil(KNN_BLOCK) > GROUP_MIN_BLOCKS;
+        kd_order(&y, d, d.min(KD_AXES), grouped, &mut order);
         Blocks::new(&y, d, &order)
     }
 }
@@ -871,6 +985,28 @@ impl Coarse {
     /// by 2e-6, past the relative error of the kernel's few f32 operations,
     /// so each bound stays below the exact one.
     fn bounds(&self, q: &[f32], qb: &mut Vec<u8>, bounds: &mut Vec<f32>) {
+        let query = self.query(q, qb);
+        bounds.resize(self.err.len(), 0.0);
+        kernels::selected().block_bounds_i8(bounds, self.vals.as_i8(), &self.c, &self.err, query);
+    }
+
+    /// `bounds` of group `g`'s `INT8_LANES` blocks (one super-block of the
+    /// layout) into `out`, for the query from `query`.
+    fn group_bounds(&self, query: Int8Query<'_>, g: usize, out: &mut [f32]) {
+        let per = (self.width / 4) * KNN_BLOCK * GROUP_BYTES;
+        let lanes = INT8_LANES * KNN_BLOCK;
+        kernels::selected().block_bounds_i8(
+            &mut out[..INT8_LANES],
+            &self.vals.as_i8()[g * per..(g + 1) * per],
+            &self.c[g * lanes..(g + 1) * lanes],
+            &self.err[g * INT8_LANES..(g + 1) * INT8_LANES],
+            query,
+        );
+    }
+
+    /// The int8 copy of the query `q` (in the frame) into `qb`, with what
+    /// the bound kernel needs of it: see `bounds`.
+    fn query<'a>(&self, q: &[f32], qb: &'a mut Vec<u8>) -> Int8Query<'a> {
         qb.clear();
         qb.resize(self.width, 128);
         // In f32, four partial sums: the loop vectorises. To the nearest step
@@ -887,7 +1023,7 @@ impl Coarse {
             *o = byte as u8;
         }
         let e2 = (e2[0] + e2[1]) as f64 + (e2[2] + e2[3]) as f64;
-        let query = Int8Query {
+        Int8Query {
             u: qb,
             qn,
             step: ((self.step * (1.0 - 2e-6)) as f32).next_down(),
@@ -896,9 +1032,58 @@ impl Coarse {
             // in `t step` (the step itself rounded to f32, then the product).
             err: ((e2.sqrt() * (1.0 + 1e-4) + (q.len() as f64).sqrt() * 4e-5 * self.step) as f32)
                 .next_up(),
-        };
-        bounds.resize(self.err.len(), 0.0);
-        kernels::selected().block_bounds_i8(bounds, self.vals.as_i8(), &self.c, &self.err, query);
+        }
+    }
+}
+
+impl Groups {
+    /// The boxes of `tiles`' groups on the first `GROUP_AXES` of its `m`
+    /// axes; none up to `GROUP_MIN_BLOCKS` blocks.
+    fn new(tiles: &Blocks, m: usize) -> Option<Self> {
+        let nb = tiles.slot_row.len() / KNN_BLOCK;
+        if nb <= GROUP_MIN_BLOCKS || m == 0 {
+            return None;
+        }
+        let (axes, n) = (m.min(GROUP_AXES), nb.div_ceil(INT8_LANES));
+        let mut lo = vec![f32::INFINITY; axes * n];
+        let mut hi = vec![f32::NEG_INFINITY; axes * n];
+        for (slot, &row) in tiles.slot_row.iter().enumerate() {
+            if row == u32::MAX {
+                continue;
+            }
+            let (b, l) = (slot / KNN_BLOCK, slot % KNN_BLOCK);
+            let g = b / INT8_LANES;
+            for j in 0..axes {
+                let v = tiles.vals[(b * m + j) * KNN_BLOCK + l];
+                lo[j * n + g] = lo[j * n + g].min(v);
+                hi[j * n + g] = hi[j * n + g].max(v);
+            }
+        }
+        Some(Groups { axes, n, lo, hi })
+    }
+
+    /// Lower bounds of the squared distance from `q` (in the frame) to each
+    /// group's rows, into `out`. Each gap is rounded as the exact kernel
+    /// rounds the difference it bounds (rounding is monotonic); the sum is
+    /// shrunk past its own roundings, and the search's slack covers the
+    /// kernel's. A NaN gap counts 0 (rules nothing out); an infinite one
+    /// rules a group out only against a finite k-th best, which every row
+    /// of the group exceeds.
+    fn bounds(&self, q: &[f32], out: &mut Vec<f32>) {
+        let n = self.n;
+        out.clear();
+        out.resize(n, 0.0);
+        for (j, &qj) in q.iter().enumerate().take(self.axes) {
+            let (lo, hi) = (&self.lo[j * n..(j + 1) * n], &self.hi[j * n..(j + 1) * n]);
+            for ((o, &a), &b) in out.iter_mut().zip(lo).zip(hi) {
+                let (below, above) = (a - qj, qj - b);
+                let g = if below > above { below } else { above };
+                let g = if g > 0.0 { g } else { 0.0 };
+                *o += g * g;
+            }
+        }
+        let shrink = 1.0 - (self.axes + 4) as f32 * f32::EPSILON;
+        out.iter_mut().for_each(|o| *o *= shrink);
     }
 }
 
@@ -931,8 +1116,10 @@ const KD_AXES: usize = 8;
 
 /// Order `idx` (rows of `y`, `d` columns) as the leaves of a kd-tree of
 /// `KNN_BLOCK` rows: each node halves its blocks at the median of the widest
-/// of the first `p` axes (ties by row number: deterministic).
-fn kd_order(y: &[f32], d: usize, p: usize, idx: &mut [u32]) {
+/// of the first `p` axes (ties by row number: deterministic). With `grouped`,
+/// a node of more than `INT8_LANES` blocks splits at a whole number of
+/// groups of them, so that each group of `Groups` is a subtree.
+fn kd_order(y: &[f32], d: usize, p: usize, grouped: bool, idx: &mut [u32]) {
     let nb = idx.len().div_ceil(KNN_BLOCK);
     if nb <= 1 || p == 0 {
         return;
@@ -949,15 +1136,19 @@ fn kd_order(y: &[f32], d: usize, p: usize, idx: &mut [u32]) {
             (axis, widest) = (j, hi - lo);
         }
     }
-    let left = (nb / 2) * KNN_BLOCK;
+    let left = if grouped && nb > INT8_LANES {
+        (nb.div_ceil(INT8_LANES) / 2) * INT8_LANES * KNN_BLOCK
+    } else {
+        (nb / 2) * KNN_BLOCK
+    };
     idx.select_nth_unstable_by(left, |&a, &b| {
         y[a as usize * d + axis]
             .total_cmp(&y[b as usize * d + axis])
             .then(a.cmp(&b))
     });
     let (l, r) = idx.split_at_mut(left);
-    kd_order(y, d, p, l);
-    kd_order(y, d, p, r);
+    kd_order(y, d, p, grouped, l);
+    kd_order(y, d, p, grouped, r);
 }
 
 impl Frame {
@@ -1181,6 +1372,8 @@ mod tests {
             (1024, 16),
             (999, 39),
             (200, 70),
+            (5000, 16),
+            (2100, 39),
         ] {
             // Clustered rows, with exact duplicates to exercise ties.
             let mut rows = Vec::with_capacity(n * d);
@@ -1286,6 +1479,9 @@ mod tests {
             (1024, 16, 1),
             (333, 5, 1),
             (500, 80, 2),
+            (4100, 39, 0),
+            (3000, 16, 1),
+            (5000, 8, 2),
         ] {
             let rows: Vec<f32> = (0..n * d)
                 .map(|i| match kind {
@@ -1301,6 +1497,7 @@ mod tests {
             let mut coarse = r.clone();
             coarse.index.set_tiles(d, &coarse.rows, true);
             assert!(coarse.index.coarse.is_some());
+            assert_eq!(coarse.index.groups.is_some(), n > 64 * KNN_BLOCK);
             let mut s = KnnScratch::default();
             let mut xs = Vec::new();
             for q in 0..70 {
@@ -1356,30 +1553,32 @@ mod tests {
         // batch scores agree whatever reaches the search.
         let mut rng = crate::rng::Rng::new(3);
         let d = 16;
-        let rows: Vec<f32> = (0..1024 * d).map(|_| rng.normal() as f32).collect();
-        let r = Reference::from_parts(d, K, rows, 1.0);
-        let mut walk = r.clone();
-        (walk.index.tiles, walk.index.coarse) = (None, None);
-        let mut int8 = r.clone();
-        int8.index.set_tiles(d, &int8.rows, true);
-        let mut s = KnnScratch::default();
-        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
-            for col in [0usize, 5] {
-                let mut x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
-                x[col] = bad;
-                let want: Vec<u64> = full_scan(&r, &x, None)
-                    .into_iter()
-                    .filter(|&k| !f32::from_bits((k >> 32) as u32).is_nan())
-                    .collect();
-                for (how, r) in [("walk", &walk), ("int8", &int8)] {
-                    r.nearest(&x, r.k, None, &mut s);
-                    assert_eq!(s.keys, want, "{how} {bad} col {col}");
+        for n in [1024, 3000] {
+            let rows: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+            let r = Reference::from_parts(d, K, rows, 1.0);
+            let mut walk = r.clone();
+            (walk.index.tiles, walk.index.coarse) = (None, None);
+            let mut int8 = r.clone();
+            int8.index.set_tiles(d, &int8.rows, true);
+            let mut s = KnnScratch::default();
+            for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                for col in [0usize, 5] {
+                    let mut x: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+                    x[col] = bad;
+                    let want: Vec<u64> = full_scan(&r, &x, None)
+                        .into_iter()
+                        .filter(|&k| !f32::from_bits((k >> 32) as u32).is_nan())
+                        .collect();
+                    for (how, r) in [("walk", &walk), ("int8", &int8)] {
+                        r.nearest(&x, r.k, None, &mut s);
+                        assert_eq!(s.keys, want, "{how} {bad} col {col}");
+                    }
+                    let mut one = vec![0.0; d];
+                    let single = walk.distance(&x, &mut s, &mut one);
+                    let (mut cols, mut dists) = (vec![0.0; d], vec![0.0; 1]);
+                    int8.distance_batch(&x, &mut s, &mut cols, &mut dists);
+                    assert_eq!(single.to_bits(), dists[0].to_bits(), "{bad} col {col}");
                 }
-                let mut one = vec![0.0; d];
-                let single = walk.distance(&x, &mut s, &mut one);
-                let (mut cols, mut dists) = (vec![0.0; d], vec![0.0; 1]);
-                int8.distance_batch(&x, &mut s, &mut cols, &mut dists);
-                assert_eq!(single.to_bits(), dists[0].to_bits(), "{bad} col {col}");
             }
         }
     }

@@ -42,8 +42,19 @@ fn rows(n: usize, d: usize, kind: u8, scale: f64, offset: f64, dup: usize, seed:
 
 #[test]
 fn every_search_returns_the_full_scan() {
+    searches_return_the_full_scan(128, 1..1100);
+}
+
+/// References past `GROUP_MIN_BLOCKS` blocks, whose one-row search bounds
+/// groups of blocks by their boxes first.
+#[test]
+fn every_grouped_search_returns_the_full_scan() {
+    searches_return_the_full_scan(24, 1025..6000);
+}
+
+fn searches_return_the_full_scan(cases: u32, sizes: std::ops::Range<usize>) {
     let strategy = (
-        1usize..1100,
+        sizes,
         prop_oneof![1usize..12, 12usize..41],
         0u8..4,
         -3i32..4,
@@ -52,7 +63,7 @@ fn every_search_returns_the_full_scan() {
         any::<u64>(),
     );
     check(
-        128,
+        cases,
         strategy,
         |(n, d, kind, scale_exp, offset, dup, seed)| {
             let scale = 10f64.powi(scale_exp);
@@ -61,6 +72,10 @@ fn every_search_returns_the_full_scan() {
             (walk.index.tiles, walk.index.coarse) = (None, None);
             let mut int8 = r.clone();
             int8.index.set_tiles(d, &int8.rows, true);
+            prop_assert_eq!(
+                int8.index.groups.is_some(),
+                int8.index.coarse.is_some() && n.div_ceil(KNN_BLOCK) > GROUP_MIN_BLOCKS
+            );
             let mut rng = Rng::new(seed ^ 0x5eed);
             let (mut s, mut xs) = (KnnScratch::default(), Vec::new());
             for q in 0..10usize {
