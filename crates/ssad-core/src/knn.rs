@@ -521,6 +521,19 @@ impl Reference {
             }
         };
         visit_group(g1, s, &mut held);
+        // The second-nearest box next: with the first, its k-th best rules
+        // out most of the others.
+        let g2 = if gb.len() > 1 {
+            let keep = std::mem::replace(&mut gb[g1], f32::INFINITY);
+            let g = kern.least_at(&gb);
+            gb[g1] = keep;
+            Some(g).filter(|&g| g != g1 && may_hold(gb[g], cut(held.worst)))
+        } else {
+            None
+        };
+        if let Some(g) = g2 {
+            visit_group(g, s, &mut held);
+        }
         let mut t = cut(held.worst);
         for (c, chunk) in gb.chunks(64).enumerate() {
             let mut open = kern.not_above(chunk, t);
@@ -528,7 +541,7 @@ impl Reference {
                 let i = open.trailing_zeros() as usize;
                 open &= open - 1;
                 let g = c * 64 + i;
-                if g != g1 && may_hold(chunk[i], t) {
+                if g != g1 && Some(g) != g2 && may_hold(chunk[i], t) {
                     visit_group(g, s, &mut held);
                     t = cut(held.worst);
                 }
