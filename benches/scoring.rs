@@ -79,6 +79,18 @@ fn bench(c: &mut Criterion) {
         "score 4096 consecutive generated rows",
         wave_table(4096, true),
     );
+    // Trained on a default-sized sample (20,000 rows, as training on the
+    // generated table samples them), scored on 4,096 other rows: the kNN
+    // reference is as large as that table's.
+    let (specs, mut rows) = wave_table(20_000 + 4096, false);
+    let scored = rows.split_off(20_000);
+    bench_model(
+        c,
+        "score 4096 generated rows, trained on 20000 others",
+        &specs,
+        &rows,
+        scored,
+    );
 }
 
 fn bench_table(
@@ -86,10 +98,21 @@ fn bench_table(
     name: &str,
     (specs, rows): (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>),
 ) {
+    bench_model(c, name, &specs, &rows, rows.clone());
+}
+
+/// The benches of a model trained on `train_rows`, scoring `rows`.
+fn bench_model(
+    c: &mut Criterion,
+    name: &str,
+    specs: &[ColumnSpec],
+    train_rows: &[Vec<Value<'static>>],
+    rows: Vec<Vec<Value<'static>>>,
+) {
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let (model, _) = train(
-        &specs,
-        &rows,
+        specs,
+        train_rows,
         &TrainOptions {
             epochs: Some(5),
             ..Default::default()
@@ -98,6 +121,11 @@ fn bench_table(
         &mut |_| true,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{name}: {} reference rows, {} model bytes",
+        model.reference.n_rows(),
+        ssad_core::codec::encode(&model).len()
+    );
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.sample_size(10);

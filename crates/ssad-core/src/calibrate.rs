@@ -4,7 +4,7 @@
 //! of the scores as `Model::score` computes them.
 
 use crate::error::Result;
-use crate::knn::{Reference, REFERENCE_ROWS};
+use crate::knn::{reference_rows, Reference, REFERENCE_ROWS_MIN};
 use crate::linear::{Linear, LINEAR_WEIGHT};
 use crate::model::Model;
 use crate::rng::Rng;
@@ -28,11 +28,19 @@ const REFERENCE_TRIM_MIN: f64 = 0.02;
 /// contaminated one loses its anomalies. The upper quartile keeps the fence
 /// itself clear of up to 25% contamination.
 const FENCE: f64 = 4.5;
-/// Neighbours of the mass check: a candidate whose `MASS_K` nearest candidates
-/// are far belongs to a group smaller than about `MASS_K` rows (3% of the
-/// candidates) or to none. With the scoring kNN's 5 neighbours such a group
-/// (a cluster of anomalies in a contaminated table) vouches for itself.
+/// Neighbours of the mass check: a candidate whose `MASS_K` nearest rows of
+/// the mass sample (`MASS_ROWS` candidates) are far belongs to a group smaller
+/// than about 3% of the candidates or to none. With the scoring kNN's 5
+/// neighbours such a group (a cluster of anomalies in a contaminated table)
+/// vouches for itself.
 const MASS_K: usize = 30;
+/// Candidates the mass check measures every candidate against: a fixed
+/// number, so that `MASS_K` of them stay a share of the candidates however
+/// many the reference grows to (a group of 3% of 18,000 candidates has 540
+/// rows, which 30 neighbours among all candidates would not see past). The
+/// candidates a 1,024-row reference had, so a small sample's check is the
+/// one of all its candidates.
+const MASS_ROWS: usize = (REFERENCE_ROWS_MIN * 10).div_ceil(9);
 /// Share of the candidates, the sparsest by the mass check, left out of the reference.
 const MASS_TRIM: f64 = 0.05;
 
@@ -53,8 +61,9 @@ pub fn calibrate(
     let n = sample.len();
     let mut idx: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut idx);
-    // Candidates of the kNN reference: enough for `REFERENCE_ROWS` after the trim.
-    let want = (REFERENCE_ROWS as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
+    // Candidates of the kNN reference: enough for `reference_rows` after the trim.
+    let ref_rows = reference_rows(n);
+    let want = (ref_rows as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
     idx.truncate(CALIBRATION_ROWS.max(want));
     idx.shrink_to_fit();
     let project =
@@ -63,7 +72,7 @@ pub fn calibrate(
     fit_normalisers(model, cal, &project, pool);
     model.linear = fit_linear(model, cal, &project);
     let cand = &idx[..want.min(idx.len())];
-    model.reference = build_reference(model, cand, &project, pool);
+    model.reference = build_reference(model, cand, ref_rows, &project, pool);
     if model.options.distill {
         let mut distill_rng = rng.fork(5);
         let st = student::distill(model, n, &project, &mut distill_rng, pool, on_event)?;
@@ -149,6 +158,7 @@ fn scores(
 fn build_reference(
     model: &Model,
     cand: &[usize],
+    max_rows: usize,
     row: &RowFn<'_, '_>,
     pool: &rayon::ThreadPool,
 ) -> Reference {
@@ -169,11 +179,11 @@ fn build_reference(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let sparse = sparsest(d, &coords, MASS_K, MASS_TRIM);
+    let sparse = sparsest(d, &coords, MASS_ROWS, MASS_K, MASS_TRIM, pool);
     let order: Vec<usize> = kept_candidates(&sc, usize::MAX)
         .into_iter()
         .filter(|&r| !sparse[r])
-        .take(REFERENCE_ROWS)
+        .take(max_rows)
         .collect();
     let mut rows = Vec::with_capacity(order.len() * d);
     for &r in &order {
@@ -182,22 +192,37 @@ fn build_reference(
     Reference::new(d, rows)
 }
 
-/// Per row of `coords` (`d` per row): whether it is among the `share` of rows
-/// with the largest mean distance to their `k` nearest rows.
-fn sparsest(d: usize, coords: &[f32], k: usize, share: f64) -> Vec<bool> {
+/// Per row of `coords` (`d` per row, in random order): whether it is among
+/// the `share` of rows with the largest mean distance to their `k` nearest
+/// rows among the first `mass_rows` (a row among them passes over itself).
+fn sparsest(
+    d: usize,
+    coords: &[f32],
+    mass_rows: usize,
+    k: usize,
+    share: f64,
+    pool: &rayon::ThreadPool,
+) -> Vec<bool> {
     let n = coords.len().checked_div(d).unwrap_or(0);
     let mut drop = vec![false; n];
     let n_drop = (share * n as f64).round() as usize;
-    if n_drop == 0 || n <= 2 * k {
+    if n_drop == 0 || n.min(mass_rows) <= 2 * k {
         return drop;
     }
-    let r = Reference::with_k(d, coords.to_vec(), k);
-    let mut s = crate::knn::KnnScratch::default();
-    let mut cols = vec![0.0; d];
-    let dist: Vec<f64> = coords
-        .chunks_exact(d)
-        .map(|x| r.distance(x, &mut s, &mut cols))
-        .collect();
+    let r = Reference::with_k(d, coords[..n.min(mass_rows) * d].to_vec(), k);
+    let dist: Vec<f64> = pool.install(|| {
+        coords
+            .par_chunks(256 * d)
+            .flat_map_iter(|chunk| {
+                let mut s = crate::knn::KnnScratch::default();
+                let mut cols = vec![0.0; d];
+                chunk
+                    .chunks_exact(d)
+                    .map(|x| r.distance(x, &mut s, &mut cols))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
     let mut by: Vec<usize> = (0..n).collect();
     by.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
     for &i in &by[..n_drop] {
@@ -269,13 +294,16 @@ mod tests {
         for _ in 0..10 {
             coords.extend([6.0 + 0.01 * rng.normal() as f32, 6.0]);
         }
-        let sparse = sparsest(2, &coords, 30, 0.02);
+        let pool = crate::thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
+        let sparse = sparsest(2, &coords, usize::MAX, 30, 0.02, &pool);
         assert_eq!(sparse.iter().filter(|&&b| b).count(), 20);
         assert!(sparse[1000..].iter().all(|&b| b));
         // With 5 neighbours the group vouches for itself.
-        let near = sparsest(2, &coords, 5, 0.01);
+        let near = sparsest(2, &coords, usize::MAX, 5, 0.01, &pool);
         assert!(near[1000..].iter().all(|&b| !b));
-        assert!(sparsest(2, &coords[..40], 30, 0.5).iter().all(|&b| !b));
+        assert!(sparsest(2, &coords[..40], usize::MAX, 30, 0.5, &pool)
+            .iter()
+            .all(|&b| !b));
     }
 
     #[test]
