@@ -107,6 +107,7 @@ pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
         batch_size: batch as u32,
         contamination: opts.contamination.unwrap_or(DEFAULT_CONTAMINATION),
         distill: opts.distill.unwrap_or(true),
+        clean: opts.clean.unwrap_or(false),
     }
 }
 
