@@ -4,8 +4,10 @@
 Runs both protocols of shared/datasets/adbench/README.md on every shared table
 against a running cluster with ssad installed (see accuracy.sh, which starts
 one): protocol A trains on all rows without the label and scores all rows;
-protocol B trains on a random half of the normal rows (3 seeds) and scores the
-other half plus every anomaly. Writes per-table AUROC/AUPRC to a CSV and prints
+protocol B trains on a random half of the normal rows (3 seeds) with the
+one-class option `clean` (its training rows are all normal; --no-clean trains
+with the default, the contaminated-table behaviour) and scores the other half
+plus every anomaly. Writes per-table AUROC/AUPRC to a CSV and prints
 the means and ranks next to the nine baselines in baselines.csv.
 
 Only the standard library: psql does the talking.
@@ -89,6 +91,8 @@ def main():
     ap.add_argument("--tables", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--protocols", default="A,B")
     ap.add_argument("--out", default=os.path.join(here, "results", "accuracy.csv"))
+    ap.add_argument("--no-clean", action="store_true",
+                    help="train protocol B without the clean option (the default, contaminated-table guards)")
     args = ap.parse_args()
     manifest = json.load(open(os.path.join(args.data, "manifest.json")))
     wanted = set(filter(None, args.tables.split(",")))
@@ -110,6 +114,7 @@ def main():
             print(f"A {name:12s} auroc {results[-1][2]:.4f} auprc {results[-1][3]:.4f} train {train_s:.1f}s", flush=True)
         if "B" in protocols:
             ar, pr, ts = [], [], []
+            clean = "" if args.no_clean else ', \"clean\": true'
             for seed in (0, 1, 2):
                 # A deterministic random half of the normal rows (hash joins, not NOT IN),
                 # stored in rid order: the training sample follows the table's order, and
@@ -127,7 +132,7 @@ def main():
                          CREATE UNIQUE INDEX ON bench_train (rid);
                          ANALYZE bench_train""", args.db)
                 t0 = time.time()
-                psql(f"SET client_min_messages = warning; SELECT ssad_train('bench_b', 'bench_train', exclude => ARRAY['is_anomaly', 'rid'], options => '{{\"seed\": {seed}}}')", args.db)
+                psql(f"SET client_min_messages = warning; SELECT ssad_train('bench_b', 'bench_train', exclude => ARRAY['is_anomaly', 'rid'], options => '{{\"seed\": {seed}{clean}}}')", args.db)
                 ts.append(time.time() - t0)
                 s, l = score(args.db, "bench_b", t, "NOT EXISTS (SELECT 1 FROM bench_train b WHERE b.rid = t.rid)")
                 ar.append(auroc(s, l)); pr.append(auprc(s, l))

@@ -1,6 +1,6 @@
 -- COMMENT ON every ssad function, so \df+ and \dd explain them. Installed last (finalize).
 COMMENT ON FUNCTION ssad_train(text, regclass, text[], text[], jsonb) IS
-  'Train a masked-column anomaly model on a table or view and make it the active version of model_name. Options (jsonb): epochs, hidden, mask_rate, seed, sample_size, threads, contamination, distill.';
+  'Train a masked-column anomaly model on a table or view and make it the active version of model_name. Options (jsonb): epochs, hidden, mask_rate, seed, sample_size, threads, contamination, distill, clean.';
 COMMENT ON FUNCTION ssad_retrain(text) IS
   'Train a new version of a model from its stored source, columns and options (for pg_cron); skips with a NOTICE when a training of the model is already running.';
 COMMENT ON FUNCTION ssad_score(text, anyelement) IS

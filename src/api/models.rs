@@ -235,7 +235,7 @@ fn ssad_import(model_name: &str, data: &[u8]) -> i32 {
             json!({})
         }),
         columns: JsonB(catalog::columns_json(&model)),
-        options: JsonB(json!(model.options)),
+        options: JsonB(model.options.catalog_json()),
         metrics: JsonB(metrics),
         score_quantiles: model.score_quantiles.clone(),
         format_version: codec::FORMAT_VERSION as i32,

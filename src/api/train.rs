@@ -164,7 +164,7 @@ fn run(req: Request<'_>) -> Summary {
             json!({"columns": req.columns, "exclude": req.exclude, "options": req.options}),
         ),
         columns: JsonB(catalog::columns_json(&model)),
-        options: JsonB(json!(report.options)),
+        options: JsonB(report.options.catalog_json()),
         metrics: JsonB(metrics),
         score_quantiles: model.score_quantiles.clone(),
         format_version: codec::FORMAT_VERSION as i32,

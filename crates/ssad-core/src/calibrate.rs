@@ -1,5 +1,6 @@
 //! After training: fit the per-column normalisers and the linear term, pick the kNN reference
-//! sample (trimmed of the highest-scoring training rows), distil the student
+//! sample (trimmed of the highest-scoring and the sparsest training rows, unless the options
+//! declare the rows clean), distil the student
 //! (unless the options say not to), and record the training score quantiles
 //! of the scores as `Model::score` computes them.
 
@@ -11,7 +12,7 @@ use crate::rng::Rng;
 use crate::sample::Sample;
 use crate::schema::Value;
 use crate::student;
-use crate::train::Event;
+use crate::train::{Event, Guards};
 use rayon::prelude::*;
 
 /// Training rows used to fit the score normalisers and quantiles.
@@ -154,7 +155,9 @@ fn scores(
     })
 }
 
-/// Candidates scored without the kNN term; the highest-scoring share is dropped.
+/// The kNN reference: the candidates, less those scoring (without the kNN
+/// term) above the fence and the sparsest by mass, unless the options
+/// declare the training rows clean; then the first `REFERENCE_ROWS`.
 fn build_reference(
     model: &Model,
     cand: &[usize],
@@ -163,10 +166,6 @@ fn build_reference(
     pool: &rayon::ThreadPool,
 ) -> Reference {
     let d = model.columns.len();
-    let mut no_knn = model.clone();
-    no_knn.knn_weight = 0.0;
-    no_knn.reference = Reference::empty(d);
-    let sc = scores(&no_knn, cand, row, pool);
     let coords: Vec<f32> = cand
         .iter()
         .flat_map(|&r| {
@@ -179,8 +178,23 @@ fn build_reference(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let sparse = sparsest(d, &coords, MASS_ROWS, MASS_K, MASS_TRIM, pool);
-    let order: Vec<usize> = kept_candidates(&sc, usize::MAX)
+    // Both trims leave out rare candidates, anomalies or not: a table
+    // declared clean keeps them (`train::Guards`).
+    let guards = Guards::for_options(&model.options);
+    let sparse = if guards.reference_mass {
+        sparsest(d, &coords, MASS_ROWS, MASS_K, MASS_TRIM, pool)
+    } else {
+        vec![false; cand.len()]
+    };
+    let kept = if guards.reference_fence {
+        let mut no_knn = model.clone();
+        no_knn.knn_weight = 0.0;
+        no_knn.reference = Reference::empty(d);
+        kept_candidates(&scores(&no_knn, cand, row, pool), usize::MAX)
+    } else {
+        (0..cand.len()).collect()
+    };
+    let order: Vec<usize> = kept
         .into_iter()
         .filter(|&r| !sparse[r])
         .take(max_rows)

@@ -25,6 +25,10 @@ pub struct TrainOptions {
     /// Distil a small student network for the prediction term, so scoring skips
     /// the masked network passes (default true); false keeps the exact network.
     pub distill: Option<bool>,
+    /// The training rows are known to be normal (a vetted period, a cleaned
+    /// table): train without the contamination guards that only protect
+    /// against anomalies among them (`train::Guards`). Default false.
+    pub clean: Option<bool>,
 }
 
 pub const DEFAULT_MASK_RATE: f64 = 0.4;
@@ -44,7 +48,7 @@ const MASK_RATE: (f64, f64) = (0.0, 1.0);
 const CONTAMINATION: (f64, f64) = (0.0, 0.5);
 
 /// The keys `ssad_train` accepts, in the order the error hint lists them.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "epochs",
     "hidden",
     "mask_rate",
@@ -53,6 +57,7 @@ pub const KEYS: [&str; 8] = [
     "threads",
     "contamination",
     "distill",
+    "clean",
 ];
 
 impl TrainOptions {
@@ -77,13 +82,8 @@ impl TrainOptions {
                 "sample_size" => o.sample_size = Some(whole(key, v, SAMPLE_SIZE)?),
                 "threads" => o.threads = Some(whole(key, v, THREADS)? as u32),
                 "contamination" => o.contamination = Some(open_interval(key, v, CONTAMINATION)?),
-                "distill" => {
-                    o.distill = Some(v.as_bool().ok_or_else(|| {
-                        CoreError::InvalidOption(format!(
-                            "\"distill\" must be true or false, got {v}"
-                        ))
-                    })?)
-                }
+                "distill" => o.distill = Some(boolean(key, v)?),
+                "clean" => o.clean = Some(boolean(key, v)?),
                 _ => {
                     return Err(CoreError::InvalidOption(format!(
                         "unknown option \"{key}\""
@@ -131,6 +131,13 @@ fn whole(key: &str, v: &serde_json::Value, (lo, hi): (u64, u64)) -> Result<u64> 
     }
 }
 
+/// A JSON boolean (not 1, nor "yes").
+fn boolean(key: &str, v: &serde_json::Value) -> Result<bool> {
+    v.as_bool().ok_or_else(|| {
+        CoreError::InvalidOption(format!("\"{key}\" must be true or false, got {v}"))
+    })
+}
+
 /// A JSON number strictly between `lo` and `hi`.
 fn open_interval(key: &str, v: &serde_json::Value, (lo, hi): (f64, f64)) -> Result<f64> {
     match v.as_f64() {
@@ -156,6 +163,29 @@ pub struct ResolvedOptions {
     /// Whether a student was distilled (models stored before the option existed: false).
     #[serde(default)]
     pub distill: bool,
+    /// Whether the training rows were declared normal (`TrainOptions::clean`;
+    /// models stored before the option existed: false). Left out of the
+    /// stored model's options text when false, so that a default model's
+    /// bytes are those it had before the option existed; the catalog's
+    /// options show it either way (`catalog_json`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub clean: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ResolvedOptions {
+    /// The options as the catalog's `options` column shows them: every key,
+    /// `clean` included when false.
+    pub fn catalog_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("clean".into(), self.clean.into());
+        }
+        v
+    }
 }
 
 fn default_contamination() -> f64 {
@@ -182,6 +212,10 @@ mod tests {
         assert_eq!(o.seed, Some(7));
         let o = TrainOptions::from_json(r#"{"distill": false}"#).unwrap_or_default();
         assert_eq!(o.distill, Some(false));
+        let o = TrainOptions::from_json(r#"{"clean": true}"#).unwrap_or_default();
+        assert_eq!(o.clean, Some(true));
+        let o = TrainOptions::from_json(r#"{"clean": false}"#).unwrap_or_default();
+        assert_eq!(o.clean, Some(false));
     }
 
     #[test]
@@ -220,6 +254,14 @@ mod tests {
                 r#"{"distill": 1}"#,
                 r#""distill" must be true or false, got 1"#,
             ),
+            (
+                r#"{"clean": "true"}"#,
+                r#""clean" must be true or false, got "true""#,
+            ),
+            (
+                r#"{"clean": null}"#,
+                r#""clean" must be true or false, got null"#,
+            ),
         ] {
             assert_eq!(
                 TrainOptions::from_json(bad),
@@ -232,7 +274,7 @@ mod tests {
     #[test]
     fn every_key_parses_and_keys_lists_them_all() {
         let text = r#"{"epochs": 5, "hidden": 32, "mask_rate": 0.3, "seed": 7, "sample_size": 500,
-                       "threads": 2, "contamination": 0.05, "distill": false}"#;
+                       "threads": 2, "contamination": 0.05, "distill": false, "clean": true}"#;
         let o = TrainOptions::from_json(text).unwrap_or_default();
         assert_eq!(
             o,
@@ -245,6 +287,7 @@ mod tests {
                 threads: Some(2),
                 contamination: Some(0.05),
                 distill: Some(false),
+                clean: Some(true),
             }
         );
         let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
@@ -273,6 +316,9 @@ mod tests {
             r#"{"epochs": "many"}"#,
             r#"{"distill": 1}"#,
             r#"{"distill": "yes"}"#,
+            r#"{"clean": 1}"#,
+            r#"{"clean": "yes"}"#,
+            r#"{"clean": [true]}"#,
             r#"[1]"#,
         ] {
             assert!(
@@ -283,5 +329,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn clean_is_stored_only_when_set_and_always_shown_in_the_catalog() {
+        let mut o = ResolvedOptions {
+            epochs: 5,
+            hidden: 16,
+            mask_rate: 0.4,
+            seed: 42,
+            sample_size: 20_000,
+            threads: 1,
+            batch_size: 16,
+            contamination: 0.01,
+            distill: true,
+            clean: false,
+        };
+        // The stored text of a default model is the one it had before the
+        // option existed, and such a text reads as not clean.
+        let text = serde_json::to_string(&o).unwrap_or_default();
+        assert!(!text.contains("clean"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<ResolvedOptions>(&text).ok(),
+            Some(o.clone())
+        );
+        assert_eq!(o.catalog_json()["clean"], serde_json::json!(false));
+        o.clean = true;
+        let text = serde_json::to_string(&o).unwrap_or_default();
+        assert!(text.contains(r#""clean":true"#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<ResolvedOptions>(&text).ok(),
+            Some(o.clone())
+        );
+        assert_eq!(o.catalog_json()["clean"], serde_json::json!(true));
+        assert_eq!(o.catalog_json()["seed"], serde_json::json!(42));
     }
 }

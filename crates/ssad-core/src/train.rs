@@ -1,6 +1,8 @@
 //! Masked-column pretraining: hide a random subset of each row's columns,
 //! predict them from the rest, minimise a trimmed robust loss so that the
 //! anomalies inside the (contaminated) training table do not steer the fit.
+//! A table declared clean (`TrainOptions::clean`) trains without the
+//! contamination guards (`Guards`).
 //!
 //! The loop runs on the caller's thread and reports after every batch, so the
 //! caller (the Postgres backend) can check for interrupts; the per-batch work
@@ -107,6 +109,43 @@ pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
         batch_size: batch as u32,
         contamination: opts.contamination.unwrap_or(DEFAULT_CONTAMINATION),
         distill: opts.distill.unwrap_or(true),
+        clean: opts.clean.unwrap_or(false),
+    }
+}
+
+/// The contamination guards of a training: each leaves rows out that may be
+/// anomalies hidden in the training table, and with them the rarest normal
+/// rows. All run by default; `clean` switches off those a table of normal
+/// rows does better without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guards {
+    /// The highest-loss rows of a batch get no gradient after a warm-up (`TRIM`).
+    pub trim_loss: bool,
+    /// The rows most surprising by the column densities are left out of
+    /// training (`SCREEN`, `screened_rows`).
+    pub screen: bool,
+    /// The kNN reference leaves out the candidates scoring above a fence
+    /// (`calibrate::kept_candidates`).
+    pub reference_fence: bool,
+    /// The kNN reference leaves out the sparsest candidates by their nearest
+    /// candidates (`calibrate::sparsest`).
+    pub reference_mass: bool,
+}
+
+impl Guards {
+    /// The guards a training with options `o` runs.
+    pub fn for_options(o: &ResolvedOptions) -> Self {
+        // `clean` switches off all four: in protocol B (training rows all
+        // normal), leaving out each one alone, and all four together, raised
+        // the mean AUROC on both halves of the shared tables
+        // (`crates/ssad-eval/RESULTS.md`, "One-class mode").
+        let on = !o.clean;
+        Guards {
+            trim_loss: on,
+            screen: on,
+            reference_fence: on,
+            reference_mass: on,
+        }
     }
 }
 
@@ -452,7 +491,12 @@ pub fn train_sample(
     let mut adam = Adam::new(&net, WEIGHT_DECAY);
     let k = hidden_count(e.d, resolved.mask_rate);
     let batch = resolved.batch_size as usize;
-    let mut order = screened_rows(&encoders, &kept, sample, SCREEN);
+    let guards = Guards::for_options(&resolved);
+    let mut order = if guards.screen {
+        screened_rows(&encoders, &kept, sample, SCREEN)
+    } else {
+        (0..n).collect()
+    };
     let n_train = order.len();
     let per_epoch = n_train.div_ceil(batch);
     let steps = per_epoch * resolved.epochs as usize;
@@ -504,7 +548,7 @@ pub fn train_sample(
             loss_sum += batch_loss;
             loss_rows += all.len();
             // Trim: rows above the batch's (1 - TRIM) loss quantile get no gradient.
-            let cut = if step >= warmup && all.len() >= 10 {
+            let cut = if guards.trim_loss && step >= warmup && all.len() >= 10 {
                 let mut sorted = all.clone();
                 sorted.sort_by(f32::total_cmp);
                 sorted[((1.0 - TRIM) * (sorted.len() - 1) as f64).floor() as usize]
@@ -587,4 +631,91 @@ pub fn train_sample(
         options: resolved,
     };
     Ok((model, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    const ALL_ON: Guards = Guards {
+        trim_loss: true,
+        screen: true,
+        reference_fence: true,
+        reference_mass: true,
+    };
+    const ALL_OFF: Guards = Guards {
+        trim_loss: false,
+        screen: false,
+        reference_fence: false,
+        reference_mass: false,
+    };
+
+    fn opts(clean: Option<bool>) -> TrainOptions {
+        TrainOptions {
+            epochs: Some(2),
+            seed: Some(3),
+            clean,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn clean_switches_off_every_contamination_guard() {
+        let guards = |o: &TrainOptions| Guards::for_options(&resolve_options(o, 500));
+        assert_eq!(guards(&opts(None)), ALL_ON);
+        assert_eq!(guards(&opts(Some(false))), ALL_ON);
+        assert_eq!(guards(&opts(Some(true))), ALL_OFF);
+        let parsed = TrainOptions::from_json(r#"{"clean": true}"#).unwrap_or_default();
+        assert_eq!(guards(&parsed), ALL_OFF);
+        assert!(matches!(
+            TrainOptions::from_json(r#"{"clean": "true"}"#),
+            Err(CoreError::InvalidOption(_))
+        ));
+    }
+
+    /// 400 rows of two related columns and a free one, 8 of them far out.
+    fn table() -> (Vec<ColumnSpec>, Vec<Vec<Value<'static>>>) {
+        let mut rng = Rng::new(5);
+        let rows = (0..400)
+            .map(|i| {
+                let a = rng.normal();
+                let far = if i % 50 == 7 { 8.0 } else { 0.0 };
+                vec![
+                    Value::Num(a + far),
+                    Value::Num(2.0 * a + 0.1 * rng.normal()),
+                    Value::Num(rng.normal()),
+                ]
+            })
+            .collect();
+        (ColumnSpec::numbered("c", 3), rows)
+    }
+
+    #[test]
+    fn a_clean_training_keeps_the_rows_the_guards_leave_out() {
+        let (specs, rows) = table();
+        let default = fit_for_test(&specs, &rows, &opts(None));
+        let clean = fit_for_test(&specs, &rows, &opts(Some(true)));
+        assert!(clean.options.clean && !default.options.clean);
+        // The reference: every candidate (all 400 rows, fewer than
+        // REFERENCE_ROWS), where by default the mass check leaves out 5%
+        // and the fence at least 2%, some of them the same rows.
+        assert_eq!(clean.reference.n_rows(), rows.len());
+        let left_out = rows.len() - default.reference.n_rows();
+        assert!((20..=60).contains(&left_out), "{left_out}");
+        // The network: trained on every row with every row's gradient.
+        assert_ne!(clean.net, default.net);
+        // What does not guard against contamination is fitted alike.
+        assert_eq!(clean.encoders, default.encoders);
+        assert_eq!(clean.masks, default.masks);
+        assert_eq!(clean.tails, default.tails);
+        // The flag is stored with the model; a default model's bytes do not
+        // name it (they are the bytes made before the option existed).
+        let back = codec::decode(&codec::encode(&clean)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.options.clean);
+        let bytes = codec::encode(&default);
+        assert!(!bytes.windows(5).any(|w| w == b"clean"));
+        let back = codec::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!back.options.clean);
+    }
 }

@@ -1,6 +1,7 @@
 //! ssad-eval: accuracy of ssad-core's default configuration on the shared
-//! ADBench tables under protocol A (unsupervised) and B (one-class, 3 splits),
-//! next to the nine classical baselines.
+//! ADBench tables under protocol A (unsupervised) and B (one-class, 3 splits,
+//! trained with the option `clean` unless `--options` sets it), next to the
+//! nine classical baselines.
 //!
 //! Usage: ssad-eval [DATA_DIR] [--tables a,b,..] [--threads N] [--protocol A|B|AB]
 //!                  [--csv OUT.csv] [--options JSON] [--teacher]
@@ -58,7 +59,8 @@ struct Args {
 const USAGE: &str = "\
 ssad-eval [DATA_DIR] [--tables a,b] [--threads N] [--protocol A|B|AB] [--csv OUT] [--options JSON] [--f16] [--teacher] [--sweep]
     train and score on the tables of DATA_DIR (default ../shared/datasets/adbench); each protocol ends
-    with the cross-validation across tables (halves H1, H2 = alternate manifest entries) and the deficits
+    with the cross-validation across tables (halves H1, H2 = alternate manifest entries) and the deficits;
+    protocol B trains with the option clean (true) unless --options sets it
 ssad-eval [DATA_DIR] --report RUN.csv[,RUN2.csv..] [--protocol A|B|AB]
     the same cross-validation and deficit report from result CSVs written by --csv (averaged per table)
 ssad-eval [DATA_DIR] --compare BASE.csv[,..] CAND.csv[,..] [--protocol A|B|AB]

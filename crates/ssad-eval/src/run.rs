@@ -1,5 +1,7 @@
 //! One evaluation job: train ssad-core with default options on a table (or a
 //! split of it) and score the evaluation rows. The label never reaches `train`.
+//! Protocol B's training rows are all normal, so its jobs train with `clean`
+//! (the one-class mode) unless the options set it.
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::data::Table;
@@ -69,6 +71,13 @@ pub fn run(
     compare_teacher: bool,
 ) -> Result<Outcome, String> {
     let (train_idx, eval_idx) = split(t, p);
+    let opts = &match p {
+        Protocol::B(_) if opts.clean.is_none() => TrainOptions {
+            clean: Some(true),
+            ..opts.clone()
+        },
+        _ => opts.clone(),
+    };
     // Sample as the extension does: a seeded reservoir over the rows in table order.
     let seed = opts.seed.unwrap_or(ssad_core::options::DEFAULT_SEED);
     let cap = opts.sample_size.unwrap_or(DEFAULT_SAMPLE_SIZE) as usize;
