@@ -20,3 +20,7 @@ GRANT SELECT ON ssad.models, ssad.model_grants TO PUBLIC;
 -- inherited by the next model of that name: they go.
 DELETE FROM ssad.model_grants g
  WHERE NOT EXISTS (SELECT 1 FROM ssad.models m WHERE m.name = g.name);
+
+-- The training option clean (one-class mode) joins ssad_train's comment.
+COMMENT ON FUNCTION ssad_train(text, regclass, text[], text[], jsonb) IS
+  'Train a masked-column anomaly model on a table or view and make it the active version of model_name. Options (jsonb): epochs, hidden, mask_rate, seed, sample_size, threads, contamination, distill, clean.';

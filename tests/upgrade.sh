@@ -61,6 +61,10 @@ check "the catalog has a fresh install's policies" "$(q "$policies")" "$(qdb old
 acls="SELECT string_agg(relname || ' ' || coalesce(relacl::text, '-'), ',' ORDER BY relname) FROM pg_class
        WHERE relnamespace = 'ssad'::regnamespace AND relkind IN ('r', 'S', 'v')"
 check "the catalog has a fresh install's privileges" "$(q "$acls")" "$(qdb old "$acls")"
+comments="SELECT string_agg(p.oid::regprocedure::text || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '-'), ',' ORDER BY 1)
+            FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssad'"
+check "the extension's functions have a fresh install's comments" "$(q "$comments")" "$(qdb old "$comments")"
 check "a role cannot write the updated catalog directly" "permission denied for table models" \
     "$(qdb old "CREATE ROLE ssad_upgrade_probe; SET ROLE ssad_upgrade_probe; UPDATE ssad.models SET active = false" 2>&1 \
        | grep -o 'permission denied for table models')"
