@@ -55,7 +55,7 @@ def bench_table(table, cols, label, model, results):
     plain = timed(f"SELECT sum({' + '.join(cols)}) FROM {table} t", serial)
     inline = timed(f"SELECT sum(ssad_score('{model}', t)) FROM {table} t", serial)
     # The same query with the planner's per-column rewrite switched off (the
-    # executor forms the whole row, as before session 11).
+    # executor forms the whole row).
     inline_whole = timed(f"SELECT sum(ssad_score('{model}', t)) FROM {table} t", serial + " SET ssad.inline_columns = off;")
     if_rps = iforest_rows_per_s(table, cols, 20_000)
     inline_rps = n / inline

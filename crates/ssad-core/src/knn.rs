@@ -322,7 +322,7 @@ impl Reference {
     /// against 7; http's 3 columns: the walk). On the generated 16-column
     /// table the probe put the int8 search 10-14% ahead, near the 10% lead
     /// it used to ask for, so a load picked either; between an executor's
-    /// rows the int8 search measured 8-10% faster there (session 11). The
+    /// rows the int8 search measured 8-10% faster there. The
     /// choice changes the speed only: both searches return the same
     /// neighbours, bit for bit.
     fn lay_out(&mut self) {
