@@ -175,7 +175,6 @@ fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Opti
             pg_sys::INT8OID => Reader::Int8,
             pg_sys::INT4OID => Reader::Int4,
             pg_sys::INT2OID => Reader::Int2,
-            pg_sys::NUMERICOID => Reader::Numeric,
             _ => return None,
         },
         (ColumnKind::Numeric | ColumnKind::Time, None, ReadAs::Timestamp | ReadAs::Date) => {
