@@ -5,7 +5,7 @@
 //! of the scores as `Model::score` computes them.
 
 use crate::error::Result;
-use crate::knn::{reference_rows, Reference, REFERENCE_ROWS_MIN};
+use crate::knn::{neighbours, reference_rows, Reference, REFERENCE_ROWS_MIN};
 use crate::linear::{Linear, LINEAR_WEIGHT};
 use crate::model::Model;
 use crate::rng::Rng;
@@ -63,7 +63,7 @@ pub fn calibrate(
     let mut idx: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut idx);
     // Candidates of the kNN reference: enough for `reference_rows` after the trim.
-    let ref_rows = reference_rows(n);
+    let ref_rows = reference_rows(n, model.options.clean);
     let want = (ref_rows as f64 / (1.0 - REFERENCE_TRIM)).ceil() as usize;
     idx.truncate(CALIBRATION_ROWS.max(want));
     idx.shrink_to_fit();
@@ -157,7 +157,8 @@ fn scores(
 
 /// The kNN reference: the candidates, less those scoring (without the kNN
 /// term) above the fence and the sparsest by mass, unless the options
-/// declare the training rows clean; then the first `REFERENCE_ROWS`.
+/// declare the training rows clean; then the first `max_rows`. The
+/// neighbours averaged grow with the reference (`knn::neighbours`).
 fn build_reference(
     model: &Model,
     cand: &[usize],
@@ -203,7 +204,7 @@ fn build_reference(
     for &r in &order {
         rows.extend_from_slice(&coords[r * d..(r + 1) * d]);
     }
-    Reference::new(d, rows)
+    Reference::with_k(d, rows, neighbours(order.len()))
 }
 
 /// Per row of `coords` (`d` per row, in random order): whether it is among

@@ -15,25 +15,49 @@ pub const REFERENCE_ROWS: usize = 16_384;
 /// Reference rows of a small training sample, and the least a sample that
 /// has them keeps.
 pub const REFERENCE_ROWS_MIN: usize = 1024;
-/// Reference rows a large training sample grows the reference to. Measured
-/// with the harness (seed 42, against 1,024): at 16,384 protocol B gained
-/// 0.0009 (H1 +0.0032, H2 -0.0014: cover, magic.gamma, optdigits, Wilt up
-/// by 0.007-0.013, celeba -0.0225, smtp -0.0132) and protocol A lost 0.0062
-/// (celeba, cover, smtp -0.034 to -0.045: clustered anomalies in a larger
-/// reference vouch for each other past the trims); at 4,096 B +0.0017, A
-/// -0.0034. Neither wins on both halves of A, so the reference stays at
-/// 1,024 rows until the trims of a contaminated table scale with it.
-const REFERENCE_GROWS_TO: usize = REFERENCE_ROWS_MIN;
+/// Reference rows a large training sample of a table that may hold
+/// anomalies (the default) keeps. A larger reference lost in protocol A on
+/// both halves of the shared tables (16,384 rows: celeba, cover, smtp -0.034
+/// to -0.045; clustered anomalies in a larger reference vouch for each other
+/// past the trims), so it grows only when the options declare the rows clean.
+const REFERENCE_ROWS_CONTAMINATED: usize = REFERENCE_ROWS_MIN;
+/// Reference rows a large sample of rows declared clean keeps. Measured in
+/// protocol B with the harness (seeds 42 and 7, with `neighbours` and
+/// `train::KNN_WEIGHT_CLEAN`): 4,096, 8,192 and 16,384 rows each raised both
+/// halves, by 0.0064 / 0.0011, 0.0066 / 0.0009 and 0.0065 / 0.0006; cover
+/// needs 8,192 to come within 0.002 of plain KNN over all rows, and 16,384
+/// scored the large tables 2-6 times slower than 1,024 against 1.3-2.3 times.
+const REFERENCE_ROWS_CLEAN: usize = 8192;
+// The codec must accept what training stores.
+const _: () = assert!(REFERENCE_ROWS_CLEAN <= REFERENCE_ROWS);
 
 /// Reference rows kept (at most) from a training sample of `sample_rows`
-/// rows: every row the trims leave, between `REFERENCE_ROWS_MIN` and
-/// `REFERENCE_GROWS_TO`. More reference rows bring the k nearest closer to
-/// those among all the table's rows (plain KNN restricted to 1,024 random
-/// rows lost 0.02-0.08 AUROC on the three largest shared tables, with
-/// 16,384 it was within 0.015 of all rows); the grouped search keeps the
-/// cost of a larger reference's search low.
-pub fn reference_rows(sample_rows: usize) -> usize {
-    sample_rows.clamp(REFERENCE_ROWS_MIN, REFERENCE_GROWS_TO)
+/// rows: every row the trims leave, at least `REFERENCE_ROWS_MIN`; at most
+/// `REFERENCE_ROWS_CLEAN` when the training rows are declared clean (no anomaly
+/// can vouch for another there), else `REFERENCE_ROWS_CONTAMINATED`. More
+/// reference rows bring the k nearest closer to those among all the table's
+/// rows (plain KNN restricted to 1,024 random rows lost 0.02-0.08 AUROC on
+/// the three largest unseen tables; with 16,384 it was within 0.015 of all
+/// rows); the grouped search keeps the cost of a larger reference low.
+pub fn reference_rows(sample_rows: usize, clean: bool) -> usize {
+    let most = if clean {
+        REFERENCE_ROWS_CLEAN
+    } else {
+        REFERENCE_ROWS_CONTAMINATED
+    };
+    sample_rows.clamp(REFERENCE_ROWS_MIN, most)
+}
+
+/// Neighbours a reference of `rows` rows averages: `K` up to
+/// `REFERENCE_ROWS_MIN` rows, then growing with the square root of its size
+/// (14 at 8,192), the classic rate at which a kNN density estimate keeps
+/// its variance falling while its neighbourhood still shrinks. With `K`
+/// fixed, a grown reference's distances on tables of many exact duplicates
+/// (celeba's 39 flags) became all-or-nothing: celeba lost 0.037 at 16,384
+/// rows, 0.015 with this rule (protocol B, against 1,024 rows).
+pub fn neighbours(rows: usize) -> usize {
+    let grow = (rows as f64 / REFERENCE_ROWS_MIN as f64).max(1.0).sqrt();
+    (K as f64 * grow).round() as usize
 }
 
 /// Neighbours averaged.
@@ -1362,6 +1386,22 @@ mod tests {
             .flat_map(|i| [(i % 10) as f32, (i / 10) as f32])
             .collect();
         Reference::new(2, rows)
+    }
+
+    #[test]
+    fn the_reference_grows_with_a_clean_sample_only() {
+        for clean in [false, true] {
+            assert_eq!(reference_rows(10, clean), REFERENCE_ROWS_MIN);
+            assert_eq!(reference_rows(1000, clean), REFERENCE_ROWS_MIN);
+        }
+        assert_eq!(reference_rows(20_000, false), REFERENCE_ROWS_MIN);
+        assert_eq!(reference_rows(5_000, true), 5_000);
+        assert_eq!(reference_rows(20_000, true), REFERENCE_ROWS_CLEAN);
+        // K up to the smallest reference, then the square root's growth.
+        assert_eq!(neighbours(0), K);
+        assert_eq!(neighbours(REFERENCE_ROWS_MIN), K);
+        assert_eq!(neighbours(4 * REFERENCE_ROWS_MIN), 2 * K);
+        assert_eq!(neighbours(REFERENCE_ROWS), 4 * K);
     }
 
     #[test]

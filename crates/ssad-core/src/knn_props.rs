@@ -67,7 +67,9 @@ fn searches_return_the_full_scan(cases: u32, sizes: std::ops::Range<usize>) {
         strategy,
         |(n, d, kind, scale_exp, offset, dup, seed)| {
             let scale = 10f64.powi(scale_exp);
-            let r = Reference::from_parts(d, K, rows(n, d, kind, scale, offset, dup, seed), 1.0);
+            // Any number of neighbours a reference may average (`knn::neighbours`).
+            let k = 1 + (seed % 24) as usize;
+            let r = Reference::from_parts(d, k, rows(n, d, kind, scale, offset, dup, seed), 1.0);
             let mut walk = r.clone();
             (walk.index.tiles, walk.index.coarse) = (None, None);
             let mut int8 = r.clone();
