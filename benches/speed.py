@@ -10,6 +10,10 @@ same run (the machines are shared and noisy: read the ratios).
 - scikit-learn IsolationForest `score_samples` rows/s on one core, same data;
 - ssad_top_anomalies with ssad.threads = 1 and 2;
 - training time; cold-cache model load; 2 parallel workers (plan + speedup).
+- per table: the model's stored size and its first statement in a new
+  session (the decode) against warm; a model trained with "clean": true (a
+  larger kNN reference): its size, its inline and top-k cost against the
+  default model's.
 """
 import argparse, gzip, json, os, subprocess, sys, time
 
@@ -49,6 +53,34 @@ def iforest_rows_per_s(table, cols, sample):
     return len(X) / (time.perf_counter() - t0)
 
 
+def model_facts(model, table):
+    """The active version's stored bytes, and the first statement of a new
+    session (which decodes the model) against the same statement warm."""
+    size = int(psql(f"SELECT octet_length(model) FROM ssad.models WHERE name = '{model}' AND active"))
+    one = f"SELECT ssad_score('{model}', t) FROM {table} t LIMIT 1"
+    cold = timed(one, "", 3)
+    warm = timed(one, one + ";", 3)
+    return size, cold, warm
+
+
+def clean_cost(table, model, n, warm_inline_s, warm_top2_s):
+    """A model of the same table trained with "clean": true (its kNN
+    reference grows with the sample): its size, and its inline and 2-thread
+    top-k time as ratios to the default model's, measured in the same run."""
+    clean = model + "_clean"
+    psql(f"SET client_min_messages = warning; SELECT ssad_train('{clean}', '{table}', "
+         f"exclude => ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = '{table}'::regclass "
+         f"AND a.attname = 'is_anomaly'), options => '{{\"clean\": true}}')")
+    size, cold, warm = model_facts(clean, table)
+    serial = "SET max_parallel_workers_per_gather = 0;"
+    inline = timed(f"SELECT sum(ssad_score('{clean}', t)) FROM {table} t", serial)
+    top2 = timed(f"SELECT count(*) FROM ssad_top_anomalies('{clean}', '{table}', 10)",
+                 f"SET ssad.threads = 2; SELECT ssad_score('{clean}', t) FROM {table} t LIMIT 1;")
+    return dict(clean_model_bytes=size, clean_cold_first_row_s=cold, clean_warm_first_row_s=warm,
+                clean_inline_rows_per_s=n / inline, clean_inline_vs_default=inline / warm_inline_s,
+                clean_topk_2threads_rows_per_s=n / top2, clean_topk_vs_default=top2 / warm_top2_s)
+
+
 def bench_table(table, cols, label, model, results):
     n = int(psql(f"SELECT count(*) FROM {table}"))
     serial = "SET max_parallel_workers_per_gather = 0;"
@@ -79,6 +111,8 @@ def bench_table(table, cols, label, model, results):
              parallel2_s=par, parallel_speedup=inline / par,
              topk_1thread_rows_per_s=n / top1, topk_2threads_rows_per_s=n / top2, topk_thread_speedup=top1 / top2,
              topk_2threads_cold_rows_per_s=n / top2_cold)
+    r["model_bytes"], r["cold_first_row_s"], r["warm_first_row_s"] = model_facts(model, table)
+    r.update(clean_cost(table, model, n, inline, top2))
     results.append(r)
     print(json.dumps(r), flush=True)
 
@@ -130,6 +164,13 @@ def main():
               f"{r['columns_vs_whole_row']:.2f}x | "
               f"{r['parallel_speedup']:.2f}x | {r['topk_1thread_rows_per_s']:,.0f} / {r['topk_2threads_rows_per_s']:,.0f} | "
               f"{r['topk_2threads_cold_rows_per_s']:,.0f} |")
+    print("\n| table | model bytes | first row, new session / warm (ms) | clean model bytes | clean: first row, new session (ms) | clean inline rows/s (vs default) | clean top-k 2 threads rows/s (time vs default) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['table']} | {r['model_bytes']:,} | {r['cold_first_row_s'] * 1000:.1f} / {r['warm_first_row_s'] * 1000:.1f} | "
+              f"{r['clean_model_bytes']:,} | {r['clean_cold_first_row_s'] * 1000:.1f} | "
+              f"{r['clean_inline_rows_per_s']:,.0f} ({r['clean_inline_vs_default']:.2f}x time) | "
+              f"{r['clean_topk_2threads_rows_per_s']:,.0f} ({r['clean_topk_vs_default']:.2f}x) |")
 
 
 if __name__ == "__main__":

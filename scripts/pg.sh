@@ -4,7 +4,8 @@
 # over a unix socket in the cluster's own short /tmp directory.
 # Source this file; it defines pg_start, pg_stop, pg_psql.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# Another PostgreSQL 15 installation (a relocated copy, say) through PG_BIN.
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 as_pg() {
     if [ "$(id -un)" = postgres ]; then "$@"; elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
