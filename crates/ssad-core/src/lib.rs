@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod categorical;
 pub mod codec;
 pub mod density;
+pub mod drift;
 pub mod embed;
 pub mod encode;
 pub mod error;
