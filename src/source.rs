@@ -269,6 +269,7 @@ fn push_values(
 #[allow(clippy::too_many_arguments)]
 pub fn scan<E>(
     relid: pg_sys::Oid,
+    tablesample: Option<&str>,
     feeds: &[Feed],
     projection: Option<&[usize]>,
     extra: &[&str],
@@ -284,9 +285,10 @@ pub fn scan<E>(
     // caller's search_path resolves nothing of ssad's here (it stays in
     // effect for what the relation itself runs: a view's functions).
     let query = format!(
-        "SELECT {} FROM {} AS t",
+        "SELECT {} FROM {} AS t {}",
         list.join(", "),
-        qualified_name(relid)
+        qualified_name(relid),
+        tablesample.unwrap_or_default()
     );
     let expanded: usize = feeds
         .iter()
@@ -342,6 +344,7 @@ pub fn scan_scored<E: Send + 'static>(
     let mut pipeline = Pipeline::new(Arc::clone(model), pool);
     scan(
         relid,
+        None,
         &feeds.feeds,
         feeds.projection(),
         extra,
@@ -410,13 +413,14 @@ pub fn sample_shape(selection: &Selection, available: &[SourceColumn]) -> Sample
     shape
 }
 
-/// Stream every row of the relation once, keeping a uniform sample of at
-/// most `cap` rows of the model columns' values. After each fetch `fit` may
+/// Stream every row of the relation (or of its `tablesample`, a
+/// `TABLESAMPLE` clause) once, keeping a uniform sample of at most `cap` rows of the model columns' values. After each fetch `fit` may
 /// shrink the reservoir (dropping random members: the sample stays uniform).
 /// Returns the sample, the number of rows scanned and the reservoir's cap at
 /// the end.
 pub fn sample_rows(
     relid: pg_sys::Oid,
+    tablesample: Option<&str>,
     feeds: &[Feed],
     cap: usize,
     seed: u64,
@@ -429,6 +433,7 @@ pub fn sample_rows(
     let mut reservoir = SampleReservoir::new(width, cap, seed);
     scan(
         relid,
+        tablesample,
         feeds,
         None,
         &[],
