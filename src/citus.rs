@@ -153,7 +153,8 @@ pub fn extension_schema() -> String {
 
 /// A distributed table's training sample, drawn on the shards.
 pub struct ShardSample {
-    /// `TABLESAMPLE BERNOULLI (p) REPEATABLE (seed)`: Citus runs it on
+    /// `TABLESAMPLE pg_catalog.bernoulli (p) REPEATABLE (seed)` (the method
+    /// qualified: it is looked up as a function): Citus runs it on
     /// every shard, so only about `p` percent of the rows reach here.
     pub clause: String,
     pub rows_in_table: i64,
@@ -183,7 +184,7 @@ pub fn shard_sample(relid: pg_sys::Oid, cap: usize, seed: u64) -> Option<ShardSa
     let percent = 100.0 * want / rows as f64;
     Some(ShardSample {
         clause: format!(
-            "TABLESAMPLE BERNOULLI ({percent:.9}) REPEATABLE ({})",
+            "TABLESAMPLE pg_catalog.bernoulli ({percent:.9}) REPEATABLE ({})",
             seed % 2_147_483_647
         ),
         rows_in_table: rows,

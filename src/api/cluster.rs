@@ -53,7 +53,10 @@ fn state(names: &[&str], complete: bool) -> String {
 
 /// Push `state` to `nodes`; one outcome a node, in their order.
 fn push(nodes: &[Node], state: &str) -> Vec<citus::Outcome> {
-    let command = format!("SELECT ssad.apply_models({}::jsonb)", citus::literal(state));
+    let command = format!(
+        "SELECT ssad.apply_models({}::pg_catalog.jsonb)",
+        citus::literal(state)
+    );
     let refs: Vec<&Node> = nodes.iter().collect();
     citus::run_on(&refs, &vec![command; nodes.len()])
 }

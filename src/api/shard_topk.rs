@@ -59,9 +59,9 @@ pub fn top_k(model_name: &str, shards: &[Shard], k: usize) -> Vec<Found> {
         .map(|s| {
             format!(
                 "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                        t.ctid::text, pg_catalog.encode(pg_catalog.float8send(t.score), 'hex'),
+                        t.ctid::pg_catalog.text, pg_catalog.encode(pg_catalog.float8send(t.score), 'hex'),
                         pg_catalog.encode(pg_catalog.float8send(t.quantile), 'hex'), t.top_column, t.row_data)
-                        ORDER BY t.n), '[]')::text
+                        ORDER BY t.n), '[]')::pg_catalog.text
                    FROM {schema}.ssad_top_anomalies({model}, {}::pg_catalog.regclass, {k})
                         WITH ORDINALITY AS t(ctid, score, quantile, top_column, row_data, n)",
                 citus::literal(&s.relation)
