@@ -153,9 +153,12 @@ pub fn extension_schema() -> String {
 
 /// A distributed table's training sample, drawn on the shards.
 pub struct ShardSample {
-    /// `TABLESAMPLE pg_catalog.bernoulli (p) REPEATABLE (seed)` (the method
-    /// qualified: it is looked up as a function): Citus runs it on
-    /// every shard, so only about `p` percent of the rows reach here.
+    /// A `WHERE` clause keeping each row with chance `percent`, from a hash
+    /// of the shard's oid, the row's ctid and the training's seed. Citus
+    /// runs it on every shard, so only those rows reach here. Not
+    /// `TABLESAMPLE ... REPEATABLE (seed)`: Citus sends every shard the same
+    /// seed, which keeps the same positions in every shard, so rows were
+    /// kept together, not each alone.
     pub clause: String,
     pub rows_in_table: i64,
     pub percent: f64,
@@ -163,10 +166,11 @@ pub struct ShardSample {
 
 /// For a distributed table on a coordinator that holds well over `cap`
 /// rows: a Bernoulli sample of each shard, sized to give about 10% (and
-/// 1,000 rows) more than `cap`, which the reservoir then thins to `cap`. A
-/// Bernoulli sample takes each row alone with the same chance, so the rows
-/// kept are a uniform sample of the table. None when the table is read
-/// whole (local, or not much larger than the sample).
+/// 1,000 rows) more than `cap`, which the reservoir then thins to `cap`. The
+/// hash keeps each row alone with the same chance, so the rows kept are a
+/// uniform sample of the table, the same one for the same seed and table.
+/// None when the table is read whole (local, or not much larger than the
+/// sample).
 pub fn shard_sample(relid: pg_sys::Oid, cap: usize, seed: u64) -> Option<ShardSample> {
     shards(relid)?;
     // The count runs on the shards; only their counts come back.
@@ -181,13 +185,16 @@ pub fn shard_sample(relid: pg_sys::Oid, cap: usize, seed: u64) -> Option<ShardSa
     if (rows as f64) < 2.0 * want {
         return None;
     }
-    let percent = 100.0 * want / rows as f64;
+    let share = want / rows as f64;
+    // hashtextextended is uniform over the int8 range: keep the bottom share.
+    let below = (share * 2f64.powi(64) - 2f64.powi(63)) as i64;
     Some(ShardSample {
         clause: format!(
-            "TABLESAMPLE pg_catalog.bernoulli ({percent:.9}) REPEATABLE ({})",
-            seed % 2_147_483_647
+            "WHERE pg_catalog.hashtextextended(t.tableoid::pg_catalog.text OPERATOR(pg_catalog.||) \
+             t.ctid::pg_catalog.text, {}) OPERATOR(pg_catalog.<) {below}",
+            seed as i64
         ),
         rows_in_table: rows,
-        percent,
+        percent: 100.0 * share,
     })
 }
