@@ -102,6 +102,15 @@ pub fn shards(relid: pg_sys::Oid) -> Option<Vec<Shard>> {
     (!shards.is_empty()).then_some(shards)
 }
 
+/// The distribution column of a distributed table (None for one without).
+pub fn distribution_column(relid: pg_sys::Oid) -> Option<String> {
+    one::<String>(
+        "SELECT pg_catalog.column_to_column_name(logicalrelid, partkey)
+           FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1 AND partkey IS NOT NULL",
+        &[arg(relid)],
+    )
+}
+
 /// What one remote command returned.
 pub struct Outcome {
     pub success: bool,

@@ -74,7 +74,7 @@ qc "INSERT INTO pay SELECT i, round((50 + 30 * sin(i) + (i % 97))::numeric, 2),
            (i % 17) * 1.5 + (i % 5) + sin(i * 7) / 10
       FROM generate_series(1, 200000) i" >/dev/null
 qc "UPDATE pay SET amount = 90000 + id % 1000, kind = 'crypto' WHERE id % 9973 = 0" >/dev/null
-qc "CREATE TABLE pay_local AS SELECT * FROM pay" >/dev/null
+qc "CREATE TABLE pay_local AS SELECT * FROM pay ORDER BY id" >/dev/null
 check "distributed table has 32 shards" 32 "$(qc "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'pay'::regclass")"
 check "rows" 200000 "$(qc "SELECT count(*) FROM pay")"
 
@@ -103,12 +103,15 @@ check "the score is pushed down to the 32 shards" 1 \
     "$(qc "EXPLAIN (VERBOSE) SELECT id, ssad_score('pm', t) FROM pay t" | grep -c 'Task Count: 32')"
 local_scores=$(qc "$(scores pm pay_local)")
 check "distributed scores equal the local copy's (200,000 rows)" "$local_scores" "$(qc "$(scores pm pay)")"
+check "ssad_score(t) finds the model by the distributed table on the workers" "$local_scores" \
+    "$(qc "SELECT md5(string_agg(id || ':' || ssad_score(t)::text, ',' ORDER BY id)) FROM pay t")"
 check "no score differs" 0 "$(qc "SELECT count(*) FROM (SELECT id, ssad_score('pm', t) AS s FROM pay t) d
                                   JOIN (SELECT id, ssad_score('pm', t) AS s FROM pay_local t) l USING (id)
                                  WHERE d.s IS DISTINCT FROM l.s")"
 
 # Top-k: per shard on the workers, merged: same rows and scores as the local copy's.
-topk() { echo "SELECT string_agg((row_data->>'id') || ':' || score::text || ':' || top_column, ',' ORDER BY score DESC, row_data->>'id') FROM ssad_top_anomalies('pm', '$1', 25)"; }
+# topk TABLE [MODEL [K]]: the top rows as id:score:top_column, in top-k's order.
+topk() { echo "SELECT string_agg((row_data->>'id') || ':' || score::text || ':' || top_column, ',' ORDER BY n) FROM ssad_top_anomalies('${2:-pm}', '$1', ${3:-25}) WITH ORDINALITY AS t(ctid, score, quantile, top_column, row_data, n)"; }
 check "top-k of the distributed table equals the local copy's" "$(qc "$(topk pay_local)")" "$(qc "$(topk pay)")"
 check "top-k finds the 20 planted anomalies first" 20 \
     "$(qc "SELECT count(*) FROM (SELECT row_data FROM ssad_top_anomalies('pm', 'pay', 20)) t WHERE row_data->>'kind' = 'crypto'")"
@@ -211,6 +214,7 @@ as_pg "$PG_BIN/pg_ctl" -D "$W2/data" -l "$W2/server.log" -w -t 60 start >/dev/nu
 l2=$(md5of loc 2)
 check "worker 1 took version 2" "1:f:$l1,2:t:$l2" "$(q1 "$(st loc)")"
 check "worker 2 is stale until the sync" "1:t:$l1" "$(q2 "$(st loc)")"
+check "top-k refuses to merge a stale worker's answer" 55000 "$(sqlstate "$C" "$PC" postgres "SELECT * FROM ssad_top_anomalies('loc', 'small_dist', 5)")"
 check "ssad_sync reaches both workers" "true,true" "$(qc "SELECT string_agg(success::text, ',' ORDER BY node_port) FROM ssad_sync('loc')")"
 everywhere "the sync repaired worker 2" loc "1:f:$l1,2:t:$l2"
 ids="SELECT string_agg(id::text, ',' ORDER BY version) FROM ssad.models WHERE name = 'loc'"
@@ -218,6 +222,12 @@ before=$(q2 "$ids")
 qc "SELECT * FROM ssad_sync('loc')" >/dev/null
 check "a second sync changes nothing (same rows: the caches keep them)" "$before" "$(q2 "$ids")"
 check "distributed scores after the repair equal the local table's" "$(qc "$(scores loc small)")" "$(qc "$(scores loc small_dist)")"
+# Many rows of this table score the same: equal scores go by id (the
+# distribution column), as in the local table loaded in id order, and a
+# shard whose k rows end in a tie is asked for the rest of it.
+for k in 25 3 5 9 14; do
+    check "top-$k (with ties) after the repair equals the local table's" "$(qc "$(topk small loc $k)")" "$(qc "$(topk small_dist loc $k)")"
+done
 
 # A drop while a worker is down: the sync removes it there.
 qc "SELECT version FROM ssad_train('tmp', 'small', options => '{\"epochs\": 1}')" >/dev/null

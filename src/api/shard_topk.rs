@@ -8,6 +8,7 @@ use crate::error;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use serde_json::Value as Json;
+use std::cmp::Ordering;
 
 /// One merged row: where it lives and what the shard's top-k said of it.
 pub struct Found {
@@ -48,54 +49,150 @@ fn shard_failed(shard: &Shard, why: &str) -> ! {
     )
 }
 
-/// The k most anomalous rows over all `shards`, most anomalous first. Ties
-/// keep each shard's order (its scan order, as the local top-k) and go by
-/// shard id between shards.
-pub fn top_k(model_name: &str, shards: &[Shard], k: usize) -> Vec<Found> {
-    let schema = citus::extension_schema();
-    let model = citus::literal(model_name);
-    let commands: Vec<String> = shards
-        .iter()
-        .map(|s| {
-            format!(
-                "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                        t.ctid::pg_catalog.text, pg_catalog.encode(pg_catalog.float8send(t.score), 'hex'),
-                        pg_catalog.encode(pg_catalog.float8send(t.quantile), 'hex'), t.top_column, t.row_data)
-                        ORDER BY t.n), '[]')::pg_catalog.text
-                   FROM {schema}.ssad_top_anomalies({model}, {}::pg_catalog.regclass, {k})
-                        WITH ORDINALITY AS t(ctid, score, quantile, top_column, row_data, n)",
-                citus::literal(&s.relation)
-            )
-        })
-        .collect();
+/// The command that answers a shard's top rows as JSON, with the worker's
+/// active version (a worker that missed a change must not answer with
+/// another version). `k` is SQL: a number, or a query for one.
+fn command(schema: &str, model: &str, shard: &Shard, k: &str) -> String {
+    format!(
+        "SELECT pg_catalog.jsonb_build_object('version',
+                (SELECT m.version FROM ssad.models m WHERE m.name = {model} AND m.active),
+                'rows', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
+                t.ctid::pg_catalog.text, pg_catalog.encode(pg_catalog.float8send(t.score), 'hex'),
+                pg_catalog.encode(pg_catalog.float8send(t.quantile), 'hex'), t.top_column, t.row_data)
+                ORDER BY t.n), '[]'))::pg_catalog.text
+           FROM {schema}.ssad_top_anomalies({model}, {}::pg_catalog.regclass, {k})
+                WITH ORDINALITY AS t(ctid, score, quantile, top_column, row_data, n)",
+        citus::literal(&shard.relation)
+    )
+}
+
+/// Run `commands` on their shards; each shard's rows, most anomalous first.
+fn run(model_name: &str, version: i32, shards: &[&Shard], commands: &[String]) -> Vec<Vec<Found>> {
     let nodes: Vec<&citus::Node> = shards.iter().map(|s| &s.node).collect();
-    let mut found = Vec::new();
-    for (shard, o) in shards.iter().zip(citus::run_on(&nodes, &commands)) {
+    let mut out = Vec::new();
+    for (shard, o) in shards.iter().zip(citus::run_on(&nodes, commands)) {
         if !o.success {
             shard_failed(shard, &o.result);
         }
-        let Ok(Json::Array(rows)) = serde_json::from_str::<Json>(&o.result) else {
+        let answer = serde_json::from_str::<Json>(&o.result).unwrap_or(Json::Null);
+        let Json::Array(rows) = &answer["rows"] else {
             shard_failed(shard, &format!("unexpected answer: {}", o.result))
         };
-        for r in rows {
-            let parsed = (|| {
-                Some(Found {
-                    shard_id: shard.id,
-                    shard: shard.relation.clone(),
-                    ctid: tid(&r[0])?,
-                    score: float_hex(&r[1])?,
-                    quantile: float_hex(&r[2])?,
-                    top_column: r[3].as_str()?.to_string(),
-                    row_data: (!r[4].is_null()).then(|| JsonB(r[4].clone())),
-                })
-            })();
-            found.push(
-                parsed.unwrap_or_else(|| shard_failed(shard, &format!("unexpected row: {r}"))),
+        if answer["version"].as_i64() != Some(i64::from(version)) {
+            error::raise(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "Citus worker {}:{} scores with another version of ssad model \"{model_name}\"",
+                    shard.node.name, shard.node.port
+                ),
+                Some(format!(
+                    "The coordinator's active version is {version}, the worker's {}.",
+                    answer["version"]
+                )),
+                Some("The worker missed a change: run SELECT * FROM ssad_sync('model') on the coordinator."),
             );
         }
+        let parse = |r: &Json| {
+            Some(Found {
+                shard_id: shard.id,
+                shard: shard.relation.clone(),
+                ctid: tid(&r[0])?,
+                score: float_hex(&r[1])?,
+                quantile: float_hex(&r[2])?,
+                top_column: r[3].as_str()?.to_string(),
+                row_data: (!r[4].is_null()).then(|| JsonB(r[4].clone())),
+            })
+        };
+        out.push(
+            rows.iter()
+                .map(|r| {
+                    parse(r).unwrap_or_else(|| shard_failed(shard, &format!("unexpected row: {r}")))
+                })
+                .collect(),
+        );
     }
-    // Stable: equal scores keep shard order, then each shard's own order.
-    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+/// Two JSON values of one column, in SQL's order for numbers and texts.
+fn cmp_json(a: &Json, b: &Json) -> Ordering {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => x
+                .as_f64()
+                .unwrap_or(f64::NAN)
+                .total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+        },
+        (Json::String(x), Json::String(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// The k most anomalous rows over all `shards`, most anomalous first.
+/// Equal scores go by the distribution column `key` (a distributed table
+/// has no one scan order; a local copy loaded in that order ties the same),
+/// then by shard and each shard's own order.
+pub fn top_k(
+    model_name: &str,
+    version: i32,
+    key: Option<&str>,
+    shards: &[Shard],
+    k: usize,
+) -> Vec<Found> {
+    let schema = citus::extension_schema();
+    let model = citus::literal(model_name);
+    let all: Vec<&Shard> = shards.iter().collect();
+    let commands: Vec<String> = all
+        .iter()
+        .map(|s| command(&schema, &model, s, &k.to_string()))
+        .collect();
+    let mut per_shard = run(model_name, version, &all, &commands);
+    // A shard that answered k rows ending at the k-th best score overall
+    // may hold more rows of that score: ask it for every row at or above it.
+    let mut scores: Vec<f64> = per_shard.iter().flatten().map(|f| f.score).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    if let Some(&kth) = scores.get(k - 1) {
+        let cut: Vec<usize> = (0..shards.len())
+            .filter(|&i| {
+                per_shard[i].len() == k && per_shard[i].last().map(|f| f.score) == Some(kth)
+            })
+            .collect();
+        if !cut.is_empty() {
+            // `{:?}` writes the shortest text that reads back as the same float8.
+            let rows_at_least = |s: &Shard| {
+                format!(
+                    "(SELECT pg_catalog.least(pg_catalog.count(*), 100000)::pg_catalog.int4 FROM {} AS t
+                       WHERE {schema}.ssad_score({model}, t) OPERATOR(pg_catalog.>=) '{kth:?}'::pg_catalog.float8)",
+                    s.relation
+                )
+            };
+            let tied: Vec<&Shard> = cut.iter().map(|&i| &shards[i]).collect();
+            let commands: Vec<String> = tied
+                .iter()
+                .map(|s| command(&schema, &model, s, &rows_at_least(s)))
+                .collect();
+            for (i, rows) in cut
+                .into_iter()
+                .zip(run(model_name, version, &tied, &commands))
+            {
+                per_shard[i] = rows;
+            }
+        }
+    }
+    let value = |f: &Found| -> Json {
+        match (key, &f.row_data) {
+            (Some(c), Some(r)) => r.0[c].clone(),
+            _ => Json::Null,
+        }
+    };
+    // Stable: after score and key, shard order, then each shard's own order.
+    let mut found: Vec<Found> = per_shard.into_iter().flatten().collect();
+    found.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| cmp_json(&value(a), &value(b)))
+    });
     found.truncate(k);
     found
 }
@@ -122,6 +219,8 @@ fn ssad_shard_top_anomalies(
 > {
     let model_name = error::required(model_name, "model_name");
     let (_, relid, _, k) = crate::api::topk::checked(model_name, source, k);
+    let version = crate::catalog::active(model_name).version;
+    let key = citus::distribution_column(relid);
     let Some(shards) = citus::shards(relid) else {
         error::raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -133,7 +232,7 @@ fn ssad_shard_top_anomalies(
             Some("Use ssad_top_anomalies() for a local table."),
         )
     };
-    let rows: Vec<_> = top_k(model_name, &shards, k)
+    let rows: Vec<_> = top_k(model_name, version, key.as_deref(), &shards, k)
         .into_iter()
         .map(|f| {
             (

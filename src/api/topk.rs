@@ -101,7 +101,9 @@ fn ssad_top_anomalies(
     // A distributed table on a Citus coordinator: each shard's top k on
     // its worker, merged here.
     if let Some(shards) = crate::citus::shards(relid) {
-        let rows = crate::api::shard_topk::top_k(model_name, &shards, k)
+        let version = catalog::active(model_name).version;
+        let key = crate::citus::distribution_column(relid);
+        let rows = crate::api::shard_topk::top_k(model_name, version, key.as_deref(), &shards, k)
             .into_iter()
             .map(|r| (Some(r.ctid), r.score, r.quantile, r.top_column, r.row_data));
         return TableIterator::new(rows.collect::<Vec<_>>());
