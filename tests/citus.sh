@@ -222,11 +222,16 @@ before=$(q2 "$ids")
 qc "SELECT * FROM ssad_sync('loc')" >/dev/null
 check "a second sync changes nothing (same rows: the caches keep them)" "$before" "$(q2 "$ids")"
 check "distributed scores after the repair equal the local table's" "$(qc "$(scores loc small)")" "$(qc "$(scores loc small_dist)")"
-# Many rows of this table score the same: equal scores go by id (the
-# distribution column), as in the local table loaded in id order, and a
-# shard whose k rows end in a tie is asked for the rest of it.
+# Many rows score the same (every row repeats every 91): equal scores go by
+# id (the distribution column), as in a local table loaded in id order. The
+# distributed table is loaded in reverse, on 4 shards: a shard's own top k
+# ends in a tie whose rows of smaller id it scanned last, and it is asked
+# for the rest of that tie.
+qc "CREATE TABLE tie_local AS SELECT i AS id, (i % 13)::float8 AS a, (i % 7)::float8 * 2 + (i % 13) AS b FROM generate_series(1, 2000) i" >/dev/null
+qc "CREATE TABLE tie_dist (LIKE tie_local); SELECT create_distributed_table('tie_dist', 'id', shard_count => 4);
+    INSERT INTO tie_dist SELECT * FROM tie_local ORDER BY id DESC" >/dev/null
 for k in 25 3 5 9 14; do
-    check "top-$k (with ties) after the repair equals the local table's" "$(qc "$(topk small loc $k)")" "$(qc "$(topk small_dist loc $k)")"
+    check "top-$k (with ties) equals the local table's" "$(qc "$(topk tie_local loc $k)")" "$(qc "$(topk tie_dist loc $k)")"
 done
 
 # A drop while a worker is down: the sync removes it there.

@@ -162,7 +162,7 @@ pub fn top_k(
             // `{:?}` writes the shortest text that reads back as the same float8.
             let rows_at_least = |s: &Shard| {
                 format!(
-                    "(SELECT pg_catalog.least(pg_catalog.count(*), 100000)::pg_catalog.int4 FROM {} AS t
+                    "(SELECT LEAST(pg_catalog.count(*), 100000)::pg_catalog.int4 FROM {} AS t
                        WHERE {schema}.ssad_score({model}, t) OPERATOR(pg_catalog.>=) '{kth:?}'::pg_catalog.float8)",
                     s.relation
                 )
