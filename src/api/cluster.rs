@@ -51,6 +51,19 @@ fn state(names: &[&str], complete: bool) -> String {
     }
 }
 
+/// Hold the models' locks (`catalog::lock_name`) to the end of the
+/// transaction before reading what to push: a change of a model pushes only
+/// after an earlier one has committed, and reads it, so an older state is
+/// never pushed after a newer one. Names in order: no deadlock between pushes.
+fn lock_all(names: &[&str]) {
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for n in sorted {
+        catalog::lock_name(n, true);
+    }
+}
+
 /// Push `state` to `nodes`; one outcome a node, in their order.
 fn push(nodes: &[Node], state: &str) -> Vec<citus::Outcome> {
     let command = format!(
@@ -68,6 +81,7 @@ pub fn propagate(names: &[&str]) {
     if nodes.is_empty() {
         return;
     }
+    lock_all(names);
     let outcomes = push(&nodes, &state(names, false));
     for (node, o) in nodes.iter().zip(outcomes) {
         if !o.success {
@@ -118,7 +132,7 @@ fn ssad_sync(
     }
     let state = match model_name {
         Some(name) => {
-            catalog::lock_name(name, true);
+            lock_all(&[name]);
             state(&[name], false)
         }
         None => {
@@ -131,6 +145,7 @@ fn ssad_sync(
             )
             .unwrap_or_default();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            lock_all(&refs);
             state(&refs, true)
         }
     };
