@@ -103,6 +103,7 @@ pub fn shards(relid: pg_sys::Oid) -> Option<Vec<Shard>> {
 }
 
 /// The distribution column of a distributed table (None for one without).
+/// Only where Citus is installed (after `shards` found the table).
 pub fn distribution_column(relid: pg_sys::Oid) -> Option<String> {
     one::<String>(
         "SELECT pg_catalog.column_to_column_name(logicalrelid, partkey)

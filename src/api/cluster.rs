@@ -16,8 +16,8 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::Value as Json;
 
-/// The catalog state of the models `names` (none of whose rows is a model
-/// that does not exist), as `ssad.apply_models` takes it. Read as the
+/// The catalog state of the models `names` (a name without rows here has
+/// no versions: pushed, it drops the model), as `ssad.apply_models` takes it. Read as the
 /// caller, through read-write SPI so that this statement's own writes are
 /// seen (a read-only query keeps the statement's starting snapshot).
 fn state(names: &[&str], complete: bool) -> String {

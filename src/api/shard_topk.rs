@@ -55,7 +55,7 @@ fn shard_failed(shard: &Shard, why: &str) -> ! {
 fn command(schema: &str, model: &str, shard: &Shard, k: &str) -> String {
     format!(
         "SELECT pg_catalog.jsonb_build_object('version',
-                (SELECT m.version FROM ssad.models m WHERE m.name = {model} AND m.active),
+                (SELECT m.version FROM ssad.models m WHERE m.name OPERATOR(pg_catalog.=) {model} AND m.active),
                 'rows', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
                 t.ctid::pg_catalog.text, pg_catalog.encode(pg_catalog.float8send(t.score), 'hex'),
                 pg_catalog.encode(pg_catalog.float8send(t.quantile), 'hex'), t.top_column, t.row_data)
@@ -220,7 +220,6 @@ fn ssad_shard_top_anomalies(
     let model_name = error::required(model_name, "model_name");
     let (_, relid, _, k) = crate::api::topk::checked(model_name, source, k);
     let version = crate::catalog::active(model_name).version;
-    let key = citus::distribution_column(relid);
     let Some(shards) = citus::shards(relid) else {
         error::raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -232,6 +231,8 @@ fn ssad_shard_top_anomalies(
             Some("Use ssad_top_anomalies() for a local table."),
         )
     };
+    // Only now: pg_dist_partition exists only where Citus is installed.
+    let key = citus::distribution_column(relid);
     let rows: Vec<_> = top_k(model_name, version, key.as_deref(), &shards, k)
         .into_iter()
         .map(|f| {
