@@ -249,3 +249,47 @@ fn ssad_shard_top_anomalies(
         .collect();
     TableIterator::new(rows)
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::{cmp_json, float_hex, tid};
+    use pgrx::prelude::*;
+    use serde_json::json;
+    use std::cmp::Ordering;
+
+    /// What a worker sends back reads back exactly: a ctid as tidout
+    /// writes it, a float8 as float8send's hex (the bits, whatever the
+    /// worker's extra_float_digits).
+    #[pg_test]
+    fn shard_answers_parse_exactly() {
+        let t = tid(&json!("(4294967295,7)")).unwrap_or_else(|| panic!("no tid"));
+        assert_eq!(pgrx::itemptr::item_pointer_get_both(t), (u32::MAX, 7));
+        assert!(tid(&json!("(1,2")).is_none());
+        assert!(tid(&json!("(-1,2)")).is_none());
+        for x in [0.1f64, -0.0, 1e-310, f64::MAX, 2.0 / 3.0] {
+            let hex = Spi::get_one_with_args::<String>(
+                "SELECT encode(float8send($1), 'hex')",
+                &[x.into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+            assert_eq!(float_hex(&json!(hex)).map(f64::to_bits), Some(x.to_bits()));
+        }
+        assert!(float_hex(&json!(1.5)).is_none());
+    }
+
+    /// Ties between shards go by the distribution column as SQL orders it:
+    /// numbers as numbers (a bigint beyond f64's exact range too), texts by bytes.
+    #[pg_test]
+    fn distribution_values_compare_as_sql_orders_them() {
+        assert_eq!(cmp_json(&json!(9), &json!(10)), Ordering::Less);
+        assert_eq!(
+            cmp_json(&json!(9007199254740993i64), &json!(9007199254740992i64)),
+            Ordering::Greater
+        );
+        assert_eq!(cmp_json(&json!(-1.5), &json!(2)), Ordering::Less);
+        assert_eq!(cmp_json(&json!("b"), &json!("ab")), Ordering::Greater);
+    }
+}
