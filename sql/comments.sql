@@ -16,7 +16,7 @@ COMMENT ON FUNCTION ssad_explain(text, anyelement) IS
 COMMENT ON FUNCTION ssad_embed(text, anyelement) IS
   'The encoder''s representation of a row (castable to a pgvector vector).';
 COMMENT ON FUNCTION ssad_top_anomalies(text, regclass, integer) IS
-  'The k most anomalous rows of a relation (default: the one the model was trained on), scored in parallel, with the column that contributes most.';
+  'The k most anomalous rows of a relation (default: the one the model was trained on), scored in parallel, with the column that contributes most. On a Citus coordinator, a distributed table''s top k runs on each shard''s worker and is merged.';
 COMMENT ON FUNCTION ssad_evaluate(text, regclass, text) IS
   'AUROC, AUPRC and precision at the true anomaly count of a model on a relation with a boolean or 0/1 label column.';
 COMMENT ON FUNCTION ssad_drop(text, integer) IS
@@ -43,3 +43,9 @@ COMMENT ON FUNCTION ssad.quantile_columns(text, text[], "any") IS
   'ssad_quantile(model, t) with the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';
 COMMENT ON FUNCTION ssad.is_anomaly_columns(text, double precision, text[], "any") IS
   'ssad_is_anomaly(model, t, contamination) with the columns of t as arguments: the planner''s rewrite of a call on a table''s whole row. Not meant to be called directly.';
+COMMENT ON FUNCTION ssad_shard_top_anomalies(text, regclass, integer) IS
+  'On a Citus coordinator: the k most anomalous rows of a distributed table, each shard''s top k computed on its worker, with the shard id, shard relation and ctid of each row.';
+COMMENT ON FUNCTION ssad_sync(text) IS
+  'On a Citus coordinator: push the catalog state of one model (NULL: every model the current role may change) to every worker. Repairs a worker that missed a change; gives a worker added later its models. Idempotent.';
+COMMENT ON FUNCTION ssad.apply_models(jsonb) IS
+  'The worker side of ssad_sync and of every model change on a Citus coordinator: makes this node''s rows of each model equal to the pushed state. Checks that the current role owns each model it changes (or is a superuser or the catalog owner). Not meant to be called directly.';

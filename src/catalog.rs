@@ -20,7 +20,7 @@ pub fn owner(name: &str) -> Option<String> {
 }
 
 /// Whether the current role is the owner role or a member of it.
-fn acts_as(owner: &str) -> bool {
+pub fn acts_as(owner: &str) -> bool {
     one::<bool>(
         "SELECT pg_catalog.pg_has_role($1::name, 'MEMBER')",
         &[arg(owner)],

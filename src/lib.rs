@@ -12,6 +12,7 @@ mod api;
 mod cache;
 mod callsite;
 mod catalog;
+mod citus;
 mod comments;
 mod error;
 mod guard;

@@ -266,9 +266,12 @@ fn push_values(
 /// buffer costs a page fault a 4 KB on its first use). Checks for interrupts
 /// between fetches. With `key_texts`, a long text is read as its category key
 /// (training, and models of format 4 on, which know long texts by it).
+/// `sample_filter`, a `WHERE` clause, keeps a sample of a distributed
+/// table's rows on its shards (`citus::shard_sample`).
 #[allow(clippy::too_many_arguments)]
 pub fn scan<E>(
     relid: pg_sys::Oid,
+    sample_filter: Option<&str>,
     feeds: &[Feed],
     projection: Option<&[usize]>,
     extra: &[&str],
@@ -284,9 +287,10 @@ pub fn scan<E>(
     // caller's search_path resolves nothing of ssad's here (it stays in
     // effect for what the relation itself runs: a view's functions).
     let query = format!(
-        "SELECT {} FROM {} AS t",
+        "SELECT {} FROM {} AS t {}",
         list.join(", "),
-        qualified_name(relid)
+        qualified_name(relid),
+        sample_filter.unwrap_or_default()
     );
     let expanded: usize = feeds
         .iter()
@@ -342,6 +346,7 @@ pub fn scan_scored<E: Send + 'static>(
     let mut pipeline = Pipeline::new(Arc::clone(model), pool);
     scan(
         relid,
+        None,
         &feeds.feeds,
         feeds.projection(),
         extra,
@@ -410,13 +415,14 @@ pub fn sample_shape(selection: &Selection, available: &[SourceColumn]) -> Sample
     shape
 }
 
-/// Stream every row of the relation once, keeping a uniform sample of at
-/// most `cap` rows of the model columns' values. After each fetch `fit` may
+/// Stream every row of the relation (or those its `sample_filter`, a
+/// `WHERE` clause, keeps) once, keeping a uniform sample of at most `cap` rows of the model columns' values. After each fetch `fit` may
 /// shrink the reservoir (dropping random members: the sample stays uniform).
 /// Returns the sample, the number of rows scanned and the reservoir's cap at
 /// the end.
 pub fn sample_rows(
     relid: pg_sys::Oid,
+    sample_filter: Option<&str>,
     feeds: &[Feed],
     cap: usize,
     seed: u64,
@@ -429,6 +435,7 @@ pub fn sample_rows(
     let mut reservoir = SampleReservoir::new(width, cap, seed);
     scan(
         relid,
+        sample_filter,
         feeds,
         None,
         &[],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION ssad UPDATE from 0.1.0 (its frozen install script,
-# tests/fixtures/) keeps every model: rows stored under 0.1.0's catalog score
-# the same bits after the update, training continues, and the updated catalog
-# is the one a fresh install creates.
+# tests/fixtures/) through 0.2.0 and 0.3.0 to 0.4.0 keeps every model: rows
+# stored under 0.1.0's catalog score the same bits after the update, training
+# continues, and the updated catalog (functions, comments, privileges) is the
+# one a fresh install creates.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/ssad-it-upgrade PORT=5497
@@ -38,6 +39,8 @@ scores="SELECT string_agg(ssad_score('pay_model', p)::text, ',' ORDER BY id) FRO
 before=$(qdb old "$scores")
 check "0.1.0's rows score as the fresh install's" "$(q "$scores")" "$before"
 
+check "the update goes through every release up to 0.4.0" "0.1.0--0.2.0--0.3.0--0.4.0" \
+    "$(qdb old "SELECT path FROM pg_extension_update_paths('ssad') WHERE source = '0.1.0' AND target = '0.4.0'")"
 qdb old "ALTER EXTENSION ssad UPDATE" >/dev/null
 check "updated to the current version" "$(q "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")" \
     "$(qdb old "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"
@@ -52,16 +55,17 @@ shape="SELECT string_agg(format('%s %s %s %s %s', a.attname, format_type(a.attty
 check "ssad.models has a fresh install's columns" "$(q "$shape")" "$(qdb old "$shape")"
 checks="SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'ssad.models'::regclass"
 check "ssad.models has a fresh install's constraints" "$(q "$checks")" "$(qdb old "$checks")"
-objects="SELECT string_agg(pg_describe_object(classid, objid, 0), ',' ORDER BY 1) FROM pg_depend d
+# (Sorted by the text itself: ORDER BY 1 in an aggregate sorts by a constant.)
+objects="SELECT string_agg(pg_describe_object(classid, objid, 0), ',' ORDER BY pg_describe_object(classid, objid, 0)) FROM pg_depend d
           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssad' WHERE d.deptype = 'e'"
 check "the extension owns a fresh install's objects" "$(q "$objects")" "$(qdb old "$objects")"
-policies="SELECT string_agg(format('%s %s %s %s %s', tablename, policyname, cmd, qual, with_check), ',' ORDER BY 1)
+policies="SELECT string_agg(format('%s %s %s %s %s', tablename, policyname, cmd, qual, with_check), ',' ORDER BY tablename, policyname)
             FROM pg_policies WHERE schemaname = 'ssad'"
 check "the catalog has a fresh install's policies" "$(q "$policies")" "$(qdb old "$policies")"
 acls="SELECT string_agg(relname || ' ' || coalesce(relacl::text, '-'), ',' ORDER BY relname) FROM pg_class
        WHERE relnamespace = 'ssad'::regnamespace AND relkind IN ('r', 'S', 'v')"
 check "the catalog has a fresh install's privileges" "$(q "$acls")" "$(qdb old "$acls")"
-comments="SELECT string_agg(p.oid::regprocedure::text || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '-'), ',' ORDER BY 1)
+comments="SELECT string_agg(p.oid::regprocedure::text || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '-'), ',' ORDER BY p.oid::regprocedure::text)
             FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
             JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssad'"
 check "the extension's functions have a fresh install's comments" "$(q "$comments")" "$(qdb old "$comments")"

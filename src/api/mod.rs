@@ -1,9 +1,11 @@
 //! One module per SQL family.
+pub mod cluster;
 pub mod columns;
 pub mod embed;
 pub mod evaluate;
 pub mod explain;
 pub mod models;
 pub mod score;
+pub mod shard_topk;
 pub mod topk;
 pub mod train;

@@ -30,7 +30,7 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
     let model_name = error::required(model_name, "model_name");
     catalog::require_owner(model_name);
     catalog::lock_name(model_name, true);
-    match version {
+    let dropped = match version {
         None => {
             catalog::write(
                 "DELETE FROM ssad.model_grants WHERE name = $1",
@@ -68,7 +68,9 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
             );
             dropped
         }
-    }
+    };
+    crate::api::cluster::propagate(&[model_name]);
+    dropped
 }
 
 /// Make an existing version the active one (a rollback or roll-forward).
@@ -87,6 +89,7 @@ fn ssad_activate(model_name: &str, version: i32) -> i32 {
         "UPDATE ssad.models SET active = true WHERE name = $1 AND version = $2",
         &[model_name.into(), version.into()],
     );
+    crate::api::cluster::propagate(&[model_name]);
     version
 }
 
@@ -123,6 +126,7 @@ fn ssad_rename(model_name: &str, new_name: &str) -> bool {
         "UPDATE ssad.model_grants SET name = $2 WHERE name = $1",
         &[model_name.into(), new_name.into()],
     );
+    crate::api::cluster::propagate(&[model_name, new_name]);
     true
 }
 
@@ -154,6 +158,7 @@ fn ssad_grant(model_name: &str, role: &str) -> bool {
         "INSERT INTO ssad.model_grants (name, grantee) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[model_name.into(), role.as_str().into()],
     );
+    crate::api::cluster::propagate(&[model_name]);
     true
 }
 
@@ -166,6 +171,7 @@ fn ssad_revoke(model_name: &str, role: &str) -> bool {
         "DELETE FROM ssad.model_grants WHERE name = $1 AND grantee = $2",
         &[model_name.into(), role.as_str().into()],
     );
+    crate::api::cluster::propagate(&[model_name]);
     true
 }
 
@@ -226,7 +232,7 @@ fn ssad_import(model_name: &str, data: &[u8]) -> i32 {
     catalog::lock_name(name, true);
     let mut metrics = meta["metrics"].clone();
     metrics["imported_from_version"] = meta["version"].clone();
-    catalog::insert_version(catalog::NewVersion {
+    let version = catalog::insert_version(catalog::NewVersion {
         name,
         source: meta["source"].as_str().unwrap_or("(unknown)"),
         train_args: JsonB(if meta["train_args"].is_object() {
@@ -240,7 +246,9 @@ fn ssad_import(model_name: &str, data: &[u8]) -> i32 {
         score_quantiles: model.score_quantiles.clone(),
         format_version: codec::FORMAT_VERSION as i32,
         model: bytes.to_vec(),
-    })
+    });
+    crate::api::cluster::propagate(&[name]);
+    version
 }
 
 #[cfg(any(test, feature = "pg_test"))]

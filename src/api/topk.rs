@@ -50,6 +50,34 @@ impl Ord for Kept {
     }
 }
 
+/// The model, relation, feeds and k of a top-k call, each checked.
+pub fn checked(
+    model_name: &str,
+    source: Option<PgRelation>,
+    k: Option<i32>,
+) -> (
+    std::sync::Arc<ssad_core::Model>,
+    pg_sys::Oid,
+    source::ModelFeeds,
+    usize,
+) {
+    let k = error::required(k, "k");
+    if !(1..=100_000).contains(&k) {
+        error::invalid_parameter(
+            format!("k must be between 1 and 100000, got {k}"),
+            "Top-k holds its k rows in memory; for more rows, ORDER BY ssad_score('model', t) DESC.",
+        );
+    }
+    let (_, _, model) = cache::active(model_name);
+    let relid = match source {
+        Some(r) => r.oid(),
+        None => source::resolve(&catalog::train_args(model_name).source),
+    };
+    source::require_rows(relid);
+    let feeds = source::feeds_for_model(&model, relid);
+    (model, relid, feeds, k as usize)
+}
+
 /// The k most anomalous rows of `source` (default: the relation the model
 /// was trained on), most anomalous first.
 #[pg_extern(stable, parallel_restricted)]
@@ -69,20 +97,17 @@ fn ssad_top_anomalies(
     ),
 > {
     let model_name = error::required(model_name, "model_name");
-    let k = error::required(k, "k");
-    if !(1..=100_000).contains(&k) {
-        error::invalid_parameter(
-            format!("k must be between 1 and 100000, got {k}"),
-            "Top-k holds its k rows in memory; for more rows, ORDER BY ssad_score('model', t) DESC.",
-        );
+    let (model, relid, feeds, k) = checked(model_name, source, k);
+    // A distributed table on a Citus coordinator: each shard's top k on
+    // its worker, merged here.
+    if let Some(shards) = crate::citus::shards(relid) {
+        let version = catalog::active(model_name).version;
+        let key = crate::citus::distribution_column(relid);
+        let rows = crate::api::shard_topk::top_k(model_name, version, key.as_deref(), &shards, k)
+            .into_iter()
+            .map(|r| (Some(r.ctid), r.score, r.quantile, r.top_column, r.row_data));
+        return TableIterator::new(rows.collect::<Vec<_>>());
     }
-    let (_, _, model) = cache::active(model_name);
-    let relid = match source {
-        Some(r) => r.oid(),
-        None => source::resolve(&catalog::train_args(model_name).source),
-    };
-    source::require_rows(relid);
-    let feeds = source::feeds_for_model(&model, relid);
     // Views have no ctid: carry the row itself through the scan instead. A
     // ctid alone does not tell the partitions of a table apart: the row is
     // found again by its table's oid too. The row is `t.*`, not `t`: a
@@ -93,7 +118,6 @@ fn ssad_top_anomalies(
     } else {
         &["to_jsonb(t.*)"]
     };
-    let k = k as usize;
     let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
     let mut seq = 0u64;
     source::scan_scored(

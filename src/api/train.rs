@@ -91,8 +91,18 @@ fn run(req: Request<'_>) -> Summary {
     // Bound the training's memory before reading: the largest sample that fits.
     let shape = source::sample_shape(&selection, &available);
     let cap = fitting_rows(&shape, &opts, sample_size, None);
+    // A large distributed table is sampled on its shards (Citus).
+    let shard_sample = crate::citus::shard_sample(req.relid, cap, seed);
+    if let Some(s) = &shard_sample {
+        pgrx::notice!(
+            "ssad: sampling {:.4}% of the {} rows of distributed table {relation} on its shards",
+            s.percent,
+            s.rows_in_table
+        );
+    }
+    let clause = shard_sample.as_ref().map(|s| s.clause.as_str());
     let (sample, scanned, cap) =
-        source::sample_rows(req.relid, &selection.feeds, cap, seed, |res| {
+        source::sample_rows(req.relid, clause, &selection.feeds, cap, seed, |res| {
             // Texts are known as they are read: when the sample's grow past the
             // estimate, shrink the sample to fit (uniformly: still a uniform sample).
             let n = res.sample().len().max(1);
@@ -149,13 +159,16 @@ fn run(req: Request<'_>) -> Summary {
         pgrx::notice!("ssad: column \"{col}\" left out ({why})");
     }
     let seconds = started.elapsed().as_secs_f64();
-    let metrics = json!({
+    let mut metrics = json!({
         "rows_used": report.rows_used,
         "rows_scanned": scanned,
         "final_loss": report.final_loss,
         "train_seconds": seconds,
         "skipped_columns": skipped.iter().map(|(c, w)| json!({"column": c, "reason": w})).collect::<Vec<_>>(),
     });
+    if let Some(s) = &shard_sample {
+        metrics["rows_in_table"] = json!(s.rows_in_table);
+    }
     let source = source::qualified_name(req.relid);
     let version = catalog::insert_version(catalog::NewVersion {
         name: req.name,
@@ -171,6 +184,8 @@ fn run(req: Request<'_>) -> Summary {
         model: codec::encode(&model),
     });
     catalog::prune_versions(req.name, gucs::VERSIONS_KEPT.get());
+    // On a Citus coordinator: the new version on every worker too.
+    crate::api::cluster::propagate(&[req.name]);
     (
         req.name.to_string(),
         version,
