@@ -49,3 +49,7 @@ COMMENT ON FUNCTION ssad_sync(text) IS
   'On a Citus coordinator: push the catalog state of one model (NULL: every model the current role may change) to every worker. Repairs a worker that missed a change; gives a worker added later its models. Idempotent.';
 COMMENT ON FUNCTION ssad.apply_models(jsonb) IS
   'The worker side of ssad_sync and of every model change on a Citus coordinator: makes this node''s rows of each model equal to the pushed state. Checks that the current role owns each model it changes (or is a superuser or the catalog owner). Not meant to be called directly.';
+COMMENT ON FUNCTION ssad_drift(text, regclass, double precision) IS
+  'Drift of a relation (default: the one the model was trained on; sample_percent reads a BERNOULLI sample) from what the model stored at training: the score''s row first (PSI over the training score deciles, share above their 99th percentile), then one row per model column, most drifted first (PSI, Kolmogorov-Smirnov distance, share outside the training range, share of values the model does not know). drifted: PSI above 0.2; the score also above 5% over its 99th percentile; a time column more than half outside its training period.';
+COMMENT ON FUNCTION ssad_retrain_if_drifted(text, double precision) IS
+  'Retrain a model (as ssad_retrain) only when ssad_drift on its training relation finds a drifted row; the new version, or NULL with a NOTICE when nothing drifted. For pg_cron.';

@@ -266,8 +266,9 @@ fn push_values(
 /// buffer costs a page fault a 4 KB on its first use). Checks for interrupts
 /// between fetches. With `key_texts`, a long text is read as its category key
 /// (training, and models of format 4 on, which know long texts by it).
-/// `sample_filter`, a `WHERE` clause, keeps a sample of a distributed
-/// table's rows on its shards (`citus::shard_sample`).
+/// `sample_filter`, SQL after the relation's alias, keeps a sample: a
+/// `WHERE` clause on a distributed table's shards (`citus::shard_sample`),
+/// or a `TABLESAMPLE` clause (`ssad_drift`).
 #[allow(clippy::too_many_arguments)]
 pub fn scan<E>(
     relid: pg_sys::Oid,
@@ -335,6 +336,21 @@ pub fn scan_scored<E: Send + 'static>(
     extra: &[&str],
     fetch: i64,
     extract: impl FnMut(&RawRow<'_>) -> E,
+    keep: impl FnMut(Vec<E>, &Rows, Vec<f64>),
+) {
+    scan_scored_sampled(model, relid, None, feeds, extra, fetch, extract, keep)
+}
+
+/// `scan_scored` over the rows `sample` (a `TABLESAMPLE` clause) keeps.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_scored_sampled<E: Send + 'static>(
+    model: &Arc<ssad_core::Model>,
+    relid: pg_sys::Oid,
+    sample: Option<&str>,
+    feeds: &ModelFeeds,
+    extra: &[&str],
+    fetch: i64,
+    extract: impl FnMut(&RawRow<'_>) -> E,
     mut keep: impl FnMut(Vec<E>, &Rows, Vec<f64>),
 ) {
     let mut done = |(extras, rows, scores): Scored<Vec<E>>| {
@@ -346,7 +362,7 @@ pub fn scan_scored<E: Send + 'static>(
     let mut pipeline = Pipeline::new(Arc::clone(model), pool);
     scan(
         relid,
-        None,
+        sample,
         &feeds.feeds,
         feeds.projection(),
         extra,

@@ -1,6 +1,7 @@
 //! One module per SQL family.
 pub mod cluster;
 pub mod columns;
+pub mod drift;
 pub mod embed;
 pub mod evaluate;
 pub mod explain;

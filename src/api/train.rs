@@ -251,7 +251,7 @@ fn ssad_train(
 /// another retrain of the same model is running, skip with a NOTICE.
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::type_complexity)]
-fn ssad_retrain(
+pub(crate) fn ssad_retrain(
     model_name: &str,
 ) -> TableIterator<
     'static,
