@@ -8,7 +8,7 @@ same run (the machines are shared and noisy: read the ratios).
   touching the same columns, and vs the same query on the whole row
   (`ssad.inline_columns = off`);
 - scikit-learn IsolationForest `score_samples` rows/s on one core, same data;
-- ssad_top_anomalies with ssad.threads = 1 and 2;
+- ssad_top_anomalies with ssad.threads = 1 and 2; ssad_drift with 2;
 - training time; cold-cache model load; 2 parallel workers (plan + speedup).
 - per table: the model's stored size and its first statement in a new
   session (the decode) against warm; a model trained with "clean": true (a
@@ -103,6 +103,9 @@ def bench_table(table, cols, label, model, results):
     top1 = timed(topk, "SET ssad.threads = 1;" + warm)
     top2 = timed(topk, "SET ssad.threads = 2;" + warm)
     top2_cold = timed(topk, "SET ssad.threads = 2;")
+    # ssad_drift scans like top-k (every row scored in the pool) and bins
+    # every column of every row as well.
+    drift = timed(f"SELECT count(*) FROM ssad_drift('{model}', '{table}')", "SET ssad.threads = 2;" + warm)
     r = dict(table=label, rows=n, cols=len(cols),
              plain_scan_s=plain, inline_s=inline, inline_rows_per_s=inline_rps,
              inline_vs_plain_scan=inline / plain,
@@ -110,7 +113,8 @@ def bench_table(table, cols, label, model, results):
              iforest_rows_per_s_core=if_rps, inline_vs_iforest=inline_rps / if_rps,
              parallel2_s=par, parallel_speedup=inline / par,
              topk_1thread_rows_per_s=n / top1, topk_2threads_rows_per_s=n / top2, topk_thread_speedup=top1 / top2,
-             topk_2threads_cold_rows_per_s=n / top2_cold)
+             topk_2threads_cold_rows_per_s=n / top2_cold,
+             drift_2threads_rows_per_s=n / drift, drift_vs_topk=drift / top2)
     r["model_bytes"], r["cold_first_row_s"], r["warm_first_row_s"] = model_facts(model, table)
     r.update(clean_cost(table, model, n, inline, top2))
     results.append(r)
@@ -164,6 +168,10 @@ def main():
               f"{r['columns_vs_whole_row']:.2f}x | "
               f"{r['parallel_speedup']:.2f}x | {r['topk_1thread_rows_per_s']:,.0f} / {r['topk_2threads_rows_per_s']:,.0f} | "
               f"{r['topk_2threads_cold_rows_per_s']:,.0f} |")
+    print("\n| table | top-k rows/s, 2 threads | ssad_drift rows/s, 2 threads | drift time vs top-k |")
+    print("|---|---|---|---|")
+    for r in results:
+        print(f"| {r['table']} | {r['topk_2threads_rows_per_s']:,.0f} | {r['drift_2threads_rows_per_s']:,.0f} | {r['drift_vs_topk']:.2f}x |")
     print("\n| table | model bytes | first row, new session / warm (ms) | clean model bytes | clean: first row, new session (ms) | clean inline rows/s (vs default) | clean top-k 2 threads rows/s (time vs default) |")
     print("|---|---|---|---|---|---|---|")
     for r in results:

@@ -17,8 +17,7 @@ fn report(
     sample_percent: Option<f64>,
 ) -> (Vec<ColumnDrift>, u64) {
     let (_, _, model) = cache::active(model_name);
-    let relid =
-        source.unwrap_or_else(|| source::resolve(&catalog::train_args(model_name).source));
+    let relid = source.unwrap_or_else(|| source::resolve(&catalog::train_args(model_name).source));
     let sample = sample_percent.map(|p| {
         if !(p > 0.0 && p <= 100.0) {
             error::invalid_parameter(
@@ -111,7 +110,9 @@ fn ssad_retrain_if_drifted(
         .map(|d| d.column.clone().unwrap_or_else(|| "the score".into()))
         .collect();
     if moved.is_empty() {
-        pgrx::notice!("ssad: model \"{model_name}\" has not drifted on {n} rows read; not retrained");
+        pgrx::notice!(
+            "ssad: model \"{model_name}\" has not drifted on {n} rows read; not retrained"
+        );
         return None;
     }
     pgrx::notice!(
