@@ -123,3 +123,47 @@ fn ssad_retrain_if_drifted(
         .map(|(_, version, ..)| version)
         .next()
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use crate::testutil::{make_table, sqlstate_of};
+    use pgrx::prelude::*;
+
+    /// The errors a caller can reach, by SQLSTATE, and a report over the
+    /// training table itself: every model column and the score, nothing
+    /// drifted, every row read.
+    #[pg_test]
+    fn drift_errors_and_an_unmoved_table() {
+        make_table("dt", 2000);
+        Spi::run("SELECT ssad_train('dm', 'dt', options => '{\"epochs\": 2, \"seed\": 1}')")
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (sql, code) in [
+            (
+                "SELECT * FROM ssad_drift('dm', sample_percent => 0)",
+                "22023",
+            ),
+            (
+                "SELECT * FROM ssad_drift('dm', sample_percent => 'NaN')",
+                "22023",
+            ),
+            ("SELECT * FROM ssad_drift(NULL)", "22004"),
+            ("SELECT * FROM ssad_drift('nope')", "42704"),
+            (
+                "SELECT * FROM ssad_drift('dm', 'pg_class_oid_index')",
+                "42809",
+            ),
+            ("SELECT ssad_retrain_if_drifted(NULL)", "22004"),
+        ] {
+            assert_eq!(sqlstate_of(sql), code, "{sql}");
+        }
+        let got = Spi::get_two::<i64, bool>(
+            "SELECT count(*), bool_or(drifted) OR bool_or(rows_read <> 2000) FROM ssad_drift('dm')",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, (Some(4), Some(false)));
+        let none = Spi::get_one::<i32>("SELECT ssad_retrain_if_drifted('dm')")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(none, None);
+    }
+}
