@@ -129,3 +129,41 @@ fn older_formats_score_every_finite_score_as_they_did() {
         }
     }
 }
+
+/// `ssad_drift` needs nothing a model of an older format lacks: each answers
+/// with a row per model column and one for the score, with finite figures,
+/// and finds the extreme rows of `rows.tsv` (NaN, infinities, huge values)
+/// drifted in every numeric column they fill (the 40 training rows first
+/// are a run of consecutive hours, not a sample, so they are only checked
+/// to answer).
+#[test]
+fn older_formats_answer_drift() {
+    let rows = rows();
+    for (name, _) in MODELS {
+        let m =
+            codec::decode(&read(&format!("{name}.bin"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = |rows: &[Vec<Value<'static>>]| {
+            let packed = ssad_core::Rows::from_rows(m.columns.len(), rows)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut d = ssad_core::drift::Drift::new(&m);
+            d.add(&packed, &one_row_scores(&m, rows));
+            d.finish()
+        };
+        let (train, odd) = rows.split_at(40);
+        for part in [train, odd] {
+            let r = report(part);
+            assert_eq!(r.len(), m.columns.len() + 1, "{name}");
+            assert!(
+                r.iter().all(|c| c.psi.is_finite() && c.psi >= 0.0),
+                "{name}: {r:?}"
+            );
+        }
+        for col in ["x", "small"] {
+            let c = report(odd)
+                .into_iter()
+                .find(|c| c.column.as_deref() == Some(col))
+                .unwrap_or_else(|| panic!("{name}: no {col}"));
+            assert!(c.drifted, "{name}: {c:?}");
+        }
+    }
+}
