@@ -53,3 +53,9 @@ COMMENT ON FUNCTION ssad_drift(text, regclass, double precision) IS
   'Drift of a relation (default: the one the model was trained on; sample_percent reads a BERNOULLI sample) from what the model stored at training: the score''s row first (PSI over the training score deciles, share above their 99th percentile), then one row per model column, most drifted first (PSI, Kolmogorov-Smirnov distance, share outside the training range, share of values the model does not know). drifted: PSI above 0.2; the score also above 5% over its 99th percentile; a time column more than half outside its training period.';
 COMMENT ON FUNCTION ssad_retrain_if_drifted(text, double precision) IS
   'Retrain a model (as ssad_retrain) only when ssad_drift on its training relation finds a drifted row; the new version, or NULL with a NOTICE when nothing drifted. For pg_cron.';
+COMMENT ON FUNCTION ssad.model_counters() IS
+  'Usage counters of every model version the current role can see (by id): rows scored inline, rows flagged by ssad_is_anomaly, top-k scans and rows. counted: server (ssad in shared_preload_libraries: every backend''s counts since counted_since) or session (this session''s counts only). Read through ssad.model_stats.';
+COMMENT ON FUNCTION ssad.stats_reset() IS
+  'Set every ssad usage counter to zero (the server''s, or this session''s without shared_preload_libraries). Superusers only unless granted.';
+COMMENT ON VIEW ssad.model_stats IS
+  'ssad models for monitoring: one row per version the role can see, with its training (time, seconds, sample rows) and usage counters (rows scored, rows flagged, top-k scans and rows read); see counted for what the counters cover.';

@@ -4,7 +4,7 @@
 //! the per-statement catalog lookup sees retrains and activations as soon as
 //! they commit (never before: the lookup uses the statement's snapshot).
 
-use crate::{cache, catalog, error, row, source};
+use crate::{cache, catalog, error, row, source, stats};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use ssad_core::{Model, Scratch, Value};
@@ -53,6 +53,8 @@ pub struct CallSite {
     pub scratch: Scratch,
     binding: Option<row::Binding>,
     pub values: Vec<Value<'static>>,
+    /// This model version's usage counters (`ssad.model_stats`).
+    pub tally: stats::Tally,
 }
 
 impl CallSite {
@@ -97,7 +99,7 @@ fn model_name(key: &Key) -> String {
 
 impl CallSite {
     pub fn new(key: Key) -> Self {
-        let (_, _, model) = cache::active(&model_name(&key));
+        let (id, version, model) = cache::active(&model_name(&key));
         let scratch = model.scratch();
         CallSite {
             key,
@@ -106,6 +108,7 @@ impl CallSite {
             scratch,
             binding: None,
             values: Vec::new(),
+            tally: stats::Tally::new(id, version),
         }
     }
 
@@ -149,7 +152,9 @@ impl CallSite {
         }
         let score = self.model.score(&vals, &mut self.scratch);
         self.values = Value::recycle(vals);
-        score.unwrap_or_else(|e| error::core(e))
+        let score = score.unwrap_or_else(|e| error::core(e));
+        self.tally.scored();
+        score
     }
 
     /// Score the row a call passes one argument per column (the planner's

@@ -21,6 +21,7 @@ mod row;
 mod source;
 mod spi_read;
 mod spi_scan;
+mod stats;
 #[cfg(any(test, feature = "pg_test"))]
 mod testutil;
 mod types;
@@ -36,6 +37,7 @@ pub extern "C-unwind" fn _PG_init() {
     // the choice; the backend is single-threaded here.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
+    stats::init();
 }
 
 /// Required by `cargo pgrx test`.

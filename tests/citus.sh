@@ -61,7 +61,7 @@ qc "SELECT citus_add_node('localhost', $P2)" >/dev/null
 # Citus creates the extension on every worker too.
 qc "CREATE EXTENSION ssad" >/dev/null
 for w in q1 q2; do
-    check "ssad created on the worker ($w)" 0.4.0 "$($w "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"
+    check "ssad created on the worker ($w)" 0.5.0 "$($w "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"
 done
 
 # 200,000 rows over 32 shards: a numeric, a text, a timestamp and a float,
@@ -274,7 +274,7 @@ check "mallory may re-store her own model on a worker" 1 "$(q1 "SELECT ssad.appl
 node "$W3" "$P3" "shared_preload_libraries = 'citus'"
 qc "SELECT citus_add_node('localhost', $P3)" >/dev/null
 q3() { qn "$W3" "$P3" "$@"; }
-check "ssad created on the new worker" 0.4.0 "$(q3 "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"
+check "ssad created on the new worker" 0.5.0 "$(q3 "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"
 check "the new worker has no models yet" 0 "$(q3 "SELECT count(*) FROM ssad.models")"
 check "ssad_sync() reaches the three workers" "true,true,true" "$(qc "SELECT string_agg(success::text, ',' ORDER BY node_port) FROM ssad_sync()")"
 NODES="qc q1 q2 q3"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION ssad UPDATE from 0.1.0 (its frozen install script,
-# tests/fixtures/) through 0.2.0 and 0.3.0 to 0.4.0 keeps every model: rows
+# tests/fixtures/) through every release to the current one keeps every model: rows
 # stored under 0.1.0's catalog score the same bits after the update, training
 # continues, and the updated catalog (functions, comments, privileges) is the
 # one a fresh install creates.
@@ -39,8 +39,8 @@ scores="SELECT string_agg(ssad_score('pay_model', p)::text, ',' ORDER BY id) FRO
 before=$(qdb old "$scores")
 check "0.1.0's rows score as the fresh install's" "$(q "$scores")" "$before"
 
-check "the update goes through every release up to 0.4.0" "0.1.0--0.2.0--0.3.0--0.4.0" \
-    "$(qdb old "SELECT path FROM pg_extension_update_paths('ssad') WHERE source = '0.1.0' AND target = '0.4.0'")"
+check "the update goes through every release up to 0.5.0" "0.1.0--0.2.0--0.3.0--0.4.0--0.5.0" \
+    "$(qdb old "SELECT path FROM pg_extension_update_paths('ssad') WHERE source = '0.1.0' AND target = '0.5.0'")"
 qdb old "ALTER EXTENSION ssad UPDATE" >/dev/null
 check "updated to the current version" "$(q "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")" \
     "$(qdb old "SELECT extversion FROM pg_extension WHERE extname = 'ssad'")"

@@ -1,4 +1,4 @@
--- The extension every other test uses; its objects are listed in surface.sql.
+-- The extension every other test uses, and a snapshot of its SQL surface.
 CREATE EXTENSION ssad;
 -- For the other tests (not part of the extension): run a statement and
 -- return its SQLSTATE and message, or 'ok'.

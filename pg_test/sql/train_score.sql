@@ -40,5 +40,5 @@ SELECT ssad_score('readings_model', NULL::readings) IS NULL AS null_row_is_null;
 -- A retrain is a new active version; the old one is kept.
 SELECT version FROM ssad_train('readings_model', 'readings', columns => ARRAY['load', 'power'], options => '{"seed": 1, "epochs": 5}');
 SELECT name, version, active, source, format_version, options->>'seed' AS seed, jsonb_array_length(columns) AS n_columns
-  FROM ssad.models ORDER BY version;
+  FROM ssad.models ORDER BY version, name;
 ROLLBACK;

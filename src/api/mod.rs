@@ -8,5 +8,6 @@ pub mod explain;
 pub mod models;
 pub mod score;
 pub mod shard_topk;
+pub mod stats;
 pub mod topk;
 pub mod train;

@@ -57,10 +57,15 @@ pub fn check_contamination(contamination: Option<f64>) {
 }
 
 /// Whether score `s` is among the `contamination` share of most anomalous
-/// training rows (default: the model's option).
-pub fn flagged(site: &CallSite, s: f64, contamination: Option<f64>) -> bool {
+/// training rows (default: the model's option), counted in the model's
+/// `rows_flagged` when it is.
+pub fn flagged(site: &mut CallSite, s: f64, contamination: Option<f64>) -> bool {
     let c = contamination.unwrap_or(site.model.options.contamination);
-    site.model.quantile(s) > 1.0 - c
+    let flagged = site.model.quantile(s) > 1.0 - c;
+    if flagged {
+        site.tally.flagged();
+    }
+    flagged
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -218,7 +218,7 @@ fn ssad_shard_top_anomalies(
     ),
 > {
     let model_name = error::required(model_name, "model_name");
-    let (_, relid, _, k) = crate::api::topk::checked(model_name, source, k);
+    let (_, relid, _, k, _) = crate::api::topk::checked(model_name, source, k);
     let version = crate::catalog::active(model_name).version;
     let Some(shards) = citus::shards(relid) else {
         error::raise(

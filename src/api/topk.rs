@@ -3,7 +3,7 @@
 //! once, see `batch::Pipeline`), keep a bounded heap of the k most anomalous
 //! rows, return them with their explanation.
 
-use crate::{cache, catalog, error, source};
+use crate::{cache, catalog, error, source, stats};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation};
 use ssad_core::Value;
@@ -60,6 +60,7 @@ pub fn checked(
     pg_sys::Oid,
     source::ModelFeeds,
     usize,
+    stats::Tally,
 ) {
     let k = error::required(k, "k");
     if !(1..=100_000).contains(&k) {
@@ -68,14 +69,20 @@ pub fn checked(
             "Top-k holds its k rows in memory; for more rows, ORDER BY ssad_score('model', t) DESC.",
         );
     }
-    let (_, _, model) = cache::active(model_name);
+    let (id, version, model) = cache::active(model_name);
     let relid = match source {
         Some(r) => r.oid(),
         None => source::resolve(&catalog::train_args(model_name).source),
     };
     source::require_rows(relid);
     let feeds = source::feeds_for_model(&model, relid);
-    (model, relid, feeds, k as usize)
+    (
+        model,
+        relid,
+        feeds,
+        k as usize,
+        stats::Tally::new(id, version),
+    )
 }
 
 /// The k most anomalous rows of `source` (default: the relation the model
@@ -97,7 +104,7 @@ fn ssad_top_anomalies(
     ),
 > {
     let model_name = error::required(model_name, "model_name");
-    let (model, relid, feeds, k) = checked(model_name, source, k);
+    let (model, relid, feeds, k, mut tally) = checked(model_name, source, k);
     // A distributed table on a Citus coordinator: each shard's top k on
     // its worker, merged here.
     if let Some(shards) = crate::citus::shards(relid) {
@@ -154,6 +161,7 @@ fn ssad_top_anomalies(
             }
         },
     );
+    tally.scan(seq);
     let mut kept = heap.into_sorted_vec();
     kept.truncate(k);
     let qualified = source::qualified_name(relid);
