@@ -29,3 +29,11 @@ if ! grep -qs "^pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; 
 else
     log "pgrx already initialised for PostgreSQL 15"
 fi
+
+# The style check of the test command needs rustfmt and clippy.
+if ! { cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1; then
+    log "adding the rustfmt and clippy components"
+    rustup component add rustfmt clippy
+else
+    log "rustfmt and clippy present"
+fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test layer, from a fresh machine: set-up, pure core tests, #[pg_test]s,
+# Every test layer, from a fresh machine: set-up, style, pure core tests, #[pg_test]s,
 # the pg_regress suite, the integration tests. Ends in "N passed, N failed".
 export PATH="$HOME/.cargo/bin:$PATH"
 set -uo pipefail
@@ -28,6 +28,12 @@ pgrx_test() {
     cargo pgrx test pg15 --runas postgres --pgdata "$data"
 }
 
+style() {
+    cargo fmt --all --check &&
+        cargo clippy --workspace --features "pg15 pg_test" --all-targets -- -D warnings
+}
+
+step "style (cargo fmt --check, cargo clippy -D warnings; builds ssad-eval and the benches)" style
 step "core tests (cargo test, no Postgres)" cargo test -p ssad-core --release
 step "pg_test (cargo pgrx test pg15)" pgrx_test
 step "install the extension" cargo pgrx install --pg-config "$PG_CONFIG"
