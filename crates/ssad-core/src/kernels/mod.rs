@@ -42,13 +42,12 @@ mod neon;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+pub mod yardstick;
 
 use std::sync::OnceLock;
 
 /// `y += a * x` over equal-length slices.
 type AxpyFn = unsafe fn(&mut [f32], f32, &[f32]);
-/// `sum(a * b)` over equal-length slices.
-type DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 /// `y = b + x W` with checked shapes.
 type GemvFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32]);
 /// `Y = 1 b + X W` for `m` rows, with checked shapes.
@@ -79,8 +78,6 @@ type SqDiffAddFn = unsafe fn(&mut [f64], &[f32], &[f32], f64);
 /// `out[i] = min(ln(1 + v[i]), cap)` (0 where `v[i]` is not a finite
 /// positive number), over equal-length slices.
 type Log1pFn = unsafe fn(&mut [f32], &[f64], f32);
-/// GB/s of reading a buffer a number of times (a benchmark yardstick).
-type ReadPeakFn = unsafe fn(&[f32], u64) -> f64;
 
 /// Reference rows per block of the kNN distance kernel.
 pub const KNN_BLOCK: usize = 16;
@@ -90,7 +87,6 @@ pub use int8::{Int8Query, GROUP_BYTES, LANES as INT8_LANES};
 pub struct Kernels {
     pub name: &'static str,
     axpy: AxpyFn,
-    dot: DotFn,
     gemv: GemvFn,
     gemv_rows: GemvRowsFn,
     block_dists: BlockDistFn,
@@ -103,7 +99,6 @@ pub struct Kernels {
     least_at: LeastFn,
     not_above: NotAboveFn,
     sq_diff_add: SqDiffAddFn,
-    read_peak: ReadPeakFn,
 }
 
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
@@ -112,7 +107,6 @@ pub(crate) fn scalar_kernels() -> Kernels {
     Kernels {
         name: "scalar",
         axpy: scalar::axpy,
-        dot: scalar::dot,
         gemv: scalar::gemv,
         gemv_rows: scalar::gemv_rows,
         block_dists: scalar::block_dists,
@@ -125,7 +119,6 @@ pub(crate) fn scalar_kernels() -> Kernels {
         least_at: scalar::least_at,
         not_above: scalar::not_above,
         sq_diff_add: scalar::sq_diff_add,
-        read_peak: scalar::read_peak,
     }
 }
 
@@ -139,7 +132,6 @@ pub fn available() -> Vec<Kernels> {
             v.push(Kernels {
                 name: "avx2+fma",
                 axpy: x86::axpy_avx2,
-                dot: x86::dot_avx2,
                 gemv: x86::gemv_avx2,
                 gemv_rows: x86::gemv_rows_avx2,
                 block_dists: x86::block_dists_avx2,
@@ -152,14 +144,12 @@ pub fn available() -> Vec<Kernels> {
                 least_at: x86::least_at_avx2,
                 not_above: x86::not_above_avx2,
                 sq_diff_add: x86::sq_diff_add_avx2,
-                read_peak: x86::read_peak_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             v.push(Kernels {
                 name: "avx512f",
                 axpy: x86::axpy_avx512,
-                dot: x86::dot_avx512,
                 gemv: x86::gemv_avx512,
                 gemv_rows: x86::gemv_rows_avx512,
                 block_dists: x86::block_dists_avx512,
@@ -178,7 +168,6 @@ pub fn available() -> Vec<Kernels> {
                 least_at: x86::least_at_avx512,
                 not_above: x86::not_above_avx512,
                 sq_diff_add: x86::sq_diff_add_avx512,
-                read_peak: x86::read_peak_avx512,
             });
         }
     }
@@ -188,7 +177,6 @@ pub fn available() -> Vec<Kernels> {
             v.push(Kernels {
                 name: "neon",
                 axpy: neon::axpy,
-                dot: neon::dot,
                 gemv: neon::gemv,
                 gemv_rows: neon::gemv_rows,
                 block_dists: neon::block_dists,
@@ -204,7 +192,6 @@ pub fn available() -> Vec<Kernels> {
                 least_at: scalar::least_at,
                 not_above: scalar::not_above,
                 sq_diff_add: scalar::sq_diff_add,
-                read_peak: neon::read_peak,
             });
         }
     }
@@ -314,14 +301,6 @@ impl Kernels {
         // SAFETY: lengths are equal (checked above) and the variant was
         // selected only if the CPU supports its instructions.
         unsafe { (self.axpy)(y, a, x) }
-    }
-
-    /// `sum(a * b)`. Panics (a bug, never user input) if the lengths differ.
-    #[inline]
-    pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len(), "dot length mismatch");
-        // SAFETY: as for axpy.
-        unsafe { (self.dot)(a, b) }
     }
 
     /// `y = b + x W` for row-major `W` (`x.len()` rows of `y.len()`),
@@ -455,14 +434,6 @@ impl Kernels {
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_bounds_i8)(bounds, rows, c, err, q) }
     }
-
-    /// Rate at which one core reads `buf` with this variant's loads, in
-    /// GB/s: the yardstick of a one-row gemv, which reads each weight once (2
-    /// bytes per FLOP), so weights that outgrow L1 cap it at the L2 read rate.
-    pub fn read_peak_gbs(&self, buf: &[f32], iterations: u64) -> f64 {
-        // SAFETY: reads within `buf` only; the variant matches the CPU.
-        unsafe { (self.read_peak)(buf, iterations) }
-    }
 }
 
 /// `units_per_pass * iterations / seconds / 1e9` for `iterations` calls of
@@ -476,48 +447,6 @@ pub(crate) fn giga_rate(iterations: u64, units_per_pass: u64, mut pass: impl FnM
     // A clock that did not tick reads as 1 ns, not a division by zero.
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     (iterations * units_per_pass) as f64 / secs / 1e9
-}
-
-/// Peak single-core int8 multiply-add throughput in GOP/s (2 a byte pair),
-/// where VNNI is present: the yardstick of the int8 bound kernel.
-pub fn int8_peak_gops(iterations: u64) -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-        {
-            // SAFETY: AVX-512F and VNNI are present.
-            return Some(unsafe { x86::dot_peak_vnni(iterations) });
-        }
-    }
-    let _ = iterations;
-    None
-}
-
-/// Peak single-core FMA throughput of this machine in GFLOP/s, measured with
-/// independent accumulator chains of the widest available FMA: the yardstick
-/// the kernel benchmarks report against.
-pub fn fma_peak_gflops(iterations: u64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is present.
-            return unsafe { x86::fma_peak_avx512(iterations) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { x86::fma_peak_avx2(iterations) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            // SAFETY: NEON is present.
-            return unsafe { neon::fma_peak(iterations) };
-        }
-    }
-    scalar::fma_peak(iterations)
 }
 
 #[cfg(test)]
@@ -540,20 +469,7 @@ mod tests {
         for k in available() {
             // Lengths crossing every tail: below, at and above 4, 8, 16, 32, 64 lanes.
             for n in (0..=70).chain([127, 128, 129, 255, 256, 257, 1000]) {
-                let (a, b) = (data(n, 1), data(n, 7));
-                let d = k.dot(&a, &b);
-                let r = reference.dot(&a, &b);
-                let scale = a
-                    .iter()
-                    .zip(&b)
-                    .map(|(x, y)| (x * y).abs())
-                    .sum::<f32>()
-                    .max(1.0);
-                assert!(
-                    (d - r).abs() <= REL_TOL * scale,
-                    "{} dot n={n}: {d} vs {r}",
-                    k.name
-                );
+                let a = data(n, 1);
                 let (mut y1, mut y2) = (data(n, 3), data(n, 3));
                 k.axpy(&mut y1, 0.37, &a);
                 reference.axpy(&mut y2, 0.37, &a);
@@ -1035,23 +951,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "length mismatch")]
     fn mismatched_lengths_never_reach_unsafe_code() {
-        selected().dot(&[1.0, 2.0], &[1.0]);
-    }
-
-    #[test]
-    fn yardsticks_measure_something() {
-        // Any length: a buffer shorter than one run reads nothing and says 0.
-        for k in available() {
-            for len in [0usize, 7, 1000, 4096] {
-                let buf = crate::aligned::Aligned::zeros(len);
-                let gbs = k.read_peak_gbs(&buf, 20);
-                assert!(gbs.is_finite() && gbs >= 0.0, "{} {len}: {gbs}", k.name);
-                if len >= 1000 {
-                    assert!(gbs > 0.0, "{} {len}: {gbs}", k.name);
-                }
-            }
-        }
-        let peak = fma_peak_gflops(10_000);
-        assert!(peak.is_finite() && peak > 0.0);
+        selected().axpy(&mut [1.0, 2.0], 1.0, &[1.0]);
     }
 }
