@@ -52,17 +52,29 @@ pub fn min_count(n: usize) -> u64 {
     (n as u64 / 50).clamp(2, 5)
 }
 
+/// How a categorical column knows its values and scores one on its own;
+/// the codec decides it from the model's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// A value is known by its `key` (a long text by its prefix, length and
+    /// CRC-32), and its marginal is the level-set surprise: -ln of the share
+    /// of training rows whose values are at most as common. What training
+    /// fits.
+    KeyedLevelSet,
+    /// A value is known by its full text, and its marginal is -ln of its
+    /// category's own probability: models of formats 1 to 3.
+    FullTextProbability,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CategoricalEncoder {
     /// Kept values, most frequent first (ties by value, for determinism).
     pub vocab: Vec<String>,
     /// Training counts of each category: vocab..., other, NULL.
     pub counts: Vec<u64>,
-    /// Format 4 on: values are known by their `key`, and the marginal is the
-    /// level-set surprise. False: the full text, and -ln of the category's
-    /// own probability, as models of formats 1 to 3 score.
+    /// How values are matched to categories and how rare one is.
     #[serde(skip)]
-    pub format4: bool,
+    pub scheme: Scheme,
     /// Derived: the level-set surprise of each category (vocab..., other,
     /// NULL; a category without training rows gets the never-seen surprise).
     #[serde(skip)]
@@ -103,21 +115,19 @@ impl CategoricalEncoder {
         let mut counts: Vec<u64> = ranked[..kept].iter().map(|e| e.1).collect();
         counts.push(other);
         counts.push(nulls);
-        Ok(Self::from_parts(vocab, counts, true))
+        Ok(Self::from_parts(vocab, counts, Scheme::KeyedLevelSet))
     }
 
-    /// Rebuild from the stored fields (the derived table is recomputed);
-    /// `format4` from the model's format.
-    pub fn from_parts(vocab: Vec<String>, counts: Vec<u64>, format4: bool) -> Self {
-        let surprise = if format4 {
-            level_surprise(&counts, vocab.len())
-        } else {
-            Vec::new()
+    /// Rebuild from the stored fields (the derived table is recomputed).
+    pub fn from_parts(vocab: Vec<String>, counts: Vec<u64>, scheme: Scheme) -> Self {
+        let surprise = match scheme {
+            Scheme::KeyedLevelSet => level_surprise(&counts, vocab.len()),
+            Scheme::FullTextProbability => Vec::new(),
         };
         CategoricalEncoder {
             vocab,
             counts,
-            format4,
+            scheme,
             surprise,
         }
     }
@@ -139,10 +149,9 @@ impl CategoricalEncoder {
     pub fn index(&self, v: &Value<'_>) -> usize {
         match v {
             Value::Text(t) => {
-                let k = if self.format4 {
-                    key(t)
-                } else {
-                    Cow::Borrowed(t.as_ref())
+                let k = match self.scheme {
+                    Scheme::KeyedLevelSet => key(t),
+                    Scheme::FullTextProbability => Cow::Borrowed(t.as_ref()),
                 };
                 self.vocab
                     .iter()
@@ -165,14 +174,12 @@ impl CategoricalEncoder {
         (self.counts[i] as f64 + 0.5) / (n as f64 + 1.0)
     }
 
-    /// How surprising the value is on its own. Format 4 on: -ln of the
-    /// share of training rows whose values are at most as common as this
-    /// one (`level_surprise`). Before: -ln p of its category, an unseen value
-    /// getting the probability of a single rare event when the vocabulary
-    /// held every training value.
+    /// How surprising the value is on its own (see `Scheme`); under
+    /// `FullTextProbability` an unseen value gets the probability of a
+    /// single rare event when the vocabulary held every training value.
     pub fn marginal(&self, v: &Value<'_>) -> f64 {
         let i = self.index(v);
-        if self.format4 {
+        if self.scheme == Scheme::KeyedLevelSet {
             return self.surprise[i];
         }
         let n: u64 = self.counts.iter().sum();
@@ -330,8 +337,11 @@ mod tests {
 
     #[test]
     fn models_of_earlier_formats_keep_their_marginal() {
-        let e =
-            CategoricalEncoder::from_parts(vec!["a".into(), "b".into()], vec![90, 9, 0, 1], false);
+        let e = CategoricalEncoder::from_parts(
+            vec!["a".into(), "b".into()],
+            vec![90, 9, 0, 1],
+            Scheme::FullTextProbability,
+        );
         let n = 100.0f64;
         assert_eq!(e.marginal(&t("b")), -((9.5) / (n + 1.0)).ln());
         assert_eq!(e.marginal(&t("new")), -(0.5 / (n + 1.0)).ln());

@@ -9,7 +9,7 @@
 //! divides by, sums or searches finite, and shapes chained, so a model that
 //! decodes scores every row without a panic (`tests/codec_fuzz.rs`).
 
-use crate::categorical::{CategoricalEncoder, MAX_VOCAB};
+use crate::categorical::{CategoricalEncoder, Scheme, MAX_VOCAB};
 use crate::density::{Density, BINS, MAX_DISCRETE};
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
@@ -429,11 +429,13 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
                 if counts.len() != vocab.len() + 2 || total(&counts).is_none() {
                     return Err(corrupt("categorical encoder"));
                 }
-                ColumnEncoder::Categorical(CategoricalEncoder::from_parts(
-                    vocab,
-                    counts,
-                    version >= 4,
-                ))
+                // Format 4 introduced keys and the level-set marginal.
+                let scheme = if version >= 4 {
+                    Scheme::KeyedLevelSet
+                } else {
+                    Scheme::FullTextProbability
+                };
+                ColumnEncoder::Categorical(CategoricalEncoder::from_parts(vocab, counts, scheme))
             }
         };
         columns.push(ColumnSpec { name, kind });
@@ -836,7 +838,7 @@ mod tests {
         let ColumnEncoder::Categorical(c3) = &v3.encoders[1] else {
             panic!("not categorical")
         };
-        assert!(!c3.format4);
+        assert_eq!(c3.scheme, Scheme::FullTextProbability);
         // Scans read long texts as keys only for a model that knows them so.
         assert!(m.keys_long_texts() && !v3.keys_long_texts());
         let (now, before) = (scores(&m, &later), scores(&v3, &later));

@@ -499,11 +499,11 @@ impl Model {
     }
 
     /// Whether the model's categorical columns know a long text by its key
-    /// (`categorical::key`; format 4 on): a scan may read such texts as their
-    /// keys. Models of earlier formats compare the full text.
+    /// (`categorical::Scheme::KeyedLevelSet`): a scan may read such texts as
+    /// their keys.
     pub fn keys_long_texts(&self) -> bool {
         self.encoders.iter().all(|e| match e {
-            ColumnEncoder::Categorical(c) => c.format4,
+            ColumnEncoder::Categorical(c) => c.scheme == crate::categorical::Scheme::KeyedLevelSet,
             ColumnEncoder::Numeric(_) => true,
         })
     }
