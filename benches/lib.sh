@@ -23,3 +23,18 @@ bench_cluster() {
     psql -X -q -d postgres -c "CREATE DATABASE $db"
     psql -X -q -c "CREATE EXTENSION ssad"
 }
+
+# bench_venv: benches/.venv with scikit-learn (the IsolationForest baseline)
+# and matplotlib (benches/plots.py); VENV names it.
+VENV=$REPO/benches/.venv
+bench_venv() {
+    if ! "$VENV/bin/python" -c "import sklearn, matplotlib" 2>/dev/null; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q "scikit-learn==1.5.2" "numpy<2.2" "matplotlib==3.9.2"
+    fi
+}
+
+# bench_plots: the PNGs of benches/results (benches/plots.py), beside them.
+bench_plots() {
+    "$VENV/bin/python" benches/plots.py --only "$1" || echo "plots: no picture (see above)"
+}
