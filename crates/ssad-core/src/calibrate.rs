@@ -4,15 +4,16 @@
 //! (unless the options say not to), and record the training score quantiles
 //! of the scores as `Model::score` computes them.
 
+use crate::distill;
 use crate::error::Result;
 use crate::knn::{neighbours, reference_rows, Reference, REFERENCE_ROWS_MIN};
 use crate::linear::{Linear, LINEAR_WEIGHT};
 use crate::model::Model;
+use crate::options::Guards;
+use crate::progress::Event;
 use crate::rng::Rng;
 use crate::sample::Sample;
 use crate::schema::Value;
-use crate::student;
-use crate::train::{Event, Guards};
 use rayon::prelude::*;
 
 /// Training rows used to fit the score normalisers and quantiles.
@@ -76,7 +77,7 @@ pub fn calibrate(
     model.reference = build_reference(model, cand, ref_rows, &project, pool);
     if model.options.distill {
         let mut distill_rng = rng.fork(5);
-        let st = student::distill(model, n, &project, &mut distill_rng, pool, on_event)?;
+        let st = distill::distill(model, n, &project, &mut distill_rng, pool, on_event)?;
         model.student = Some(st);
     }
     fit_quantiles(model, cal, &project, pool);
@@ -180,7 +181,7 @@ fn build_reference(
         })
         .collect();
     // Both trims leave out rare candidates, anomalies or not: a table
-    // declared clean keeps them (`train::Guards`).
+    // declared clean keeps them (`options::Guards`).
     let guards = Guards::for_options(&model.options);
     let sparse = if guards.reference_mass {
         sparsest(d, &coords, MASS_ROWS, MASS_K, MASS_TRIM, pool)

@@ -9,8 +9,8 @@
 //! divides by, sums or searches finite, and shapes chained, so a model that
 //! decodes scores every row without a panic (`tests/codec_fuzz.rs`).
 
-use crate::categorical::{CategoricalEncoder, Scheme, MAX_VOCAB};
 use crate::density::{Density, BINS, MAX_DISCRETE};
+use crate::encode::categorical::{CategoricalEncoder, Scheme, MAX_VOCAB};
 use crate::encode::{ColumnEncoder, NumericEncoder};
 use crate::error::{CoreError, Result};
 use crate::knn::{Reference, REFERENCE_ROWS};

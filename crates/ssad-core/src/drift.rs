@@ -23,7 +23,7 @@
 //! than `OUTSIDE_DRIFTED` of the rows outside the training period (a live
 //! table's times always move on, so their PSI says how far, not whether).
 
-use crate::categorical::CategoricalEncoder;
+use crate::encode::categorical::CategoricalEncoder;
 use crate::encode::{ColumnEncoder, NumericEncoder, GRID_POINTS};
 use crate::rows::Rows;
 use crate::schema::Value;

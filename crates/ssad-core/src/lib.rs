@@ -5,9 +5,9 @@
 pub mod aligned;
 pub mod batch;
 pub mod calibrate;
-pub mod categorical;
 pub mod codec;
 pub mod density;
+pub mod distill;
 pub mod drift;
 pub mod embed;
 pub mod encode;
@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod options;
+pub mod progress;
 #[cfg(test)]
 mod prop_check;
 pub mod reservoir;
@@ -36,10 +37,11 @@ pub use encode::Expected;
 pub use error::{CoreError, Result};
 pub use model::{Contribution, Model, Scratch};
 pub use options::{ResolvedOptions, TrainOptions};
+pub use progress::Event;
 pub use rows::Rows;
 pub use sample::{Sample, SampleReservoir};
 pub use schema::{ColumnKind, ColumnSpec, Value};
-pub use train::{train, Event, TrainReport};
+pub use train::{train, TrainReport};
 
 /// Build the explicit rayon pool that training and batch scoring run in.
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {

@@ -12,9 +12,8 @@
 //! the column mixes its commit message lists; loosest where a text column's
 //! categories, unknown before fitting, are assumed as many as can be).
 
-use crate::categorical::MAX_VOCAB;
+use crate::encode::categorical::MAX_VOCAB;
 use crate::options::TrainOptions;
-use crate::student;
 use crate::train::{self, SECOND_LAYER_MAX};
 
 /// What a training sample holds, for `estimate`.
@@ -115,7 +114,7 @@ pub fn estimate(shape: &SampleShape, rows: usize, opts: &TrainOptions) -> Estima
     // of rows of `Value`s and its labels.
     let distill = if resolved.distill {
         let n_in_student = n_values + 2 * d;
-        student::distillation_count(rows, d) * (n_in_student + 1) * 4
+        crate::distill::distillation_count(rows, d) * (n_in_student + 1) * 4
             + 1024 * (d * 24 + 24 + 2 * n_in_student * 4)
     } else {
         0

@@ -503,7 +503,9 @@ impl Model {
     /// their keys.
     pub fn keys_long_texts(&self) -> bool {
         self.encoders.iter().all(|e| match e {
-            ColumnEncoder::Categorical(c) => c.scheme == crate::categorical::Scheme::KeyedLevelSet,
+            ColumnEncoder::Categorical(c) => {
+                c.scheme == crate::encode::categorical::Scheme::KeyedLevelSet
+            }
             ColumnEncoder::Numeric(_) => true,
         })
     }

@@ -27,7 +27,7 @@ pub struct TrainOptions {
     pub distill: Option<bool>,
     /// The training rows are known to be normal (a vetted period, a cleaned
     /// table): train without the contamination guards that only protect
-    /// against anomalies among them (`train::Guards`). Default false.
+    /// against anomalies among them (`options::Guards`). Default false.
     pub clean: Option<bool>,
 }
 
@@ -190,6 +190,42 @@ impl ResolvedOptions {
 
 fn default_contamination() -> f64 {
     DEFAULT_CONTAMINATION
+}
+
+/// The contamination guards of a training: each leaves rows out that may be
+/// anomalies hidden in the training table, and with them the rarest normal
+/// rows. All run by default; `clean` switches off those a table of normal
+/// rows does better without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guards {
+    /// The highest-loss rows of a batch get no gradient after a warm-up (`TRIM`).
+    pub trim_loss: bool,
+    /// The rows most surprising by the column densities are left out of
+    /// training (`SCREEN`, `screened_rows`).
+    pub screen: bool,
+    /// The kNN reference leaves out the candidates scoring above a fence
+    /// (`calibrate::kept_candidates`).
+    pub reference_fence: bool,
+    /// The kNN reference leaves out the sparsest candidates by their nearest
+    /// candidates (`calibrate::sparsest`).
+    pub reference_mass: bool,
+}
+
+impl Guards {
+    /// The guards a training with options `o` runs.
+    pub fn for_options(o: &ResolvedOptions) -> Self {
+        // `clean` switches off all four: in protocol B (training rows all
+        // normal), leaving out each one alone, and all four together, raised
+        // the mean AUROC on both halves of the shared tables
+        // (`crates/ssad-eval/RESULTS.md`, "One-class mode").
+        let on = !o.clean;
+        Guards {
+            trim_loss: on,
+            screen: on,
+            reference_fence: on,
+            reference_mass: on,
+        }
+    }
 }
 
 #[cfg(test)]

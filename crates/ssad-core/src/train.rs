@@ -16,8 +16,9 @@ use crate::knn::Reference;
 use crate::model::{Layout, Model};
 use crate::nn::{Adam, Grads, Mlp};
 use crate::options::{
-    ResolvedOptions, TrainOptions, DEFAULT_CONTAMINATION, DEFAULT_MASK_RATE, DEFAULT_SEED,
+    Guards, ResolvedOptions, TrainOptions, DEFAULT_CONTAMINATION, DEFAULT_MASK_RATE, DEFAULT_SEED,
 };
+use crate::progress::Event;
 use crate::rng::Rng;
 use crate::sample::Sample;
 use crate::schema::{ColumnSpec, Value};
@@ -60,25 +61,6 @@ pub const KNN_WEIGHT: f32 = 1.25;
 /// +0.0010); 3.0 with a grown reference lost cardio 0.010.
 pub const KNN_WEIGHT_CLEAN: f32 = 2.0;
 
-/// Progress reported to the caller; returning `false` cancels training.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    Batch {
-        step: usize,
-        steps: usize,
-    },
-    Epoch {
-        epoch: u32,
-        epochs: u32,
-        loss: f64,
-    },
-    /// After training and calibration: a step of the student's distillation.
-    Distill {
-        step: usize,
-        steps: usize,
-    },
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainReport {
     pub rows_used: usize,
@@ -117,42 +99,6 @@ pub fn resolve_options(opts: &TrainOptions, n: usize) -> ResolvedOptions {
         contamination: opts.contamination.unwrap_or(DEFAULT_CONTAMINATION),
         distill: opts.distill.unwrap_or(true),
         clean: opts.clean.unwrap_or(false),
-    }
-}
-
-/// The contamination guards of a training: each leaves rows out that may be
-/// anomalies hidden in the training table, and with them the rarest normal
-/// rows. All run by default; `clean` switches off those a table of normal
-/// rows does better without.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Guards {
-    /// The highest-loss rows of a batch get no gradient after a warm-up (`TRIM`).
-    pub trim_loss: bool,
-    /// The rows most surprising by the column densities are left out of
-    /// training (`SCREEN`, `screened_rows`).
-    pub screen: bool,
-    /// The kNN reference leaves out the candidates scoring above a fence
-    /// (`calibrate::kept_candidates`).
-    pub reference_fence: bool,
-    /// The kNN reference leaves out the sparsest candidates by their nearest
-    /// candidates (`calibrate::sparsest`).
-    pub reference_mass: bool,
-}
-
-impl Guards {
-    /// The guards a training with options `o` runs.
-    pub fn for_options(o: &ResolvedOptions) -> Self {
-        // `clean` switches off all four: in protocol B (training rows all
-        // normal), leaving out each one alone, and all four together, raised
-        // the mean AUROC on both halves of the shared tables
-        // (`crates/ssad-eval/RESULTS.md`, "One-class mode").
-        let on = !o.clean;
-        Guards {
-            trim_loss: on,
-            screen: on,
-            reference_fence: on,
-            reference_mass: on,
-        }
     }
 }
 

@@ -13,7 +13,7 @@
 //! other value) looked common; and in a column of customers seen about as
 //! often as each other, the 64 most frequent looked rare next to "other".
 
-use crate::encode::SkipReason;
+use super::skip::SkipReason;
 use crate::schema::Value;
 use serde::Serialize;
 use std::borrow::Cow;
