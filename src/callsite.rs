@@ -4,6 +4,7 @@
 //! the per-statement catalog lookup sees retrains and activations as soon as
 //! they commit (never before: the lookup uses the statement's snapshot).
 
+use crate::error::Kind;
 use crate::{cache, catalog, error, row, source, stats};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -69,7 +70,7 @@ fn require_composite(oid: pg_sys::Oid) {
     let composite = oid == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(oid) };
     if !composite {
         error::raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             "ssad scoring takes a row (a table alias or ROW(...)), not a scalar".into(),
             None,
             Some("Call it as ssad_score('model', t) with t the table's alias."),
@@ -86,7 +87,7 @@ fn model_name(key: &Key) -> String {
             let relid = unsafe { pg_sys::typeidTypeRelid(*oid) };
             if relid == pg_sys::InvalidOid {
                 error::raise(
-                    PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                    Kind::UndefinedObject,
                     "this row is not a row of a table, so no model can be chosen for it".into(),
                     None,
                     Some("Name the model: ssad_score('model', r)."),

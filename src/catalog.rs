@@ -7,10 +7,10 @@
 //! change a model, then write as the catalog's owner (`guard`).
 
 use crate::error;
+use crate::error::Kind;
 use crate::guard::{as_catalog_owner, current_role, fixed_path};
 use crate::spi_read::{arg, one};
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
 
 pgrx::extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
 
@@ -34,7 +34,7 @@ pub fn require_owner(name: &str) {
     };
     if !acts_as(&owner) {
         error::raise(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::InsufficientPrivilege,
             format!("must be owner of ssad model \"{name}\""),
             Some(format!("The model is owned by role \"{owner}\".")),
             Some("Ask its owner, or a member of the owner role."),
@@ -48,7 +48,7 @@ pub fn not_visible(name: &str) -> ! {
     match owner(name) {
         None => error::undefined_model(name),
         Some(owner) => error::raise(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::InsufficientPrivilege,
             format!("permission denied for ssad model \"{name}\""),
             Some(format!("The model is owned by role \"{owner}\".")),
             Some("Its owner can allow scoring with SELECT ssad_grant('model', 'role')."),
@@ -92,13 +92,13 @@ pub fn active_for_source(source: &str) -> String {
     match names.as_slice() {
         [one] => one.clone(),
         [] => error::raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::UndefinedObject,
             format!("no active ssad model was trained on {source}"),
             None,
             Some("Train one with ssad_train(), or name the model: ssad_score('model', t)."),
         ),
         many => error::raise(
-            PgSqlErrorCode::ERRCODE_AMBIGUOUS_FUNCTION,
+            Kind::Ambiguous,
             format!("{} active ssad models were trained on {source}", many.len()),
             Some(format!("Candidates: {}.", many.join(", "))),
             Some("Name the model: ssad_score('model', t)."),
@@ -149,7 +149,7 @@ pub fn insert_version(v: NewVersion<'_>) -> i32 {
     if let Some(owner) = &existing {
         if !acts_as(owner) {
             error::raise(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Kind::InsufficientPrivilege,
                 format!(
                     "must be owner of ssad model \"{}\" to train a new version",
                     v.name

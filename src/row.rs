@@ -2,6 +2,7 @@
 //! reading its values straight from the tuple's datums.
 
 use crate::error;
+use crate::error::Kind;
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
 use ssad_core::{time, ColumnKind, Model, Value};
@@ -152,7 +153,7 @@ fn type_name(oid: pg_sys::Oid) -> String {
 
 fn missing_column(model: &Model, name: &str) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        Kind::UndefinedColumn,
         format!("the row has no column \"{name}\", which the model needs"),
         Some(format!(
             "The model was trained on columns: {}.",
@@ -237,7 +238,7 @@ fn bind_columns(
         let base = types::base_type(oid);
         let Some(reader) = reader_for(col.kind, derived, base) else {
             error::raise(
-                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                Kind::DatatypeMismatch,
                 format!(
                     "column \"{}\" of the row has type {}, but the model expects {}",
                     atts[idx].0,

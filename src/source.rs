@@ -3,6 +3,7 @@
 //! single streaming pass that reservoir-samples the rows.
 
 use crate::error;
+use crate::error::Kind;
 use crate::spi_scan::{self, Item, RawRow};
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
@@ -71,7 +72,7 @@ pub fn require_rows(relid: pg_sys::Oid) {
         _ => "not a table",
     };
     error::raise(
-        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        Kind::WrongObjectType,
         format!("{} is {what}", relation_name(relid)),
         None,
         Some("Pass a table, a view or a materialized view."),
@@ -86,7 +87,7 @@ pub fn resolve(name: &str) -> pg_sys::Oid {
     )
     .unwrap_or_else(|| {
         crate::error::raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            Kind::UndefinedTable,
             format!("the source relation {name} of the model no longer exists"),
             None,
             Some("Train the model again with ssad_train() on the relation's new name."),
@@ -239,7 +240,7 @@ fn push_values(
             // of documents holds their keys, not the documents.
             ReadAs::Text | ReadAs::Boolean | ReadAs::Printed => {
                 values.push(row.get::<String>(ord).map_or(Value::Null, |t| {
-                    let kept = match key_texts.then(|| ssad_core::categorical::key(&t)) {
+                    let kept = match key_texts.then(|| ssad_core::encode::categorical::key(&t)) {
                         Some(Cow::Owned(k)) => k,
                         _ => t,
                     };
@@ -543,7 +544,7 @@ pub fn feeds_for_model(model: &ssad_core::Model, relid: pg_sys::Oid) -> ModelFee
         .collect();
     let Some(projection) = projection else {
         error::raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             format!("the columns of {relation} do not have the types the model was trained on"),
             Some(format!(
                 "The model expects columns {}.",

@@ -9,6 +9,8 @@
 # Blocks tagged ```sql citus need a Citus cluster: they are skipped here and
 # left to tests/citus.sh, which checks that behaviour on a coordinator and
 # two workers. Other fences (```text, ```bash) are not run.
+# The README's SQLSTATE table is also checked against src/error.rs, whose
+# `Kind` is the one list of the SQLSTATEs ssad raises.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/ssad-it-docs PORT=5471 DB=docs CRON_DB=docs_reference
@@ -53,4 +55,12 @@ for doc in README.md docs/*.md; do
         fi
     done
 done
+
+# The SQLSTATEs of error.rs's kinds (each documented "/// CODE: ...") and
+# of the README's table are the same set (the table adds 42602, which
+# Postgres raises for ssad's reserved setting prefix).
+codes_rs=$(grep -oE '^    /// [0-9A-Z]{5}:' "$REPO/src/error.rs" | grep -oE '[0-9A-Z]{5}' | sort -u | tr '\n' ' ')
+codes_md=$(awk '/^## SQLSTATEs/ { t = 1; next } t && /^## / { t = 0 } t' "$REPO/README.md" |
+    grep -oE '\| [0-9A-Z]{5} [a-z_]+ \|$' | grep -oE '[0-9A-Z]{5}' | grep -vx 42602 | sort -u | tr '\n' ' ')
+check "the README's SQLSTATE table is error.rs's list of kinds" "$codes_rs" "$codes_md"
 finish

@@ -26,4 +26,4 @@ SELECT p.oid::regprocedure AS function, p.provolatile AS volatility, p.proparall
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssad'
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;

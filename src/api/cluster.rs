@@ -11,9 +11,10 @@
 use crate::catalog;
 use crate::citus::{self, Node};
 use crate::error;
+use crate::error::Kind;
 use crate::guard::fixed_path;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode};
+use pgrx::JsonB;
 use serde_json::Value as Json;
 
 /// The catalog state of the models `names` (a name without rows here has
@@ -159,7 +160,7 @@ fn ssad_sync(
 
 fn denied(message: String, detail: String) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        Kind::InsufficientPrivilege,
         message,
         Some(detail),
         Some("Only a model's owner (or a member of the owner role), a superuser or the catalog's owner may change it on a node."),
@@ -184,7 +185,7 @@ fn text<'a>(v: &'a Json, key: &str) -> &'a str {
 
 fn bad_state(why: &str) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        Kind::InvalidParameter,
         format!("invalid ssad model state: {why}"),
         None,
         Some("ssad.apply_models takes what a Citus coordinator's ssad pushes; call ssad_sync() there."),
@@ -237,7 +238,7 @@ fn apply_one(name: &str, m: &Json, admin: bool) {
         }
         if !role_exists(owner) {
             error::raise(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                Kind::UndefinedObject,
                 format!("role \"{owner}\" does not exist on this node"),
                 None,
                 Some("Create the role on every node (Citus propagates CREATE ROLE from the coordinator)."),
@@ -253,7 +254,7 @@ fn apply_one(name: &str, m: &Json, admin: bool) {
     }
     if let Some(g) = grants.iter().find(|g| !role_exists(g)) {
         error::raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::UndefinedObject,
             format!("role \"{g}\" does not exist on this node"),
             None,
             Some("Create the role on every node (Citus propagates CREATE ROLE from the coordinator)."),

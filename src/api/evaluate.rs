@@ -1,9 +1,10 @@
 //! `ssad_evaluate`: score a labelled relation and measure the model against
 //! the labels (the labels are read here only, never in training).
 
+use crate::error::Kind;
 use crate::{cache, error, source};
 use pgrx::prelude::*;
-use pgrx::{PgRelation, PgSqlErrorCode};
+use pgrx::PgRelation;
 use ssad_core::metrics;
 
 /// AUROC, AUPRC and precision at the true anomaly count of a model on a
@@ -53,7 +54,7 @@ fn ssad_evaluate(
         | pg_sys::FLOAT4OID
         | pg_sys::FLOAT8OID => format!("t.{q}::pg_catalog.float8"),
         _ => error::raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             format!(
                 "label column \"{label_column}\" has type {}, not boolean or a number",
                 label.type_name
@@ -80,7 +81,7 @@ fn ssad_evaluate(
                         labels.push(v == 1.0);
                     }
                     Some(v) => error::raise(
-                        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                        Kind::InvalidParameter,
                         format!("label column \"{label_column}\" holds {v}, not 0 or 1"),
                         Some("A numeric label must be 1 for an anomaly and 0 for a normal row; NULL leaves the row out.".into()),
                         Some("Map the labels first, e.g. a view with (label = -1) AS is_anomaly for scikit-learn's -1/1."),

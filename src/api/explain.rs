@@ -4,7 +4,17 @@ use crate::callsite::{CallSite, Key};
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
-use ssad_core::{Expected, Value};
+use ssad_core::{Contribution, Expected, Value};
+use std::cmp::Ordering;
+
+/// The order of a row's column contributions, largest first; equal ones in
+/// the model's column order. Explanations list them so, and top-k names the
+/// first as the row's top column.
+pub fn most_first(a: &Contribution, b: &Contribution) -> Ordering {
+    b.contribution
+        .total_cmp(&a.contribution)
+        .then(a.column.cmp(&b.column))
+}
 
 /// Numbers as people read them: at most 4 decimals, no trailing zeros; the
 /// infinities and NaN as float8 prints them.
@@ -143,11 +153,7 @@ fn ssad_explain(
         .model
         .explain(&site.values, &mut site.scratch)
         .unwrap_or_else(|e| error::core(e));
-    parts.sort_by(|a, b| {
-        b.contribution
-            .total_cmp(&a.contribution)
-            .then(a.column.cmp(&b.column))
-    });
+    parts.sort_by(most_first);
     let rows: Vec<_> = parts
         .into_iter()
         .enumerate()

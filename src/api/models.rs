@@ -1,9 +1,10 @@
 //! Managing models as catalog objects: drop, activate (rollback), rename,
 //! grant and revoke scoring, export and import between databases.
 
+use crate::error::Kind;
 use crate::{catalog, error};
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode};
+use pgrx::JsonB;
 use serde_json::json;
 use ssad_core::codec;
 
@@ -16,7 +17,7 @@ fn version_exists(name: &str, version: i32) -> bool {
 
 fn undefined_version(name: &str, version: i32) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        Kind::UndefinedObject,
         format!("version {version} of ssad model \"{name}\" does not exist"),
         None,
         Some("List versions with SELECT * FROM ssad.model_versions."),
@@ -51,7 +52,7 @@ fn ssad_drop(model_name: Option<&str>, version: default!(Option<i32>, "NULL")) -
             );
             if active == Some(true) {
                 error::raise(
-                    PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
+                    Kind::ObjectInUse,
                     format!("version {v} is the active version of ssad model \"{model_name}\""),
                     None,
                     Some("Activate another version first with ssad_activate(), or drop the whole model."),
@@ -106,7 +107,7 @@ fn ssad_rename(model_name: &str, new_name: &str) -> bool {
     }
     if catalog::owner(new_name).is_some() {
         error::raise(
-            PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+            Kind::DuplicateObject,
             format!("ssad model \"{new_name}\" already exists"),
             None,
             Some("Choose another name, or drop that model first."),
@@ -141,7 +142,7 @@ fn valid_role(role: &str) -> String {
     .map(|r| r.trim_matches('"').to_string())
     .unwrap_or_else(|| {
         error::raise(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::UndefinedObject,
             format!("role \"{role}\" does not exist"),
             None,
             Some("Name an existing role, or 'public'."),
@@ -200,7 +201,7 @@ fn ssad_export(model_name: &str) -> Vec<u8> {
 
 fn bad_export(why: &str) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+        Kind::NotAnExport,
         format!("not an ssad export: {why}"),
         None,
         Some("Pass the bytea returned by ssad_export()."),

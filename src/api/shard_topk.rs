@@ -5,8 +5,9 @@
 
 use crate::citus::{self, Shard};
 use crate::error;
+use crate::error::Kind;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+use pgrx::{JsonB, PgRelation};
 use serde_json::Value as Json;
 use std::cmp::Ordering;
 
@@ -39,7 +40,7 @@ fn tid(v: &Json) -> Option<pg_sys::ItemPointerData> {
 
 fn shard_failed(shard: &Shard, why: &str) -> ! {
     error::raise(
-        PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
+        Kind::RemoteFailed,
         format!(
             "ssad: top-k of shard {} on Citus worker {}:{} failed",
             shard.relation, shard.node.name, shard.node.port
@@ -80,7 +81,7 @@ fn run(model_name: &str, version: i32, shards: &[&Shard], commands: &[String]) -
         };
         if answer["version"].as_i64() != Some(i64::from(version)) {
             error::raise(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Kind::OutOfSync,
                 format!(
                     "Citus worker {}:{} scores with another version of ssad model \"{model_name}\"",
                     shard.node.name, shard.node.port
@@ -222,7 +223,7 @@ fn ssad_shard_top_anomalies(
     let version = crate::catalog::active(model_name).version;
     let Some(shards) = citus::shards(relid) else {
         error::raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Kind::NotSupported,
             format!(
                 "{} is not a distributed table of a Citus coordinator",
                 crate::source::relation_name(relid)

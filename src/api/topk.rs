@@ -174,11 +174,7 @@ fn ssad_top_anomalies(
                 .unwrap_or_else(|e| error::core(e));
             let top = parts
                 .iter()
-                .max_by(|a, b| {
-                    a.contribution
-                        .total_cmp(&b.contribution)
-                        .then(b.column.cmp(&a.column))
-                })
+                .min_by(|a, b| crate::api::explain::most_first(a, b))
                 .map(|c| model.columns[c.column].name.clone())
                 .unwrap_or_default();
             let row = match (w.row, w.at) {

@@ -2,9 +2,10 @@
 //! and stores it as the new active version; `ssad_retrain` replays the stored
 //! arguments of a model (for pg_cron), skipping when a run is already going.
 
+use crate::error::Kind;
 use crate::{catalog, error, gucs, source};
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+use pgrx::{JsonB, PgRelation};
 use serde_json::json;
 use ssad_core::memory::{self, SampleShape};
 use ssad_core::options::MIN_SAMPLE_SIZE;
@@ -70,7 +71,7 @@ fn run(req: Request<'_>) -> Summary {
         source::select_columns(&relation, &available, req.columns.as_deref(), &req.exclude);
     if selection.specs.is_empty() {
         error::raise(
-            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            Kind::DatatypeMismatch,
             format!("{relation} has no column ssad can train on"),
             (!selection.skipped.is_empty()).then(|| {
                 let set_aside: Vec<String> = selection
@@ -227,7 +228,7 @@ fn ssad_train(
     let name = valid_name(model_name);
     let Some(source) = source else {
         error::raise(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Kind::NullValue,
             "source must not be NULL".into(),
             None,
             Some("Pass the table or view to train on, e.g. 'public.payments'."),
