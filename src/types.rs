@@ -269,9 +269,10 @@ mod tests {
             stats("21 days"),
             stats("3640 days"),
         );
-        // Measured when this was written: the median 0.53 / 0.53 / 0.76 / 201
-        // and the largest 2.2 / 2.4 (now, a week, three weeks, ten years);
-        // before, a week later's largest was 15 and three weeks' median 14.8.
+        // Measured: the median 0.53 / 0.53 / 0.76 / 201 and the largest
+        // 2.2 / 2.4 (now, a week, three weeks, ten years). Without the
+        // training span's grace a week later's largest is 15 and three
+        // weeks' median 14.8.
         assert!(
             week.1 < 2.0 * now.1,
             "a week later: {week:?} against {now:?}"

@@ -906,8 +906,8 @@ impl Held {
     /// Keep `key` among the k smallest in `keys`, which stay in ascending
     /// order. A branch-free insertion: with `a` sorted and its largest
     /// dropped, `a'[0] = min(a[0], key)` and `a'[i] = min(a[i], max(a[i-1],
-    /// key))`. Finding the new largest by compares, as before, mispredicted
-    /// (a third of the one-row search's samples).
+    /// key))`: finding the new largest by compares mispredicts (it took a
+    /// third of the one-row search's samples when profiled).
     #[inline(always)]
     fn offer(&mut self, keys: &mut Vec<u64>, key: u64) {
         if keys.len() < self.k {

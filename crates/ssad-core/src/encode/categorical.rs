@@ -3,15 +3,14 @@
 //! a NULL category. A value never seen in training maps to "other" and is
 //! scored as the rare event it is, never rejected.
 //!
-//! Since model format 4 a value needs a few training rows (`min_count`) to
-//! be a category of its own, and a value's surprise on its own is the share
-//! of training rows whose values are at most as common as it (a level set,
-//! as `density` does for numbers). Before, the 64 most frequent values were
-//! kept whatever their counts and scored by their own probability: in a
-//! column of identifiers or e-mail addresses, 64 arbitrary values seen once
-//! each became categories and their rows looked rare, while "other" (every
-//! other value) looked common; and in a column of customers seen about as
-//! often as each other, the 64 most frequent looked rare next to "other".
+//! A value needs a few training rows (`min_count`) to be a category of its
+//! own, and its surprise on its own is the share of training rows whose
+//! values are at most as common as it (a level set, as `density` does for
+//! numbers). So a column of identifiers or e-mail addresses, whose values
+//! are each seen once, has no categories and is set aside, and among
+//! customers seen about as often as each other none looks rare. Models of
+//! formats 1 to 3 keep the 64 most frequent values whatever their counts and
+//! score a value by its own probability (`Scheme::FullTextProbability`).
 
 use super::skip::SkipReason;
 use crate::schema::Value;
