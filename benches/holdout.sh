@@ -7,7 +7,7 @@
 # The results go to benches/results/holdout/ssad.csv unless the flags name
 # another file with --csv (the last --csv given wins): one file per build and
 # seed lets `ssad-eval --compare BASE.csv CAND.csv --holdout HBASE.csv HCAND.csv`
-# put these tables next to the shared ones (crates/ssad-eval/CROSSVAL.md).
+# put these tables next to the shared ones (docs/records/accuracy.md).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 VENV=$REPO/benches/.venv

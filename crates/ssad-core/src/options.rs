@@ -217,7 +217,7 @@ impl Guards {
         // `clean` switches off all four: in protocol B (training rows all
         // normal), leaving out each one alone, and all four together, raised
         // the mean AUROC on both halves of the shared tables
-        // (`crates/ssad-eval/RESULTS.md`, "One-class mode").
+        // (`docs/records/accuracy.md`, "One-class mode").
         let on = !o.clean;
         Guards {
             trim_loss: on,
