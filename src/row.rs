@@ -168,8 +168,8 @@ fn missing_column(model: &Model, name: &str) -> ! {
 fn reader_for(kind: ColumnKind, derived: Option<&str>, oid: pg_sys::Oid) -> Option<Reader> {
     let read = types::read_as(oid)?;
     Some(match (kind, derived, read) {
-        // A time column of a model (format 4 on; numeric before) also
-        // takes epoch seconds as a number.
+        // A time column also takes epoch seconds as a number (and a model
+        // of formats 1 to 3 keeps its time columns as numeric ones).
         (ColumnKind::Numeric | ColumnKind::Time, None, ReadAs::Number) => match oid {
             pg_sys::FLOAT8OID => Reader::Float8,
             pg_sys::FLOAT4OID => Reader::Float4,
