@@ -159,7 +159,8 @@ fn scores(
 /// The kNN reference: the candidates, less those scoring (without the kNN
 /// term) above the fence and the sparsest by mass, unless the options
 /// declare the training rows clean; then the first `max_rows`. The
-/// neighbours averaged grow with the reference (`knn::neighbours`).
+/// neighbours averaged grow with the reference (`knn::neighbours`); a clean
+/// reference keeps each row's own distance too (`Reference::with_local`).
 fn build_reference(
     model: &Model,
     cand: &[usize],
@@ -205,7 +206,14 @@ fn build_reference(
     for &r in &order {
         rows.extend_from_slice(&coords[r * d..(r + 1) * d]);
     }
-    Reference::with_k(d, rows, neighbours(order.len()))
+    // A clean reference's rows are all normal, so their own distances are
+    // a trustworthy local scale (`Reference::local_factor`); a contaminated
+    // one's sparsest rows are the anomalies the trims missed.
+    if model.options.clean {
+        Reference::with_local(d, rows, neighbours(order.len()))
+    } else {
+        Reference::with_k(d, rows, neighbours(order.len()))
+    }
 }
 
 /// Per row of `coords` (`d` per row, in random order): whether it is among

@@ -24,7 +24,9 @@ use crate::tails::{ColumnTail, Tails};
 use crate::train::SCORING_MASKS;
 
 pub const MAGIC: &[u8; 8] = b"SSADMODL";
-/// 6: a numeric column's NaN share (`NumericEncoder::nan_rate`) follows its
+/// 7: the kNN reference rows' own leave-one-out distances
+/// (`Reference::local`, empty but for a model trained on rows declared
+/// clean) follow the tail term. 6: a numeric column's NaN share (`NumericEncoder::nan_rate`) follows its
 /// NULL share: a NaN is a value of its own, and a standardised value
 /// saturates at `encode::Z_MAX`. 5: the small-table tail term (`tails`)
 /// follows the linear term. 4: the same layout as 3; a categorical column
@@ -35,7 +37,7 @@ pub const MAGIC: &[u8; 8] = b"SSADMODL";
 /// versions still decode, without the parts they lack, and score as they
 /// did (NaN as NULL before 6); a model written in an older format (tests)
 /// leaves out what that format lacks.
-pub const FORMAT_VERSION: u16 = 6;
+pub const FORMAT_VERSION: u16 = 7;
 const HEADER: usize = 8 + 2 + 4;
 /// Most columns a model has: its masks name columns by u16.
 const MAX_COLUMNS: usize = 1 << 16;
@@ -356,6 +358,9 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
             None => w.u8(0),
         }
     }
+    if version >= 7 {
+        w.f32s(&m.reference.local);
+    }
     let payload = w.0;
     let mut out = Vec::with_capacity(HEADER + payload.len() + 4);
     out.extend_from_slice(MAGIC);
@@ -474,7 +479,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     if !(shape_ok && ref_rows.iter().all(coord_ok) && ref_norm > 0.0 && ref_norm.is_finite()) {
         return Err(corrupt("kNN reference"));
     }
-    let reference = Reference::from_parts(ref_d, ref_k, ref_rows, ref_norm);
+    let mut reference = Reference::from_parts(ref_d, ref_k, ref_rows, ref_norm);
     let score_quantiles = r.f64s()?;
     // Training scores (format 6 on: never NaN nor infinite), ascending.
     if version >= 6
@@ -542,6 +547,17 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     } else {
         None
     };
+    if version >= 7 {
+        // None, or one finite distance per reference row.
+        let local = r.f32s()?;
+        let n = reference.n_rows();
+        if !(local.is_empty()
+            || local.len() == n && local.iter().all(|v| v.is_finite() && *v >= 0.0))
+        {
+            return Err(corrupt("kNN reference's own distances"));
+        }
+        reference.local = local;
+    }
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
     }
@@ -720,6 +736,41 @@ mod tests {
         };
         assert_eq!(scores(&v4, &rows), scores(&without, &rows));
         assert_ne!(scores(&v4, &rows), scores(&m, &rows));
+    }
+
+    #[test]
+    fn version_6_bytes_decode_without_the_local_scale() {
+        let specs = ColumnSpec::numbered("c", 3);
+        let (_, rows) = model(false);
+        let opts = TrainOptions {
+            epochs: Some(3),
+            clean: Some(true),
+            ..Default::default()
+        };
+        let m = crate::train::fit_for_test(&specs, &rows, &opts);
+        assert_eq!(m.reference.local.len(), m.reference.n_rows());
+        // Format 7 keeps the reference rows' own distances.
+        let back = decode(&encode(&m)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, m);
+        assert_eq!(scores(&back, &rows), scores(&m, &rows));
+        // Format 6 (before them): the model scores as a clean model of that
+        // format did, the distances divided by the global normaliser alone.
+        let v6 = decode(&encode_version(&m, 6)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(v6.reference.local.is_empty());
+        let mut without = m.clone();
+        without.reference.local.clear();
+        assert_eq!(v6, without);
+        assert_eq!(scores(&v6, &rows), scores(&without, &rows));
+        assert_ne!(scores(&v6, &rows), scores(&m, &rows));
+        // A default model stores none.
+        let (d, _) = model(false);
+        assert!(d.reference.local.is_empty());
+        // Own distances that do not match the reference are refused.
+        let mut bad = m.clone();
+        bad.reference.local.pop();
+        assert!(decode(&encode(&bad)).is_err());
+        bad.reference.local.push(f32::NAN);
+        assert!(decode(&encode(&bad)).is_err());
     }
 
     #[test]

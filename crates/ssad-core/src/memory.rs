@@ -105,10 +105,12 @@ pub fn estimate(shape: &SampleShape, rows: usize, opts: &TrainOptions) -> Estima
     let activations = 3 * 4 * batch * (n_in + h + h2 + n_out);
     // Calibration: the candidates' kNN coordinates, the reference and its
     // search index, the linear term's coordinates and matrices.
-    // A clean table's reference grows with the sample (`knn::reference_rows`).
+    // A clean table's reference grows with the sample (`knn::reference_rows`)
+    // and keeps each row's own distance (f64 while fitted, then f32).
     let ref_rows = crate::knn::reference_rows(rows, resolved.clean);
     let candidates = (ref_rows * 10).div_ceil(9) * d * 4;
-    let reference = 3 * ref_rows * d * 4;
+    let own = if resolved.clean { 12 * ref_rows } else { 0 };
+    let reference = 3 * ref_rows * d * 4 + own;
     let linear = 4096 * d * 4 + 4 * d * d * 8;
     // Distillation: the labelled inputs of every distillation row, a block
     // of rows of `Value`s and its labels.

@@ -684,6 +684,9 @@ mod tests {
         // REFERENCE_ROWS), where by default the mass check leaves out 5%
         // and the fence at least 2%, some of them the same rows.
         assert_eq!(clean.reference.n_rows(), rows.len());
+        // Each with its own distance, the local scale of its distances.
+        assert_eq!(clean.reference.local.len(), rows.len());
+        assert!(default.reference.local.is_empty());
         // Its distances weigh more (a reference of 400 rows averages K).
         assert_eq!(clean.knn_weight, KNN_WEIGHT_CLEAN);
         assert_eq!(default.knn_weight, KNN_WEIGHT);

@@ -1,7 +1,8 @@
 //! The codec against mutations of real model bytes (a fixed seed): a few
 //! small trained models (numeric, categorical and time columns, with and
 //! without NULLs and NaNs, the small-table tail term, the distilled student
-//! on and off) have their bytes flipped, their length and count fields
+//! on and off, one trained on rows declared clean, whose reference keeps
+//! its own distances) have their bytes flipped, their length and count fields
 //! overwritten with huge or zero values, their scalars with NaN and
 //! infinities, their version changed, and their bytes cut at every section
 //! boundary and at random points, or ranges of them removed or repeated.
@@ -277,6 +278,11 @@ fn walk(payload: &[u8], version: u16) -> (Vec<(usize, Field)>, Vec<usize>) {
             }
         }
     }
+    if version >= 7 {
+        // The reference rows' own distances (a clean model's).
+        w.section();
+        w.vec(4, Some(Field::F32));
+    }
     assert_eq!(w.at, payload.len(), "the walk ends at the payload's end");
     (w.fields, w.sections)
 }
@@ -455,28 +461,32 @@ fn exercise(
 fn mutated_model_bytes_decode_to_an_error_or_a_model_that_scores() {
     use ColumnKind::{Categorical as C, Numeric as N, Time as T};
     // (columns, NULLs and NaNs, distilled student, rows: 150-300, so each
-    // model has the small-table tail term)
-    let cases: [(&[ColumnKind], bool, bool, usize); 4] = [
-        (&[N, N, N], true, true, 200),
-        (&[C, N, T, C], true, false, 250),
-        (&[T, C, C], false, true, 150),
-        (&[N, N, C], false, false, 300),
+    // model has the small-table tail term; trained on rows declared clean,
+    // so its reference keeps its own distances)
+    let cases: [(&[ColumnKind], bool, bool, usize, bool); 5] = [
+        (&[N, N, N], true, true, 200, false),
+        (&[C, N, T, C], true, false, 250, false),
+        (&[T, C, C], false, true, 150, false),
+        (&[N, N, C], false, false, 300, false),
+        (&[N, C, N], true, true, 220, true),
     ];
     let pool = thread_pool(2).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = Rng::new(2024);
     let (mut tried, mut decoded) = (0usize, 0usize);
-    for (i, (kinds, nulls, distill, n)) in cases.into_iter().enumerate() {
+    for (i, (kinds, nulls, distill, n, clean)) in cases.into_iter().enumerate() {
         let (specs, rows) = table(n, kinds, nulls, 10 + i as u64);
         let opts = TrainOptions {
             epochs: Some(2),
             distill: Some(distill),
             seed: Some(i as u64),
+            clean: clean.then_some(true),
             ..Default::default()
         };
         let (m, _) =
             train(&specs, &rows, &opts, &pool, &mut |_| true).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.tails.is_some(), kinds.contains(&N));
         assert_eq!(m.student.is_some(), distill);
+        assert_eq!(m.reference.local.is_empty(), !clean);
         let bytes = codec::encode(&m);
         let probe = probes(kinds, &rows);
         exercise(&m, &probe, &pool).unwrap_or_else(|e| panic!("case {i}: {e}"));

@@ -2,8 +2,9 @@
 //! training from rows of `Value`s made: the digests below are of the bytes
 //! commit b622d70 made of the same tables (its `train` on a
 //! `Reservoir<Vec<Value>>` sample, as the extension sampled then; model
-//! format 6). A change of the model's math changes them on purpose: update
-//! them with it.
+//! format 6; format 7 adds nothing to a default model but an empty list,
+//! `as_format_6`). A change of the model's math changes them on purpose:
+//! update them with it.
 
 use ssad_core::reservoir::Reservoir;
 use ssad_core::rng::Rng;
@@ -183,9 +184,27 @@ fn tables() -> Vec<Table> {
     ]
 }
 
-/// FNV-1a of the model's bytes.
+/// A default model's bytes in format 6: format 7 only adds, at the end of
+/// the payload, the kNN reference rows' own distances, an empty list for a
+/// model not trained on rows declared clean (checked here).
+fn as_format_6(bytes: &[u8]) -> Vec<u8> {
+    assert_eq!(codec::FORMAT_VERSION, 7);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
+    let payload = &bytes[14..bytes.len() - 4];
+    let (payload, own) = payload.split_at(payload.len() - 4);
+    assert_eq!(own, [0u8; 4], "a default model stores no own distances");
+    let mut out = codec::MAGIC.to_vec();
+    out.extend_from_slice(&6u16.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// FNV-1a of the model's bytes (in format 6, as b622d70 wrote them).
 fn digest(m: &Model) -> u64 {
-    codec::encode(m)
+    as_format_6(&codec::encode(m))
         .iter()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
