@@ -1,4 +1,4 @@
-//! Golden model bytes of every format: models stored in formats 1 to 6
+//! Golden model bytes of every format: models stored in formats 1 to 7
 //! decode and score as the code that wrote them scored them, bit for bit,
 //! wherever that score was finite; the rows formats 1 to 5 scored NaN or
 //! infinite (values far beyond a column's range) score a finite number.
@@ -10,9 +10,12 @@
 //! time column of hourly epochs and `t#dow` its day of week), trained with
 //! 4 epochs and the other options at their defaults, once with the
 //! distilled student (stored in formats 5 to 1) and once without (format 5).
-//! `format6_*` are the same table's models in format 6, written by
-//! `write_format6_goldens` below (run it with `--ignored` only when format 6
-//! itself changes: these files pin how a stored format-6 model scores).
+//! `format6_*` are the same table's models in format 6, written at commit
+//! 970af11 (`format6_clean` trained with `"clean": true`, the student on: a
+//! clean model of the format before the kNN reference's own distances, which
+//! must score as it did); `format7_*` in format 7, written by
+//! `write_format7_goldens` below (run it with `--ignored` only when format 7
+//! itself changes: these files pin how a stored format-7 model scores).
 //! `rows.tsv` holds the rows scored (one per line, cells tab-separated:
 //! `null`, `n:` and a float8's bits in hex, `t:` and a text): 40 training
 //! rows, each number column set in turn to NaN, the infinities, +-1e308,
@@ -27,7 +30,10 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// The models and the format each one's bytes are in.
-const MODELS: [(&str, u16); 8] = [
+const MODELS: [(&str, u16); 11] = [
+    ("format7_student", 7),
+    ("format7_clean", 7),
+    ("format6_clean", 6),
     ("format6_student", 6),
     ("format6_teacher", 6),
     ("format5_student", 5),
@@ -215,24 +221,24 @@ fn golden_table() -> (Vec<ssad_core::ColumnSpec>, Vec<Vec<Value<'static>>>) {
     (specs, rows)
 }
 
-/// Write `format6_student` and `format6_teacher` (bytes and scores) with
-/// the current code. Only for a deliberate change of format 6.
+/// Write `format7_student` and `format7_clean` (bytes and scores) with
+/// the current code. Only for a deliberate change of format 7.
 #[test]
-#[ignore = "writes the golden files of format 6"]
-fn write_format6_goldens() {
+#[ignore = "writes the golden files of format 7"]
+fn write_format7_goldens() {
     let (specs, table) = golden_table();
     let pool = thread_pool(1).unwrap_or_else(|e| panic!("{e}"));
     let rows = rows();
-    for (name, distill) in [("format6_student", true), ("format6_teacher", false)] {
+    for (name, clean) in [("format7_student", None), ("format7_clean", Some(true))] {
         let opts = ssad_core::TrainOptions {
             epochs: Some(4),
-            distill: Some(distill),
+            clean,
             ..Default::default()
         };
         let (m, _) = ssad_core::train(&specs, &table, &opts, &pool, &mut |_| true)
             .unwrap_or_else(|e| panic!("{e}"));
         let bytes = codec::encode(&m);
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 6);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
         std::fs::write(dir().join(format!("{name}.bin")), &bytes).unwrap_or_else(|e| panic!("{e}"));
         let mut out = format!("kernel {}\n", kernels::selected().name);
         for s in one_row_scores(&m, &rows) {
