@@ -5,8 +5,11 @@
 //! the first-axis walk, the int8-bounded search and the batch search keep
 //! exactly the neighbours of a full scan with the same kernel, bit for bit.
 
+use super::index::GROUP_MIN_BLOCKS;
+use super::search::Held;
 use super::tests::full_scan;
 use super::*;
+use crate::kernels::KNN_BLOCK;
 use crate::prop_check::check;
 use crate::rng::Rng;
 use proptest::prelude::*;
