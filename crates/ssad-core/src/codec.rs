@@ -374,189 +374,40 @@ fn encode_version(m: &Model, version: u16) -> Vec<u8> {
 
 /// Parse and validate model bytes.
 pub fn decode(bytes: &[u8]) -> Result<Model> {
-    if bytes.len() < HEADER + 4 || &bytes[..8] != MAGIC {
-        return Err(corrupt("not an ssad model (bad magic)"));
-    }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version > FORMAT_VERSION || version == 0 {
-        return Err(CoreError::UnsupportedFormat {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    let plen = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
-    if bytes.len() != HEADER + plen + 4 {
-        return Err(corrupt("length does not match header"));
-    }
-    let body = &bytes[..HEADER + plen];
-    let crc = u32::from_le_bytes([
-        bytes[HEADER + plen],
-        bytes[HEADER + plen + 1],
-        bytes[HEADER + plen + 2],
-        bytes[HEADER + plen + 3],
-    ]);
-    if crc32fast::hash(body) != crc {
-        return Err(corrupt("checksum mismatch"));
-    }
+    let (version, payload) = read_header(bytes)?;
     let mut r = Reader {
-        buf: &bytes[HEADER..HEADER + plen],
+        buf: payload,
         pos: 0,
     };
-    let options: ResolvedOptions =
-        serde_json::from_str(&r.str()?).map_err(|e| corrupt(&format!("options: {e}")))?;
-    // The default threshold of `ssad_is_anomaly`, as training validates it.
-    if !(options.contamination > 0.0 && options.contamination < 0.5) {
-        return Err(corrupt("options: contamination"));
-    }
-    let d = r.len(1)?;
-    if d == 0 {
-        return Err(corrupt("empty model"));
-    }
-    if d > MAX_COLUMNS {
-        return Err(corrupt("too many columns"));
-    }
-    let mut columns = Vec::with_capacity(d);
-    let mut encoders = Vec::with_capacity(d);
-    for _ in 0..d {
-        let name = r.str()?;
-        let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
-        let enc = match kind {
-            ColumnKind::Numeric | ColumnKind::Time => {
-                read_numeric(&mut r, version, kind == ColumnKind::Time)?
-            }
-            ColumnKind::Categorical => {
-                let n = r.len(4)?;
-                if n > MAX_VOCAB {
-                    return Err(corrupt("categorical encoder"));
-                }
-                let vocab = (0..n).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
-                let counts = r.u64s()?;
-                if counts.len() != vocab.len() + 2 || total(&counts).is_none() {
-                    return Err(corrupt("categorical encoder"));
-                }
-                // Format 4 introduced keys and the level-set marginal.
-                let scheme = if version >= 4 {
-                    Scheme::KeyedLevelSet
-                } else {
-                    Scheme::FullTextProbability
-                };
-                ColumnEncoder::Categorical(CategoricalEncoder::from_parts(vocab, counts, scheme))
-            }
-        };
-        columns.push(ColumnSpec { name, kind });
-        encoders.push(enc);
-    }
+    let options = read_options(&mut r)?;
+    let (columns, encoders) = read_columns(&mut r, version)?;
+    let d = columns.len();
     let net = read_mlp(&mut r)?;
-    let n_masks = r.len(2)?;
-    // Scoring runs the network once per mask, in buffers sized by their number.
-    if n_masks > SCORING_MASKS {
-        return Err(corrupt("too many masks"));
-    }
-    let mut masks = Vec::with_capacity(n_masks);
-    for _ in 0..n_masks {
-        let k = r.u16()? as usize;
-        if k > d {
-            return Err(corrupt("mask longer than the columns"));
-        }
-        let mask: Vec<u16> = (0..k).map(|_| r.u16()).collect::<Result<_>>()?;
-        if mask.iter().any(|&c| c as usize >= d) {
-            return Err(corrupt("mask column out of range"));
-        }
-        masks.push(mask);
-    }
+    let masks = read_masks(&mut r, d)?;
     let err_norm = r.f32s()?;
     let marg_norm = r.f32s()?;
     let marg_weight = r.f32()?;
     let knn_weight = r.f32()?;
-    let (ref_d, ref_k, ref_norm) = (r.u32()? as usize, r.u32()? as usize, r.f32()?);
-    let ref_rows = r.f32s()?;
-    // Checked before the search index is built from them.
-    let coord_ok = |v: &f32| v.abs() <= MAX_KNN_COORD || (version < 6 && v.is_infinite());
-    let shape_ok = ref_d == d
-        && (1..=MAX_K).contains(&ref_k)
-        && ref_rows.len().is_multiple_of(d)
-        && ref_rows.len() / d <= REFERENCE_ROWS;
-    if !(shape_ok && ref_rows.iter().all(coord_ok) && ref_norm > 0.0 && ref_norm.is_finite()) {
-        return Err(corrupt("kNN reference"));
-    }
-    let mut reference = Reference::from_parts(ref_d, ref_k, ref_rows, ref_norm);
-    let score_quantiles = r.f64s()?;
-    // Training scores (format 6 on: never NaN nor infinite), ascending.
-    if version >= 6
-        && !(score_quantiles.iter().all(|q| q.is_finite())
-            && score_quantiles.windows(2).all(|w| w[0] <= w[1]))
-    {
-        return Err(corrupt("score quantiles"));
-    }
+    let mut reference = read_reference(&mut r, version, d)?;
+    let score_quantiles = read_quantiles(&mut r, version)?;
+    // The sections each format added, in the order it appended them.
     let student = if version >= 2 {
-        match r.u8()? {
-            0 => None,
-            1 => Some(Student {
-                net: read_mlp(&mut r)?,
-            }),
-            _ => return Err(corrupt("student flag")),
-        }
+        read_student(&mut r)?
     } else {
         None
     };
     let linear = if version >= 3 {
-        match r.u8()? {
-            0 => None,
-            1 => {
-                let (ld, weight) = (r.u32()? as usize, r.f32()?);
-                let (w, b) = (r.f32s()?, r.f32s()?);
-                Some(Linear {
-                    d: ld,
-                    weight,
-                    w: w.into(),
-                    b,
-                })
-            }
-            _ => return Err(corrupt("linear flag")),
-        }
+        read_linear(&mut r)?
     } else {
         None
     };
     let tails = if version >= 5 {
-        match r.u8()? {
-            0 => None,
-            1 => {
-                let weight = r.f32()?;
-                let n = r.u32()? as usize;
-                if n > columns.len() {
-                    return Err(corrupt("tail term"));
-                }
-                let mut cols = Vec::with_capacity(n);
-                for _ in 0..n {
-                    cols.push(match r.u8()? {
-                        0 => None,
-                        side @ (1 | 2) => Some(ColumnTail {
-                            right: side == 2,
-                            sorted: r.f32s()?,
-                        }),
-                        _ => return Err(corrupt("tail flag")),
-                    });
-                }
-                Some(Tails {
-                    weight,
-                    columns: cols,
-                })
-            }
-            _ => return Err(corrupt("tails flag")),
-        }
+        read_tails(&mut r, d)?
     } else {
         None
     };
     if version >= 7 {
-        // None, or one finite distance per reference row.
-        let local = r.f32s()?;
-        let n = reference.n_rows();
-        if !(local.is_empty()
-            || local.len() == n && local.iter().all(|v| v.is_finite() && *v >= 0.0))
-        {
-            return Err(corrupt("kNN reference's own distances"));
-        }
-        reference.local = local;
+        reference.local = read_local(&mut r, reference.n_rows())?;
     }
     if r.pos != r.buf.len() {
         return Err(corrupt("trailing bytes"));
@@ -581,6 +432,204 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
     };
     validate(&model)?;
     Ok(model)
+}
+
+/// The format version and the payload, once the magic, the length and the
+/// checksum are right.
+fn read_header(bytes: &[u8]) -> Result<(u16, &[u8])> {
+    if bytes.len() < HEADER + 4 || &bytes[..8] != MAGIC {
+        return Err(corrupt("not an ssad model (bad magic)"));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(CoreError::UnsupportedFormat {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let plen = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
+    if bytes.len() != HEADER + plen + 4 {
+        return Err(corrupt("length does not match header"));
+    }
+    let body = &bytes[..HEADER + plen];
+    let crc = u32::from_le_bytes([
+        bytes[HEADER + plen],
+        bytes[HEADER + plen + 1],
+        bytes[HEADER + plen + 2],
+        bytes[HEADER + plen + 3],
+    ]);
+    if crc32fast::hash(body) != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok((version, &bytes[HEADER..HEADER + plen]))
+}
+
+fn read_options(r: &mut Reader<'_>) -> Result<ResolvedOptions> {
+    let options: ResolvedOptions =
+        serde_json::from_str(&r.str()?).map_err(|e| corrupt(&format!("options: {e}")))?;
+    // The default threshold of `ssad_is_anomaly`, as training validates it.
+    if !(options.contamination > 0.0 && options.contamination < 0.5) {
+        return Err(corrupt("options: contamination"));
+    }
+    Ok(options)
+}
+
+/// The model columns and their encoders.
+fn read_columns(r: &mut Reader<'_>, version: u16) -> Result<(Vec<ColumnSpec>, Vec<ColumnEncoder>)> {
+    let d = r.len(1)?;
+    if d == 0 {
+        return Err(corrupt("empty model"));
+    }
+    if d > MAX_COLUMNS {
+        return Err(corrupt("too many columns"));
+    }
+    let mut columns = Vec::with_capacity(d);
+    let mut encoders = Vec::with_capacity(d);
+    for _ in 0..d {
+        let name = r.str()?;
+        let kind = ColumnKind::from_code(r.u8()?).ok_or_else(|| corrupt("unknown column kind"))?;
+        let enc = match kind {
+            ColumnKind::Numeric | ColumnKind::Time => {
+                read_numeric(r, version, kind == ColumnKind::Time)?
+            }
+            ColumnKind::Categorical => read_categorical(r, version)?,
+        };
+        columns.push(ColumnSpec { name, kind });
+        encoders.push(enc);
+    }
+    Ok((columns, encoders))
+}
+
+fn read_categorical(r: &mut Reader<'_>, version: u16) -> Result<ColumnEncoder> {
+    let n = r.len(4)?;
+    if n > MAX_VOCAB {
+        return Err(corrupt("categorical encoder"));
+    }
+    let vocab = (0..n).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
+    let counts = r.u64s()?;
+    if counts.len() != vocab.len() + 2 || total(&counts).is_none() {
+        return Err(corrupt("categorical encoder"));
+    }
+    // Format 4 introduced keys and the level-set marginal.
+    let scheme = if version >= 4 {
+        Scheme::KeyedLevelSet
+    } else {
+        Scheme::FullTextProbability
+    };
+    Ok(ColumnEncoder::Categorical(CategoricalEncoder::from_parts(
+        vocab, counts, scheme,
+    )))
+}
+
+/// The scoring masks, each a list of columns of the `d`.
+fn read_masks(r: &mut Reader<'_>, d: usize) -> Result<Vec<Vec<u16>>> {
+    let n_masks = r.len(2)?;
+    // Scoring runs the network once per mask, in buffers sized by their number.
+    if n_masks > SCORING_MASKS {
+        return Err(corrupt("too many masks"));
+    }
+    let mut masks = Vec::with_capacity(n_masks);
+    for _ in 0..n_masks {
+        let k = r.u16()? as usize;
+        if k > d {
+            return Err(corrupt("mask longer than the columns"));
+        }
+        let mask: Vec<u16> = (0..k).map(|_| r.u16()).collect::<Result<_>>()?;
+        if mask.iter().any(|&c| c as usize >= d) {
+            return Err(corrupt("mask column out of range"));
+        }
+        masks.push(mask);
+    }
+    Ok(masks)
+}
+
+/// The kNN reference, checked before its search index is built.
+fn read_reference(r: &mut Reader<'_>, version: u16, d: usize) -> Result<Reference> {
+    let (ref_d, ref_k, ref_norm) = (r.u32()? as usize, r.u32()? as usize, r.f32()?);
+    let ref_rows = r.f32s()?;
+    let coord_ok = |v: &f32| v.abs() <= MAX_KNN_COORD || (version < 6 && v.is_infinite());
+    let shape_ok = ref_d == d
+        && (1..=MAX_K).contains(&ref_k)
+        && ref_rows.len().is_multiple_of(d)
+        && ref_rows.len() / d <= REFERENCE_ROWS;
+    if !(shape_ok && ref_rows.iter().all(coord_ok) && ref_norm > 0.0 && ref_norm.is_finite()) {
+        return Err(corrupt("kNN reference"));
+    }
+    Ok(Reference::from_parts(ref_d, ref_k, ref_rows, ref_norm))
+}
+
+/// The training scores' quantiles (format 6 on: finite and ascending).
+fn read_quantiles(r: &mut Reader<'_>, version: u16) -> Result<Vec<f64>> {
+    let q = r.f64s()?;
+    if version >= 6 && !(q.iter().all(|v| v.is_finite()) && q.windows(2).all(|w| w[0] <= w[1])) {
+        return Err(corrupt("score quantiles"));
+    }
+    Ok(q)
+}
+
+fn read_student(r: &mut Reader<'_>) -> Result<Option<Student>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(Student { net: read_mlp(r)? })),
+        _ => Err(corrupt("student flag")),
+    }
+}
+
+fn read_linear(r: &mut Reader<'_>) -> Result<Option<Linear>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => {
+            let (ld, weight) = (r.u32()? as usize, r.f32()?);
+            let (w, b) = (r.f32s()?, r.f32s()?);
+            Ok(Some(Linear {
+                d: ld,
+                weight,
+                w: w.into(),
+                b,
+            }))
+        }
+        _ => Err(corrupt("linear flag")),
+    }
+}
+
+/// The tail term of a model of `d` columns.
+fn read_tails(r: &mut Reader<'_>, d: usize) -> Result<Option<Tails>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => {
+            let weight = r.f32()?;
+            let n = r.u32()? as usize;
+            if n > d {
+                return Err(corrupt("tail term"));
+            }
+            let mut cols = Vec::with_capacity(n);
+            for _ in 0..n {
+                cols.push(match r.u8()? {
+                    0 => None,
+                    side @ (1 | 2) => Some(ColumnTail {
+                        right: side == 2,
+                        sorted: r.f32s()?,
+                    }),
+                    _ => return Err(corrupt("tail flag")),
+                });
+            }
+            Ok(Some(Tails {
+                weight,
+                columns: cols,
+            }))
+        }
+        _ => Err(corrupt("tails flag")),
+    }
+}
+
+/// The kNN reference rows' own distances: none, or one finite distance per
+/// each of its `n` rows.
+fn read_local(r: &mut Reader<'_>, n: usize) -> Result<Vec<f32>> {
+    let local = r.f32s()?;
+    if !(local.is_empty() || local.len() == n && local.iter().all(|v| v.is_finite() && *v >= 0.0)) {
+        return Err(corrupt("kNN reference's own distances"));
+    }
+    Ok(local)
 }
 
 /// Cross-field checks: shapes must chain, so scoring can never index out of bounds.
