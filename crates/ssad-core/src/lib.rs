@@ -14,6 +14,7 @@ pub mod encode;
 pub mod error;
 pub mod kernels;
 pub mod knn;
+pub mod linalg;
 pub mod linear;
 pub mod memory;
 pub mod metrics;

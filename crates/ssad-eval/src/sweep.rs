@@ -317,56 +317,6 @@ struct Linear {
     prec: Vec<f64>,
 }
 
-/// Jacobi eigen-decomposition of a symmetric matrix: (eigenvalues, eigenvectors as columns).
-fn jacobi(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; d * d];
-    for i in 0..d {
-        v[i * d + i] = 1.0;
-    }
-    for _sweep in 0..50 {
-        let off: f64 = (0..d)
-            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * d + j].powi(2))
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..d {
-            for q in p + 1..d {
-                let apq = a[p * d + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..d {
-                    let akp = a[k * d + p];
-                    let akq = a[k * d + q];
-                    a[k * d + p] = c * akp - s * akq;
-                    a[k * d + q] = s * akp + c * akq;
-                }
-                for k in 0..d {
-                    let apk = a[p * d + k];
-                    let aqk = a[q * d + k];
-                    a[p * d + k] = c * apk - s * aqk;
-                    a[q * d + k] = s * apk + c * aqk;
-                }
-                for k in 0..d {
-                    let vkp = v[k * d + p];
-                    let vkq = v[k * d + q];
-                    v[k * d + p] = c * vkp - s * vkq;
-                    v[k * d + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..d).map(|i| a[i * d + i]).collect(), v)
-}
-
 impl Linear {
     fn fit(rows: &[Vec<f64>], d: usize) -> Self {
         Self::fit_r(rows, d, 1e-2)
@@ -388,7 +338,7 @@ impl Linear {
                 }
             }
         }
-        let (lam, v) = jacobi(&cov, d);
+        let (lam, v) = ssad_core::linalg::symmetric_eigen(cov.clone(), d);
         let ridge = rr * lam.iter().sum::<f64>() / d.max(1) as f64 + 1e-12;
         let mut zca = vec![0.0; d * d];
         let mut prec = vec![0.0; d * d];
