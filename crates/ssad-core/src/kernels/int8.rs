@@ -5,7 +5,7 @@
 //! (no horizontal reduction per block). `knn.rs` builds the copies and checks
 //! that the bounds are conservative.
 
-use super::KNN_BLOCK;
+use super::common::KNN_BLOCK;
 
 /// Blocks side by side in one group (one lane each).
 pub const LANES: usize = 16;

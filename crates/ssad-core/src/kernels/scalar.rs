@@ -1,6 +1,6 @@
 //! Portable reference kernels; the SIMD variants must agree with these.
 
-use super::KNN_BLOCK;
+use super::common::KNN_BLOCK;
 
 /// # Safety
 /// None needed beyond equal lengths (checked by the caller); `unsafe` only to
@@ -47,7 +47,7 @@ pub fn fma_peak(iterations: u64) -> f64 {
 /// times, in GB/s.
 pub fn read_peak(buf: &[f32], iterations: u64) -> f64 {
     let mut acc = [0.0f32; 8];
-    let gbs = super::giga_rate(iterations, (buf.len() / 8 * 32) as u64, || {
+    let gbs = super::common::giga_rate(iterations, (buf.len() / 8 * 32) as u64, || {
         for run in std::hint::black_box(buf).chunks_exact(8) {
             for (a, v) in acc.iter_mut().zip(run) {
                 *a += v;
@@ -163,7 +163,7 @@ pub unsafe fn add_rows(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[u16])
 /// None beyond the lengths, which the caller checked.
 pub unsafe fn log1p_capped(out: &mut [f32], v: &[f64], cap: f32) {
     for (o, &x) in out.iter_mut().zip(v) {
-        *o = super::log1p_capped_one(x, cap);
+        *o = super::common::log1p_capped_one(x, cap);
     }
 }
 
@@ -203,5 +203,5 @@ pub unsafe fn not_above(v: &[f32], cut: f32) -> u64 {
 /// # Safety
 /// None; the caller checked the lengths.
 pub unsafe fn sq_diff_add(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
-    super::sq_diff_add_body(cols, r, x, w);
+    super::common::sq_diff_add_body(cols, r, x, w);
 }

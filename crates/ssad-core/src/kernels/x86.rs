@@ -1226,7 +1226,7 @@ pub unsafe fn add_rows_avx2(out: &mut [f32], base: &[f32], rows: &[f32], idx: &[
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn log1p_capped_avx2(out: &mut [f32], v: &[f64], cap: f32) {
     for (o, &x) in out.iter_mut().zip(v) {
-        *o = super::log1p_capped_one(x, cap);
+        *o = super::common::log1p_capped_one(x, cap);
     }
 }
 
@@ -1237,7 +1237,7 @@ pub unsafe fn log1p_capped_avx2(out: &mut [f32], v: &[f64], cap: f32) {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn log1p_capped_avx512(out: &mut [f32], v: &[f64], cap: f32) {
     for (o, &x) in out.iter_mut().zip(v) {
-        *o = super::log1p_capped_one(x, cap);
+        *o = super::common::log1p_capped_one(x, cap);
     }
 }
 
@@ -1364,7 +1364,7 @@ pub unsafe fn not_above_avx2(v: &[f32], cut: f32) -> u64 {
 /// AVX2 present; equal lengths.
 #[target_feature(enable = "avx2")]
 pub unsafe fn sq_diff_add_avx2(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
-    super::sq_diff_add_body(cols, r, x, w);
+    super::common::sq_diff_add_body(cols, r, x, w);
 }
 
 /// `sq_diff_add` with the compiler's AVX-512 vectorisation of the shared body.
@@ -1373,7 +1373,7 @@ pub unsafe fn sq_diff_add_avx2(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
 /// AVX-512F present; equal lengths.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn sq_diff_add_avx512(cols: &mut [f64], r: &[f32], x: &[f32], w: f64) {
-    super::sq_diff_add_body(cols, r, x, w);
+    super::common::sq_diff_add_body(cols, r, x, w);
 }
 
 /// The portable int8 bound body, vectorised by the compiler for AVX2.
@@ -1386,7 +1386,7 @@ pub unsafe fn block_bounds_i8_avx2(
     rows: &[i8],
     c: &[i32],
     err: &[f32],
-    q: super::Int8Query<'_>,
+    q: super::int8::Int8Query<'_>,
 ) {
     super::int8::block_bounds_i8_body(bounds, rows, c, err, q)
 }
@@ -1403,7 +1403,7 @@ pub unsafe fn block_bounds_i8_vnni(
     rows: &[i8],
     c: &[i32],
     err: &[f32],
-    q: super::Int8Query<'_>,
+    q: super::int8::Int8Query<'_>,
 ) {
     let groups = q.u.len() / 4;
     let (up, cp, ep, rp) = (q.u.as_ptr(), c.as_ptr(), err.as_ptr(), rows.as_ptr());
