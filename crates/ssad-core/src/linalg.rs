@@ -1,5 +1,5 @@
-//! Small dense linear algebra shared by the model and the evaluation
-//! harness.
+//! Small dense linear algebra shared by the model (the linear term, the kNN
+//! frame) and the evaluation harness.
 
 /// Eigenvalues and eigenvectors (as the columns of a row-major `d x d`
 /// matrix) of the symmetric `d x d` matrix `a` (row-major), by cyclic Jacobi
@@ -48,4 +48,55 @@ pub fn symmetric_eigen(mut a: Vec<f64>, d: usize) -> (Vec<f64>, Vec<f64>) {
         }
     }
     ((0..d).map(|i| a[i * d + i]).collect(), v)
+}
+
+/// The mean of each column `cols[a]` of the row-major `rows` (`d` columns
+/// a row), each value divided by the row count as it is added.
+pub fn column_means(rows: &[f32], d: usize, cols: &[usize]) -> Vec<f64> {
+    let n = (rows.len() / d.max(1)) as f64;
+    let mut mean = vec![0.0f64; cols.len()];
+    for r in rows.chunks_exact(d) {
+        for (mu, &j) in mean.iter_mut().zip(cols) {
+            *mu += r[j] as f64 / n;
+        }
+    }
+    mean
+}
+
+/// The symmetric `m x m` matrix (`m = cols.len()`, row-major) of the sums
+/// over rows of `first(c_a) * c_b`, where `c` are a row's columns `cols`
+/// centred on `mean`: the scatter matrix with `first` the identity, the
+/// covariance with `first` dividing by the row count. The upper triangle is
+/// summed (products whose first factor is 0 skipped) and mirrored.
+pub fn centred_products(
+    rows: &[f32],
+    d: usize,
+    cols: &[usize],
+    mean: &[f64],
+    first: impl Fn(f64) -> f64,
+) -> Vec<f64> {
+    let m = cols.len();
+    let mut out = vec![0.0f64; m * m];
+    // A row's centred columns gathered once: contiguous slices the compiler
+    // vectorises, where an indirect index per product did not.
+    let mut c = vec![0.0f64; m];
+    for r in rows.chunks_exact(d) {
+        for (cb, (&j, &mu)) in c.iter_mut().zip(cols.iter().zip(mean)) {
+            *cb = r[j] as f64 - mu;
+        }
+        for (a, &ca) in c.iter().enumerate() {
+            let fa = first(ca);
+            if fa != 0.0 {
+                for (acc, &cb) in out[a * m + a..(a + 1) * m].iter_mut().zip(&c[a..]) {
+                    *acc += fa * cb;
+                }
+            }
+        }
+    }
+    for a in 0..m {
+        for b in 0..a {
+            out[a * m + b] = out[b * m + a];
+        }
+    }
+    out
 }

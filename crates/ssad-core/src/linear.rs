@@ -40,32 +40,9 @@ impl Linear {
             return None;
         }
         let nf = n as f64;
-        let mut mean = vec![0.0f64; d];
-        for r in rows.chunks_exact(d) {
-            for (m, &v) in mean.iter_mut().zip(r) {
-                *m += v as f64 / nf;
-            }
-        }
-        let mut a = vec![0.0f64; d * d];
-        let mut c = vec![0.0f64; d];
-        for r in rows.chunks_exact(d) {
-            for ((ci, &v), m) in c.iter_mut().zip(r).zip(&mean) {
-                *ci = v as f64 - m;
-            }
-            for i in 0..d {
-                let ci = c[i] / nf;
-                if ci != 0.0 {
-                    for j in i..d {
-                        a[i * d + j] += ci * c[j];
-                    }
-                }
-            }
-        }
-        for i in 0..d {
-            for j in 0..i {
-                a[i * d + j] = a[j * d + i];
-            }
-        }
+        let all: Vec<usize> = (0..d).collect();
+        let mean = crate::linalg::column_means(rows, d, &all);
+        let mut a = crate::linalg::centred_products(rows, d, &all, &mean, |c| c / nf);
         let trace: f64 = (0..d).map(|i| a[i * d + i]).sum();
         let ridge = RIDGE * trace / d as f64 + 1e-9;
         for i in 0..d {

@@ -62,7 +62,6 @@ impl Frame {
     /// every row shares one value in (categories: the kNN coordinate is 0),
     /// which add the same to every distance and are left out of the search.
     pub(super) fn fit(d: usize, rows: &[f32]) -> (Self, Vec<(u32, f32)>) {
-        let n = rows.len() / d;
         let mut keep: Vec<usize> = (0..d)
             .filter(|&j| rows.chunks_exact(d).any(|r| r[j] != rows[j]))
             .collect();
@@ -77,13 +76,7 @@ impl Frame {
             .map(|j| (j as u32, rows[j]))
             .collect();
         let m = keep.len();
-        let mut mean = vec![0.0f64; m];
-        for r in rows.chunks_exact(d) {
-            for (mu, &j) in mean.iter_mut().zip(&keep) {
-                *mu += r[j] as f64 / n as f64;
-            }
-        }
-        let mut c = vec![0.0f64; m];
+        let mean = crate::linalg::column_means(rows, d, &keep);
         if m > ROTATE_MAX_D {
             // The variances alone (a covariance of m x m would grow with
             // the square of the columns): the same products and sums as the
@@ -102,27 +95,7 @@ impl Frame {
                 consts,
             );
         }
-        // The upper triangle, over a row's centred kept columns gathered
-        // once: contiguous slices the compiler vectorises, where an
-        // indirect index per product did not (celeba's cold model load
-        // 4.5-4.8 -> 4.2-4.3 ms). The same products and sums, in the same
-        // order, as the indexed loop.
-        let mut cov = vec![0.0f64; m * m];
-        for r in rows.chunks_exact(d) {
-            for (cb, (&j, &mu)) in c.iter_mut().zip(keep.iter().zip(&mean)) {
-                *cb = r[j] as f64 - mu;
-            }
-            for (a, &da) in c.iter().enumerate() {
-                for (acc, &cb) in cov[a * m + a..(a + 1) * m].iter_mut().zip(&c[a..]) {
-                    *acc += da * cb;
-                }
-            }
-        }
-        for a in 0..m {
-            for b in 0..a {
-                cov[a * m + b] = cov[b * m + a];
-            }
-        }
+        let cov = crate::linalg::centred_products(rows, d, &keep, &mean, |c| c);
         let axes = principal_axes(cov, m);
         // d x m: the rows of the columns left out stay zero.
         let mut r = vec![0.0f32; d * m];
