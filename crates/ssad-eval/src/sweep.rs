@@ -10,6 +10,14 @@
 //! without retraining. Each feature also exists
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
+//!
+//! `Density` and `Tails` here are the baseline detectors' own statistics
+//! (HBOS's equal-width histogram, ECOD's two empirical tails), fitted on raw
+//! values as those detectors fit them, to be compared with the model's terms:
+//! they are not the model's `density::Density` (a level set over a quantile
+//! grid) nor its `tails::Tails` (one tail, in the kNN coordinate, weighted by
+//! the sample's size). The eigen-decomposition is the model's
+//! (`linalg::symmetric_eigen`).
 
 use ssad_core::{metrics, Model, Value};
 
