@@ -11,12 +11,13 @@
 //! standardised by its training distribution: u = -ln(training tail
 //! probability of the row's value), exponential extrapolation beyond the max.
 //!
-//! `Density` and `Tails` here are the baseline detectors' own statistics
-//! (HBOS's equal-width histogram, ECOD's two empirical tails), fitted on raw
-//! values as those detectors fit them, to be compared with the model's terms:
-//! they are not the model's `density::Density` (a level set over a quantile
-//! grid) nor its `tails::Tails` (one tail, in the kNN coordinate, weighted by
-//! the sample's size). The eigen-decomposition is the model's
+//! `Density` fits the histogram `density::Density` fits (a frequency table
+//! for a column of few values, else 20 equal-width bins) but scores as HBOS
+//! does, -ln of the value's cell mass, where the model takes the level-set
+//! tail of it; `Tails` gives both empirical tails as ECOD does, where the
+//! model's `tails::Tails` keeps the skew side only, in the kNN coordinate.
+//! They stay apart so that a sweep compares the baselines' own statistics
+//! with the model's terms. The eigen-decomposition is the model's
 //! (`linalg::symmetric_eigen`).
 
 use ssad_core::{metrics, Model, Value};
