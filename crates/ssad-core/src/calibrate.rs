@@ -45,6 +45,10 @@ const MASS_K: usize = 30;
 const MASS_ROWS: usize = (REFERENCE_ROWS_MIN * 10).div_ceil(9);
 /// Share of the candidates, the sparsest by the mass check, left out of the reference.
 const MASS_TRIM: f64 = 0.05;
+/// Share of the calibration rows, a column's highest prediction errors, that
+/// do not count towards the column's normaliser (`Guards::trimmed_norm`):
+/// the share the trimmed loss leaves out of each batch (`train::TRIM`).
+const NORM_TRIM: f64 = 0.10;
 
 /// Row `r` of the sample in the model's column order (text borrowed from the sample).
 pub type RowFn<'f, 's> = dyn Fn(usize) -> Vec<Value<'s>> + Sync + 'f;
@@ -106,17 +110,17 @@ fn fit_normalisers(
             })
             .collect()
     });
-    let n = cal.len().max(1) as f64;
+    let trimmed = Guards::for_options(&model.options).trimmed_norm;
     for j in 0..d {
-        let (se, sm) = raw
-            .iter()
-            .skip(j)
-            .step_by(d)
-            .fold((0.0, 0.0), |(a, b), &(e, mg)| (a + e, b + mg));
-        model.err_norm[j] = ((se / n) as f32).max(1e-3);
+        let mut err: Vec<f64> = raw.iter().skip(j).step_by(d).map(|t| t.0).collect();
+        if trimmed {
+            err.sort_by(f64::total_cmp);
+            err.truncate(err.len() - (NORM_TRIM * err.len() as f64).round() as usize);
+        }
+        let mean = err.iter().sum::<f64>() / err.len().max(1) as f64;
+        model.err_norm[j] = (mean as f32).max(1e-3);
         // The hinged marginal is already on a common scale (nats beyond the tail):
         // dividing by its training mean would blow up columns never extreme in training.
-        let _ = sm;
         model.marg_norm[j] = 1.0;
     }
 }

@@ -600,12 +600,14 @@ mod tests {
         screen: true,
         reference_fence: true,
         reference_mass: true,
+        trimmed_norm: true,
     };
     const ALL_OFF: Guards = Guards {
         trim_loss: false,
         screen: false,
         reference_fence: false,
         reference_mass: false,
+        trimmed_norm: false,
     };
 
     fn opts(clean: Option<bool>) -> TrainOptions {
