@@ -100,7 +100,7 @@ fn model_name(key: &Key) -> String {
 
 impl CallSite {
     pub fn new(key: Key) -> Self {
-        let (id, version, model) = cache::active(&model_name(&key));
+        let (id, _, model) = cache::active(&model_name(&key));
         let scratch = model.scratch();
         CallSite {
             key,
@@ -109,7 +109,7 @@ impl CallSite {
             scratch,
             binding: None,
             values: Vec::new(),
-            tally: stats::Tally::new(id, version),
+            tally: stats::Tally::new(id),
         }
     }
 

@@ -27,7 +27,6 @@ const TALLY_KEEP: usize = 64;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Counts {
     pub id: i64,
-    pub version: i32,
     pub scored: u64,
     pub flagged: u64,
     pub topk_scans: u64,
@@ -101,7 +100,6 @@ impl Table {
         if slot.counts.id != c.id || i == used {
             slot.counts = Counts {
                 id: c.id,
-                version: c.version,
                 ..Counts::default()
             };
         }
@@ -150,13 +148,13 @@ pub fn scope() -> &'static str {
 #[derive(Clone, Copy, Debug)]
 pub struct Tally {
     id: i64,
-    version: i32,
     at: usize,
 }
 
 impl Tally {
-    pub fn new(id: i64, version: i32) -> Self {
-        Tally { id, version, at: 0 }
+    /// The handle of the model version whose catalog row is `id`.
+    pub fn new(id: i64) -> Self {
+        Tally { id, at: 0 }
     }
 
     fn with(&mut self, f: impl FnOnce(&mut Counts)) {
@@ -167,7 +165,6 @@ impl Tally {
                     None => {
                         t.push(Counts {
                             id: self.id,
-                            version: self.version,
                             ..Counts::default()
                         });
                         t.len() - 1
@@ -225,7 +222,6 @@ fn flush() {
             t.iter_mut().for_each(|c| {
                 *c = Counts {
                     id: c.id,
-                    version: c.version,
                     ..Counts::default()
                 }
             });

@@ -69,20 +69,14 @@ pub fn checked(
             "Top-k holds its k rows in memory; for more rows, ORDER BY ssad_score('model', t) DESC.",
         );
     }
-    let (id, version, model) = cache::active(model_name);
+    let (id, _, model) = cache::active(model_name);
     let relid = match source {
         Some(r) => r.oid(),
         None => source::resolve(&catalog::train_args(model_name).source),
     };
     source::require_rows(relid);
     let feeds = source::feeds_for_model(&model, relid);
-    (
-        model,
-        relid,
-        feeds,
-        k as usize,
-        stats::Tally::new(id, version),
-    )
+    (model, relid, feeds, k as usize, stats::Tally::new(id))
 }
 
 /// The k most anomalous rows of `source` (default: the relation the model
