@@ -360,7 +360,12 @@ pub fn scan_scored_sampled<E: Send + 'static>(
     };
     let pool = ssad_core::thread_pool(crate::gucs::THREADS.get() as usize)
         .unwrap_or_else(|e| error::core(e));
-    let mut pipeline = Pipeline::new(Arc::clone(model), pool);
+    // Rows repeated across fetches are scored once, within the memory a
+    // hash table of the executor's may take (work_mem x hash_mem_multiplier).
+    // SAFETY: reads two GUCs; the backend thread.
+    let memo_bytes = unsafe { pg_sys::get_hash_memory_limit() };
+    let mut pipeline =
+        Pipeline::new(Arc::clone(model), pool).with_memo(model.n_columns(), memo_bytes);
     scan(
         relid,
         sample,

@@ -6,8 +6,9 @@
 
 use crate::error::{CoreError, Result};
 use crate::model::{KnnDone, Model, Scratch};
-use crate::rows::{Distinct, Rows};
+use crate::rows::{cells_hash, Distinct, Rows};
 use crate::schema::Value;
+use crate::score_memo::{Placed, ScoreMemo};
 use crate::student::Student;
 use rayon::prelude::*;
 use std::collections::VecDeque;
@@ -132,17 +133,17 @@ impl Model {
     }
 
     /// `score_chunk` of `n` rows of a compact batch from `start` on: rows
-    /// `start..start + n`, or with `firsts` the rows it lists there. The
+    /// `start..start + n`, or with `picks` the rows it lists there. The
     /// hybrid path (the default) encodes them straight from the cells; the
     /// others lay their values out first.
     fn score_at(
         &self,
         rows: &Rows,
-        firsts: Option<&[u32]>,
+        picks: Option<&[u32]>,
         start: usize,
         n: usize,
     ) -> Result<Vec<f64>> {
-        let at = |i: usize| firsts.map_or(start + i, |f| f[start + i] as usize);
+        let at = |i: usize| picks.map_or(start + i, |p| p[start + i] as usize);
         if let Some(st) = self.hybrid() {
             let layout = self.layout();
             return self.score_hybrid(st, n, |i, base, marg, z| {
@@ -214,12 +215,48 @@ pub type Scored<T> = (T, Rows, Result<Vec<f64>>);
 /// One chunk's scores, by chunk index within its batch.
 type ChunkScores = (usize, Result<Vec<f64>>);
 
+/// Which rows of a batch the pool scores, and how every row gets its score.
+enum Plan {
+    /// Every row.
+    All,
+    /// Rows found in the scan's memo share its entry (`entry[r]`); the first
+    /// of each new entry is scored (`units`, rows in order, with the entry
+    /// each fills in `filled`, `u32::MAX` for a row the memo refused).
+    Memo {
+        entry: Vec<u32>,
+        units: Vec<u32>,
+        filled: Vec<u32>,
+    },
+    /// The memo is full: rows repeated within the batch are scored once
+    /// (`Distinct`), and not at all when the memo holds them (`held`, NaN
+    /// where not); `units` lists the groups scored.
+    Local {
+        distinct: Distinct,
+        held: Vec<f64>,
+        units: Vec<u32>,
+    },
+}
+
+impl Plan {
+    /// The rows the pool scores, in order.
+    fn rows(&self) -> Option<Vec<u32>> {
+        match self {
+            Plan::All => None,
+            Plan::Memo { units, .. } => Some(units.clone()),
+            Plan::Local {
+                distinct, units, ..
+            } => Some(units.iter().map(|&g| distinct.firsts[g as usize]).collect()),
+        }
+    }
+}
+
 /// A batch in flight: its chunks are scored by whichever pool thread is free.
 struct InFlight<T> {
     tag: T,
     rows: Arc<Rows>,
-    /// The batch's distinct rows when repeated rows are scored once.
-    distinct: Option<Arc<Distinct>>,
+    plan: Plan,
+    /// What the pool scores (`Plan::rows`), None for every row.
+    picks: Option<Arc<Vec<u32>>>,
     chunks: usize,
     rx: Receiver<ChunkScores>,
 }
@@ -231,8 +268,8 @@ struct InFlight<T> {
 /// (one thread per batch left the other idle at the start and the end of a
 /// scan, up to a whole batch). The caller never waits on a batch while the
 /// pool has fewer than one batch per thread queued. Batches come back in
-/// submission order. Rows repeated within a batch are scored once (see
-/// `MIN_REPEATS`).
+/// submission order. A row equal to one scored earlier in the scan (the
+/// memo, `with_memo`) or in its batch is not scored again (see `MIN_REPEATS`).
 pub struct Pipeline<T: Send + 'static> {
     model: Arc<Model>,
     pool: Arc<rayon::ThreadPool>,
@@ -240,12 +277,14 @@ pub struct Pipeline<T: Send + 'static> {
     /// Whether batches are still searched for repeated rows (each scored
     /// once): off once a batch repeats under `MIN_REPEATS` of its rows.
     dedup: bool,
+    memo: ScoreMemo,
 }
 
-/// The share of repeated rows in a batch below which a scan stops looking
-/// for them (hashing a row costs about as much as 2% of scoring it), judged
-/// on a batch of at least `JUDGED_ROWS` (a small batch repeats less: of
-/// celeba's rows 12% repeat within 10,000, 44% within the whole table).
+/// The share of repeated rows in a batch (within it or held by the memo)
+/// below which a scan stops looking for them (hashing a row costs about as
+/// much as 2% of scoring it), judged on a batch of at least `JUDGED_ROWS` (a
+/// small batch repeats less: of celeba's rows 12% repeat within 10,000, 44%
+/// within the whole table).
 const MIN_REPEATS: f64 = 0.02;
 const JUDGED_ROWS: usize = 8192;
 
@@ -256,43 +295,114 @@ impl<T: Send + 'static> Pipeline<T> {
             pool: Arc::new(pool),
             in_flight: VecDeque::new(),
             dedup: true,
+            memo: ScoreMemo::default(),
         }
+    }
+
+    /// Keep the scores of up to `bytes` of distinct rows of `width` cells
+    /// across batches (`ScoreMemo`).
+    pub fn with_memo(mut self, width: usize, bytes: usize) -> Self {
+        self.memo = ScoreMemo::new(width, bytes);
+        self
+    }
+
+    /// Rows the memo holds.
+    pub fn memo_rows(&self) -> usize {
+        self.memo.len()
+    }
+
+    /// Which rows of `rows` the pool scores: a repeated row is scored once
+    /// (rows equal in every cell get the same score bit for bit), and not
+    /// at all when an earlier batch scored its equal.
+    fn plan(&mut self, rows: &Rows) -> Plan {
+        if !self.dedup || !rows.hashable() {
+            return Plan::All;
+        }
+        let plan = if self.memo.takes(rows.width()) && !self.memo.full() {
+            let hashes: Vec<u64> = (0..rows.len())
+                .map(|r| cells_hash(rows.cells_of(r)))
+                .collect();
+            let mut placed = Vec::new();
+            self.memo
+                .place_many(&hashes, |r| rows.cells_of(r), &mut placed);
+            let (mut units, mut filled) = (Vec::new(), Vec::new());
+            let entry = placed
+                .iter()
+                .enumerate()
+                .map(|(r, p)| match *p {
+                    Placed::Held(e) => e,
+                    Placed::New(e) => {
+                        units.push(r as u32);
+                        filled.push(e);
+                        e
+                    }
+                    Placed::Refused => {
+                        units.push(r as u32);
+                        filled.push(u32::MAX);
+                        u32::MAX
+                    }
+                })
+                .collect();
+            Plan::Memo {
+                entry,
+                units,
+                filled,
+            }
+        } else {
+            let Some(distinct) = rows.distinct() else {
+                return Plan::All;
+            };
+            let held = if self.memo.takes(rows.width()) {
+                self.memo.get_many(&distinct.hashes, |g| {
+                    rows.cells_of(distinct.firsts[g] as usize)
+                })
+            } else {
+                vec![f64::NAN; distinct.firsts.len()]
+            };
+            let units = (0..held.len() as u32)
+                .filter(|&g| held[g as usize].is_nan())
+                .collect();
+            Plan::Local {
+                distinct,
+                held,
+                units,
+            }
+        };
+        if rows.len() >= JUDGED_ROWS {
+            let scored = match &plan {
+                Plan::Memo { units, .. } | Plan::Local { units, .. } => units.len(),
+                Plan::All => rows.len(),
+            };
+            self.dedup = 1.0 - scored as f64 / rows.len() as f64 >= MIN_REPEATS;
+        }
+        plan
     }
 
     /// Start scoring `rows` (tagged with `tag`); once every pool thread has
     /// a batch's worth queued, returns the oldest, scored.
     pub fn submit(&mut self, tag: T, rows: Rows) -> Option<Scored<T>> {
         let (tx, rx) = channel();
-        // A repeated row is scored once: rows equal in every cell get the
-        // same score bit for bit, so only the first of each is scored.
-        let distinct = if self.dedup { rows.distinct() } else { None };
-        if let Some(d) = &distinct {
-            if rows.len() >= JUDGED_ROWS {
-                let repeats = 1.0 - d.firsts.len() as f64 / rows.len() as f64;
-                self.dedup = repeats >= MIN_REPEATS;
-            }
-        }
-        let distinct = distinct.map(Arc::new);
+        let plan = self.plan(&rows);
+        let picks = plan.rows().map(Arc::new);
         let rows = Arc::new(rows);
-        let units = distinct.as_ref().map_or(rows.len(), |d| d.firsts.len());
+        let units = picks.as_ref().map_or(rows.len(), |p| p.len());
         let chunks = units.div_ceil(CHUNK);
         for c in 0..chunks {
             let (model, rows, tx) = (Arc::clone(&self.model), Arc::clone(&rows), tx.clone());
-            let distinct = distinct.clone();
+            let picks = picks.clone();
             // Spawned from outside the pool: a FIFO queue, so older batches go first.
             self.pool.spawn(move || {
                 let (start, n) = (c * CHUNK, CHUNK.min(units - c * CHUNK));
                 // A panic must not unwind into rayon (which aborts the process):
                 // it becomes an error the caller raises.
                 let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let firsts = distinct.as_ref().map(|d| d.firsts.as_slice());
-                    model.score_at(&rows, firsts, start, n)
+                    model.score_at(&rows, picks.as_ref().map(|p| p.as_slice()), start, n)
                 }))
                 .unwrap_or_else(|_| Err(CoreError::Internal("batch scoring panicked".into())));
                 // Let go of the rows before reporting, so that the caller owns
                 // them alone once every chunk has reported.
                 drop(rows);
-                drop(distinct);
+                drop(picks);
                 // The receiver only goes away when the caller is unwinding an error.
                 let _ = tx.send((c, scores));
             });
@@ -300,7 +410,8 @@ impl<T: Send + 'static> Pipeline<T> {
         self.in_flight.push_back(InFlight {
             tag,
             rows,
-            distinct,
+            plan,
+            picks,
             chunks,
             rx,
         });
@@ -326,22 +437,57 @@ impl<T: Send + 'static> Pipeline<T> {
             };
             parts[c] = scores;
         }
-        let scores = parts
+        drop(f.picks);
+        let scored = parts
             .into_iter()
             .try_fold(Vec::with_capacity(f.rows.len()), |mut out, p| {
                 out.extend(p?);
                 Ok(out)
-            })
-            .and_then(|unit| match &f.distinct {
-                Some(d) if unit.len() == d.firsts.len() => {
-                    Ok(d.group.iter().map(|&g| unit[g as usize]).collect())
-                }
-                Some(_) => Err(CoreError::Internal("a batch's scores went missing".into())),
-                None => Ok(unit),
             });
+        let n = f.rows.len();
+        let scores = scored.and_then(|unit| self.spread(f.plan, unit, n));
         // Every job dropped its handle before reporting.
         let rows = Arc::try_unwrap(f.rows).unwrap_or_else(|shared| shared.as_ref().clone());
         Some((f.tag, rows, scores))
+    }
+
+    /// Every row's score from the scores of the rows `plan` had scored
+    /// (`unit`); a new memo entry takes its score here. Batches come back in
+    /// order, so an entry an earlier batch added is filled by now.
+    fn spread(&mut self, plan: Plan, unit: Vec<f64>, n: usize) -> Result<Vec<f64>> {
+        let missing = || CoreError::Internal("a batch's scores went missing".into());
+        match plan {
+            Plan::All if unit.len() == n => Ok(unit),
+            Plan::Memo {
+                entry,
+                units,
+                filled,
+            } if unit.len() == units.len() => {
+                for (&e, &v) in filled.iter().zip(&unit) {
+                    self.memo.set(e, v);
+                }
+                let mut next = units.iter().zip(&unit).peekable();
+                (0..n as u32)
+                    .map(|r| match next.next_if(|(&u, _)| u == r) {
+                        Some((_, &v)) => Ok(v),
+                        None => Some(self.memo.score(entry[r as usize]))
+                            .filter(|v| !v.is_nan())
+                            .ok_or_else(missing),
+                    })
+                    .collect()
+            }
+            Plan::Local {
+                distinct,
+                mut held,
+                units,
+            } if unit.len() == units.len() => {
+                for (&g, &v) in units.iter().zip(&unit) {
+                    held[g as usize] = v;
+                }
+                Ok(distinct.group.iter().map(|&g| held[g as usize]).collect())
+            }
+            _ => Err(missing()),
+        }
     }
 }
 
@@ -439,6 +585,44 @@ mod tests {
                 .collect();
             assert_eq!(sc.unwrap_or_default(), want);
             assert_eq!(back.len(), b.len());
+        }
+        // A scan's memo: rows repeated across batches are scored once, and
+        // every row keeps its own score, while the memo has room, as it
+        // fills mid-batch (rows refused), and once it is full (repeats within
+        // a batch, and rows it holds, still scored once).
+        let pool: Vec<Vec<Value<'static>>> = (0..300).map(|i| rows[i * 5].clone()).collect();
+        let stream: Vec<Vec<Value<'static>>> = (0..6000)
+            .map(|_| pool[rng.below(300) as usize].clone())
+            .collect();
+        let want: Vec<f64> = stream
+            .iter()
+            .map(|r| m.score(r, &mut s).unwrap_or(f64::NAN))
+            .collect();
+        // Bytes for one piece of the store and 1,024 slots, and 0, 40 or
+        // every row's scores (with 2,048 slots for the last).
+        let piece = (65536 / 4) * 4 * 8;
+        for (budget, held) in [
+            (piece + 1024 * 8, 0),
+            (piece + 40 * 12 + 1024 * 8, 40),
+            (piece + 300 * 12 + 2048 * 8, 300),
+        ] {
+            let mut pipe = super::Pipeline::new(
+                Arc::new(m.clone()),
+                thread_pool(2).unwrap_or_else(|e| panic!("{e}")),
+            )
+            .with_memo(4, budget);
+            let mut got = Vec::new();
+            for (i, b) in stream.chunks(700).enumerate() {
+                let batch = Rows::from_rows(4, b).unwrap_or_else(|e| panic!("{e}"));
+                got.extend(pipe.submit(i, batch));
+            }
+            assert_eq!(pipe.memo_rows(), held);
+            got.extend(pipe.finish());
+            let scores: Vec<f64> = got
+                .into_iter()
+                .flat_map(|(_, _, sc)| sc.unwrap_or_default())
+                .collect();
+            assert_eq!(scores, want, "memo of {budget} bytes");
         }
         let bad = vec![vec![Value::Num(1.0)]];
         assert!(matches!(

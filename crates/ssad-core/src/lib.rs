@@ -29,6 +29,7 @@ pub mod rng;
 pub mod rows;
 pub mod sample;
 pub mod schema;
+pub mod score_memo;
 pub mod student;
 pub mod tails;
 pub mod time;

@@ -124,6 +124,18 @@ impl Rows {
             .map(|&c| self.value_of(c))
     }
 
+    /// Whether equal cells mean equal rows: no text (a text cell points
+    /// into this batch's text), and some columns.
+    pub(crate) fn hashable(&self) -> bool {
+        self.width > 0 && self.spans.is_empty() && self.n <= u32::MAX as usize
+    }
+
+    /// Row `r`'s cells: equal cells, equal values (for rows without text).
+    #[inline]
+    pub(crate) fn cells_of(&self, r: usize) -> &[u64] {
+        &self.cells[r * self.width..(r + 1) * self.width]
+    }
+
     /// Row `r` with its values owned.
     pub fn row_owned(&self, r: usize) -> Vec<Value<'static>> {
         self.row_values(r).map(Value::into_owned).collect()
@@ -135,11 +147,21 @@ impl Rows {
 const MAX_PROBES: usize = 32;
 
 /// A batch's distinct rows: `firsts` holds the first row of each group of
-/// rows equal cell for cell, in row order, and `group[r]` row r's group.
+/// rows equal cell for cell, in row order, `hashes` its cells' hash
+/// (`cells_hash`), and `group[r]` row r's group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Distinct {
     pub firsts: Vec<u32>,
+    pub hashes: Vec<u64>,
     pub group: Vec<u32>,
+}
+
+/// A multiplicative hash of a row's cells.
+#[inline]
+pub(crate) fn cells_hash(row: &[u64]) -> u64 {
+    row.iter().fold(0u64, |h, &c| {
+        (h.rotate_left(5) ^ c).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+    })
 }
 
 impl Rows {
@@ -153,16 +175,15 @@ impl Rows {
 
     fn distinct_probing(&self, max_probes: usize) -> Option<Distinct> {
         let w = self.width;
-        if w == 0 || !self.spans.is_empty() || self.n > u32::MAX as usize {
+        if !self.hashable() {
             return None;
         }
         let slots = (2 * self.n).next_power_of_two().max(16);
         let mut table = vec![u32::MAX; slots];
-        let (mut firsts, mut group) = (Vec::new(), Vec::with_capacity(self.n));
+        let (mut firsts, mut hashes, mut group) =
+            (Vec::new(), Vec::new(), Vec::with_capacity(self.n));
         for (r, row) in self.cells.chunks_exact(w).enumerate() {
-            let h = row.iter().fold(0u64, |h, &c| {
-                (h.rotate_left(5) ^ c).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
-            });
+            let h = cells_hash(row);
             let mut i = (h >> 32) as usize & (slots - 1);
             for probe in 0.. {
                 let g = table[i];
@@ -174,17 +195,22 @@ impl Rows {
                     }
                     group.push(firsts.len() as u32);
                     firsts.push(r as u32);
+                    hashes.push(h);
                     break;
                 }
                 let f = firsts[g as usize] as usize;
-                if self.cells[f * w..(f + 1) * w] == *row {
+                if crate::score_memo::same_cells(&self.cells[f * w..(f + 1) * w], row) {
                     group.push(g);
                     break;
                 }
                 i = (i + 1) & (slots - 1);
             }
         }
-        Some(Distinct { firsts, group })
+        Some(Distinct {
+            firsts,
+            hashes,
+            group,
+        })
     }
 }
 
