@@ -41,6 +41,23 @@ impl RawRow<'_> {
     }
 }
 
+impl RawRow<'_> {
+    /// Whether the `n` columns from `ord` (1-based) are all float8.
+    pub fn float8_run(&self, ord: usize, n: usize) -> bool {
+        ord.checked_sub(1)
+            .and_then(|i| self.types.get(i..i + n))
+            .is_some_and(|t| t.iter().all(|&t| t == pg_sys::FLOAT8OID))
+    }
+
+    /// The float8 column at `ord` of a run `float8_run` vouched for.
+    #[inline]
+    pub fn float8_of_run(&self, ord: usize) -> Option<f64> {
+        let i = ord - 1;
+        // float8 is passed by value on 64-bit platforms (pgrx requires them).
+        (!self.nulls[i]).then(|| f64::from_bits(self.datums[i].value() as u64))
+    }
+}
+
 /// What `stream` hands its callback.
 pub enum Item<'a> {
     Row(&'a RawRow<'a>),

@@ -104,6 +104,28 @@ impl Rows {
         Ok(())
     }
 
+    /// Append one row of numbers (None for NULL): what `push_row` makes of
+    /// the same values, without building them. A row of another width is
+    /// refused and nothing is added.
+    pub fn push_numbers(&mut self, row: impl IntoIterator<Item = Option<f64>>) -> Result<()> {
+        let start = self.cells.len();
+        self.cells.extend(row.into_iter().map(|v| match v {
+            None => TAG_NULL << TAG_SHIFT,
+            Some(x) if x.is_nan() => NAN_BITS,
+            Some(x) => x.to_bits(),
+        }));
+        let got = self.cells.len() - start;
+        if got != self.width {
+            self.cells.truncate(start);
+            return Err(CoreError::RowMismatch(format!(
+                "expected {} values, got {got}",
+                self.width
+            )));
+        }
+        self.n += 1;
+        Ok(())
+    }
+
     #[inline]
     fn value_of(&self, cell: u64) -> Value<'_> {
         match cell >> TAG_SHIFT {
@@ -301,6 +323,29 @@ mod tests {
         // Text: no grouping.
         let texts = Rows::from_rows(1, &[vec![t("a")], vec![t("a")]]);
         assert_eq!(texts.map(|r| r.distinct()), Ok(None));
+    }
+
+    #[test]
+    fn numbers_push_as_their_values_do() {
+        let nums = [
+            Some(1.5),
+            None,
+            Some(f64::NAN),
+            Some(-f64::NAN),
+            Some(-0.0),
+            Some(f64::INFINITY),
+            Some(f64::from_bits(0xFFF9_0000_0000_0001)),
+        ];
+        let mut a = Rows::with_capacity(7, 1);
+        assert!(a.push_numbers(nums).is_ok());
+        let values: Vec<Value<'static>> = nums
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Num))
+            .collect();
+        let b = Rows::from_rows(7, &[values]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.cells, b.cells);
+        assert!(a.push_numbers([Some(1.0)]).is_err());
+        assert_eq!((a.len(), a.cells.len()), (1, 7));
     }
 
     #[test]
