@@ -7,7 +7,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ssad_core::aligned::Aligned;
 use ssad_core::kernels::yardstick::{self, fma_peak_gflops, int8_peak_gops};
-use ssad_core::kernels::{available, selected, Int8Query, GROUP_BYTES, INT8_LANES, KNN_BLOCK};
+use ssad_core::kernels::{
+    available, selected, Int8Query, GROUP_BYTES, INT8_LANES, KNN_BLOCK, TILE_GROUP_BYTES,
+};
 use ssad_core::knn::{KnnScratch, Reference};
 use ssad_core::rng::Rng;
 
@@ -205,6 +207,30 @@ fn int8_bounds(c: &mut Criterion) {
                             err: 0.02,
                         };
                         k.block_bounds_i8(black_box(&mut bounds), &rows, &cc, &err, q)
+                    })
+                },
+            );
+        }
+        g.finish();
+        // The batch search's int8 pass: 32 queries against the same rows
+        // laid out block by block (the int8 counterpart of `block_mins`).
+        let mut g = c.benchmark_group(format!("block_mins_i8/{}", k.name));
+        for d in [3usize, 16, 39] {
+            let width = d.next_multiple_of(4);
+            let nb = 1024 / KNN_BLOCK;
+            let rows: Vec<i8> = (0..nb * (width / 4) * TILE_GROUP_BYTES)
+                .map(|i| ((i * 37) % 255) as i8)
+                .collect();
+            let cc: Vec<i32> = (0..nb * KNN_BLOCK).map(|i| i as i32).collect();
+            let u: Vec<u8> = (0..32 * width).map(|i| (i * 29 % 256) as u8).collect();
+            let mut mins = vec![0i32; 32 * nb];
+            g.throughput(Throughput::Elements(2 * (32 * 1024 * width) as u64));
+            g.bench_with_input(
+                BenchmarkId::from_parameter(format!("32x1024x{d}")),
+                &d,
+                |bch, _| {
+                    bch.iter(|| {
+                        k.block_mins_i8(black_box(&mut mins), &rows, &cc, black_box(&u), 32)
                     })
                 },
             );

@@ -38,6 +38,7 @@ macro_rules! read_peak {
 
 mod common;
 mod int8;
+mod int8_tile;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod scalar;
@@ -68,6 +69,9 @@ type BlockMinsFn = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], usize);
 /// Per block of int8 rows, a lower bound of the squared distance to the
 /// query (checked shapes).
 type BlockBoundsI8Fn = unsafe fn(&mut [f32], &[i8], &[i32], &[f32], Int8Query<'_>);
+/// Per query of a tile and block of int8 rows, the least `c - 2 u.v` over
+/// the block's rows (checked shapes).
+type BlockMinsI8Fn = unsafe fn(&mut [i32], &[i8], &[i32], &[u8], usize);
 
 /// The first position of the least value.
 type LeastFn = unsafe fn(&[f32]) -> usize;
@@ -84,7 +88,9 @@ type Log1pFn = unsafe fn(&mut [f32], &[f64], f32);
 pub(crate) use common::log1p_capped_one;
 use common::sq_diff_add_body;
 pub use common::KNN_BLOCK;
+pub(crate) use int8::bound_of;
 pub use int8::{Int8Query, GROUP_BYTES, LANES as INT8_LANES};
+pub use int8_tile::TILE_GROUP_BYTES;
 
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -96,6 +102,10 @@ pub struct Kernels {
     block_dists2: BlockDist2Fn,
     block_mins: BlockMinsFn,
     block_bounds_i8: BlockBoundsI8Fn,
+    block_mins_i8: BlockMinsI8Fn,
+    /// Whether `block_mins_i8` beats `block_mins` (integer dot products of 4
+    /// bytes in one instruction): the batch search then bounds with it.
+    pub int8_tiles: bool,
     gemm: GemmFn,
     add_rows: AddRowsFn,
     log1p_capped: Log1pFn,
@@ -116,6 +126,8 @@ pub(crate) fn scalar_kernels() -> Kernels {
         block_dists2: scalar::block_dists2,
         block_mins: scalar::block_mins,
         block_bounds_i8: int8::block_bounds_i8,
+        block_mins_i8: int8_tile::block_mins_i8,
+        int8_tiles: false,
         gemm: scalar::gemm,
         add_rows: scalar::add_rows,
         log1p_capped: scalar::log1p_capped,
@@ -141,6 +153,8 @@ pub fn available() -> Vec<Kernels> {
                 block_dists2: x86::block_dists2_avx2,
                 block_mins: x86::block_mins_avx2,
                 block_bounds_i8: x86::block_bounds_i8_avx2,
+                block_mins_i8: int8_tile::block_mins_i8,
+                int8_tiles: false,
                 gemm: x86::gemm_avx2,
                 add_rows: x86::add_rows_avx2,
                 log1p_capped: x86::log1p_capped_avx2,
@@ -150,6 +164,7 @@ pub fn available() -> Vec<Kernels> {
             });
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
+            let vnni = std::arch::is_x86_feature_detected!("avx512vnni");
             v.push(Kernels {
                 name: "avx512f",
                 axpy: x86::axpy_avx512,
@@ -160,11 +175,17 @@ pub fn available() -> Vec<Kernels> {
                 block_mins: x86::block_mins_avx512,
                 // VNNI's 4-byte dot products where present (not every
                 // AVX-512 CPU has them), else the AVX2 body.
-                block_bounds_i8: if std::arch::is_x86_feature_detected!("avx512vnni") {
+                block_bounds_i8: if vnni {
                     x86::block_bounds_i8_vnni
                 } else {
                     x86::block_bounds_i8_avx2
                 },
+                block_mins_i8: if vnni {
+                    x86::block_mins_i8_vnni
+                } else {
+                    int8_tile::block_mins_i8
+                },
+                int8_tiles: vnni,
                 gemm: x86::gemm_avx512,
                 add_rows: x86::add_rows_avx512,
                 log1p_capped: x86::log1p_capped_avx512,
@@ -187,6 +208,8 @@ pub fn available() -> Vec<Kernels> {
                 block_mins: neon::block_mins,
                 // The portable body, which the compiler vectorises with NEON.
                 block_bounds_i8: int8::block_bounds_i8,
+                block_mins_i8: int8_tile::block_mins_i8,
+                int8_tiles: false,
                 gemm: neon::gemm,
                 add_rows: neon::add_rows,
                 // The scalar body, which the compiler vectorises with NEON
@@ -362,6 +385,30 @@ impl Kernels {
         assert_eq!(blocks.len(), nb * KNN_BLOCK * m, "block_mins blocks shape");
         // SAFETY: shapes checked above; the variant matches the CPU.
         unsafe { (self.block_mins)(mins, blocks, norms, q, r) }
+    }
+
+    /// Per query i of a tile of `r` and block b of int8 rows, the least
+    /// `c - 2 u.v` over the block's slots into `mins[i * blocks + b]`: see
+    /// `int8_tile::block_mins_i8_body` for the layout. Exact integer sums:
+    /// the same numbers in every variant. The caller keeps the sums within
+    /// i32 (at most 4096 columns).
+    #[inline]
+    pub fn block_mins_i8(&self, mins: &mut [i32], rows: &[i8], c: &[i32], u: &[u8], r: usize) {
+        let nb = c.len() / KNN_BLOCK;
+        assert_eq!(c.len(), nb * KNN_BLOCK, "block_mins_i8 c length");
+        let width = u.len().checked_div(r).unwrap_or(0);
+        assert!(
+            u.len() == r * width && width.is_multiple_of(4),
+            "block_mins_i8 query shape"
+        );
+        assert_eq!(
+            rows.len(),
+            nb * (width / 4) * TILE_GROUP_BYTES,
+            "block_mins_i8 rows shape"
+        );
+        assert_eq!(mins.len(), r * nb, "block_mins_i8 output length");
+        // SAFETY: shapes checked above; the variant matches the CPU.
+        unsafe { (self.block_mins_i8)(mins, rows, c, u, r) }
     }
 
     /// Lower bounds of the squared distance from an int8 query to every

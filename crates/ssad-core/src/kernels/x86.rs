@@ -1439,3 +1439,67 @@ pub unsafe fn block_bounds_i8_vnni(
         unsafe { _mm512_storeu_ps(bounds.as_mut_ptr().add(s * 16), b) };
     }
 }
+
+/// The batch search's int8 block minima with VNNI (`int8_tile`): a tile of
+/// 4 queries by 4 blocks, each 64-byte load (4 columns of a block's 16
+/// slots) feeding one `vpdpbusd` per query; then per query and block the
+/// least of `c - 2 u.v` over the 16 lanes. Exact integers: the body's numbers.
+///
+/// # Safety
+/// AVX-512F and AVX-512 VNNI present; shapes checked by the caller
+/// (`Kernels::block_mins_i8`).
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub unsafe fn block_mins_i8_vnni(mins: &mut [i32], rows: &[i8], c: &[i32], u: &[u8], r: usize) {
+    let nb = c.len() / 16;
+    let width = u.len().checked_div(r).unwrap_or(0);
+    let groups = width / 4;
+    let (rp, cp, up) = (rows.as_ptr(), c.as_ptr(), u.as_ptr());
+    macro_rules! tile {
+        ($r:literal, $b:literal, $q0:expr, $b0:expr) => {{
+            let (q0, b0) = ($q0, $b0);
+            // SAFETY: q0 + $r <= r and b0 + $b <= nb, so every read lies inside
+            // `u`, `rows` and `c`, every write inside `mins`.
+            let mut acc: [[__m512i; $b]; $r] = [[_mm512_setzero_si512(); $b]; $r];
+            for g in 0..groups {
+                let p: [__m512i; $b] = std::array::from_fn(|t| unsafe {
+                    _mm512_loadu_si512(rp.add(((b0 + t) * groups + g) * 64).cast())
+                });
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let qv = _mm512_set1_epi32(unsafe {
+                        up.add((q0 + i) * width + 4 * g)
+                            .cast::<i32>()
+                            .read_unaligned()
+                    });
+                    for (a, &pt) in row.iter_mut().zip(&p) {
+                        *a = _mm512_dpbusd_epi32(*a, qv, pt);
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                for (t, &a) in row.iter().enumerate() {
+                    let cv = unsafe { _mm512_loadu_si512(cp.add((b0 + t) * 16).cast()) };
+                    let v = _mm512_sub_epi32(cv, _mm512_add_epi32(a, a));
+                    unsafe {
+                        *mins.get_unchecked_mut((q0 + i) * nb + b0 + t) = _mm512_reduce_min_epi32(v)
+                    };
+                }
+            }
+        }};
+    }
+    let mut q0 = 0;
+    while q0 < r {
+        let rows = if r - q0 >= 4 { 4 } else { 1 };
+        let mut b0 = 0;
+        while b0 < nb {
+            let wide = nb - b0 >= 4;
+            match (rows, wide) {
+                (4, true) => tile!(4, 4, q0, b0),
+                (4, false) => tile!(4, 1, q0, b0),
+                (_, true) => tile!(1, 4, q0, b0),
+                _ => tile!(1, 1, q0, b0),
+            }
+            b0 += if wide { 4 } else { 1 };
+        }
+        q0 += rows;
+    }
+}

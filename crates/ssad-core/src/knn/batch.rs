@@ -1,8 +1,9 @@
 //! Many rows' k nearest at once: each kd-tree leaf's bound for a tile of
 //! queries, so that each load of the reference serves all of them.
 
+use super::index::{BatchI8, Blocks};
 use super::*;
-use crate::kernels::KNN_BLOCK;
+use crate::kernels::{Int8Query, KNN_BLOCK};
 
 impl Reference {
     /// `distance` for `n = xs.len() / d` rows at once (row-major), the shares
@@ -33,6 +34,9 @@ impl Reference {
         let m = ix.frame.dim();
         s.q.resize(m, 0.0);
         s.out.resize(2 * KNN_BLOCK, 0.0);
+        if let Some(bi) = &ix.batch_i8 {
+            return self.distance_batch_i8(tiles, bi, xs, s, cols, dists);
+        }
         for t0 in (0..n).step_by(TILE) {
             let r = TILE.min(n - t0);
             s.tile_q.resize(r * m, 0.0);
@@ -60,6 +64,70 @@ impl Reference {
                 dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
             }
             std::mem::swap(&mut s.mins, &mut mins);
+        }
+    }
+
+    /// `distance_batch` with the blocks bounded from int8 copies of the
+    /// rows and of a tile of queries (`Kernels::block_mins_i8`), each bound
+    /// the one-row search's int8 bound (`Coarse::bounds`) bit for bit; then,
+    /// per row, the blocks it leaves in, as the one-row search visits them.
+    fn distance_batch_i8(
+        &self,
+        tiles: &Blocks,
+        bi: &BatchI8,
+        xs: &[f32],
+        s: &mut KnnScratch,
+        cols: &mut [f64],
+        dists: &mut [f64],
+    ) {
+        let (d, n, m) = (self.d, dists.len(), self.index.frame.dim());
+        let (nb, width) = (bi.c.len() / KNN_BLOCK, bi.coarse.width);
+        let kern = kernels::selected();
+        for t0 in (0..n).step_by(TILE) {
+            let r = TILE.min(n - t0);
+            s.tile_q.resize(r * m, 0.0);
+            self.index
+                .frame
+                .apply_tile(&xs[t0 * d..(t0 + r) * d], r, &mut s.tile_q[..r * m]);
+            s.tile_u.clear();
+            s.tile_u.resize(r * width, 128);
+            s.tile_scale.clear();
+            for (q, u) in s.tile_q[..r * m]
+                .chunks_exact(m.max(1))
+                .zip(s.tile_u.chunks_exact_mut(width.max(1)))
+            {
+                s.tile_scale.push(bi.coarse.quantise(q, u));
+            }
+            s.tile_imins.resize(r * nb, 0);
+            kern.block_mins_i8(&mut s.tile_imins, bi.vals.as_i8(), &bi.c, &s.tile_u, r);
+            let mut bounds = std::mem::take(&mut s.bounds);
+            bounds.resize(nb, 0.0);
+            for i in 0..r {
+                let (qn, step, err) = s.tile_scale[i];
+                let query = Int8Query {
+                    u: &s.tile_u[i * width..(i + 1) * width],
+                    qn,
+                    step,
+                    err,
+                };
+                for ((o, &least), &e) in bounds
+                    .iter_mut()
+                    .zip(&s.tile_imins[i * nb..(i + 1) * nb])
+                    .zip(&bi.coarse.err)
+                {
+                    *o = kernels::bound_of(least, e, query);
+                }
+                let row = t0 + i;
+                let x = &xs[row * d..(row + 1) * d];
+                s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
+                let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
+                let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
+                let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
+                self.visit_bounded(tiles, &mut bounds, cut, self.scored_held(), None, s);
+                self.finish(x, s);
+                dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
+            }
+            s.bounds = bounds;
         }
     }
 }

@@ -22,7 +22,9 @@ use crate::kernels::{self, Int8Query, GROUP_BYTES, INT8_LANES, KNN_BLOCK};
 ///   each is compact on every leading axis): each block's least
 ///   `|r|^2 - 2 x.r` (the expanded squared distance, with a rounding slack),
 ///   computed for a tile of queries at once so that each load of the
-///   reference serves all of them.
+///   reference serves all of them; where the CPU has 4-byte integer dot
+///   products (VNNI), the same pass over int8 copies (`BatchI8`), whose
+///   bounds are the one-row search's int8 bounds.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Index {
     pub(super) frame: Frame,
@@ -43,6 +45,11 @@ pub(super) struct Index {
     /// the groups they rule out.
     pub(super) groups: Option<Groups>,
     pub(super) batch_bounds: bool,
+    /// Where the batch search bounds every block and the CPU has 4-byte
+    /// integer dot products (`Kernels::int8_tiles`): an int8 copy of
+    /// `tiles` laid out for a tile of queries, which bounds with a quarter
+    /// of the instructions of the f32 pass.
+    pub(super) batch_i8: Option<BatchI8>,
     /// Per block of `walk`, the range of its rows on the first axis.
     pub(super) lo: Vec<f32>,
     pub(super) hi: Vec<f32>,
@@ -90,6 +97,43 @@ pub(super) struct Coarse {
     pub(super) c: Vec<i32>,
     /// Per block, the largest distance of a row from its int8 copy (rounded up).
     pub(super) err: Vec<f32>,
+}
+
+/// The int8 copy of `tiles` for the batch search: `coarse`'s quantisation,
+/// laid out block by block with a block's 16 slots side by side (see
+/// `Kernels::block_mins_i8`), and `|v|^2 + 256 sum v` per slot.
+#[derive(Clone, Debug, Default)]
+pub(super) struct BatchI8 {
+    pub(super) coarse: Coarse,
+    pub(super) vals: Aligned,
+    pub(super) c: Vec<i32>,
+}
+
+impl BatchI8 {
+    /// `coarse`'s bytes and sums for `nb` blocks, re-laid for the tile kernel.
+    pub(super) fn new(coarse: &Coarse, nb: usize) -> Self {
+        let groups = coarse.width / 4;
+        let src = coarse.vals.as_i8();
+        let mut vals = Aligned::zeros(nb * groups * kernels::TILE_GROUP_BYTES / 4);
+        let dst = vals.as_i8_mut();
+        let mut c = vec![PAD_C; nb * KNN_BLOCK];
+        for b in 0..nb {
+            let (sb, lane) = (b / INT8_LANES, b % INT8_LANES);
+            for l in 0..KNN_BLOCK {
+                c[b * KNN_BLOCK + l] = coarse.c[(sb * KNN_BLOCK + l) * INT8_LANES + lane];
+                for g in 0..groups {
+                    let from = (((sb * groups + g) * KNN_BLOCK + l) * INT8_LANES + lane) * 4;
+                    let to = ((b * groups + g) * KNN_BLOCK + l) * 4;
+                    dst[to..to + 4].copy_from_slice(&src[from..from + 4]);
+                }
+            }
+        }
+        BatchI8 {
+            coarse: coarse.clone(),
+            vals,
+            c,
+        }
+    }
 }
 
 /// Per group of `INT8_LANES` consecutive blocks of `tiles` (a subtree of the
@@ -156,6 +200,7 @@ impl Index {
             coarse: None,
             groups: None,
             batch_bounds: false,
+            batch_i8: None,
             lo,
             hi,
             r_max,
@@ -174,6 +219,12 @@ impl Index {
         self.coarse = Coarse::new(&tiles, m);
         self.groups = self.coarse.as_ref().and_then(|_| Groups::new(&tiles, m));
         self.batch_bounds = batch && self.groups.is_none();
+        let nb = tiles.slot_row.len() / KNN_BLOCK;
+        self.batch_i8 = self
+            .coarse
+            .as_ref()
+            .filter(|_| self.batch_bounds && kernels::selected().int8_tiles)
+            .map(|c| BatchI8::new(c, nb));
         self.tiles = Some(tiles);
     }
 
@@ -264,6 +315,18 @@ impl Coarse {
     pub(super) fn query<'a>(&self, q: &[f32], qb: &'a mut Vec<u8>) -> Int8Query<'a> {
         qb.clear();
         qb.resize(self.width, 128);
+        let (qn, step, err) = self.quantise(q, qb);
+        Int8Query {
+            u: qb,
+            qn,
+            step,
+            err,
+        }
+    }
+
+    /// The int8 copy of `q` into `qb` (`width` bytes, 128 past the frame's
+    /// columns), and the query's `qn`, `step` and `err` (`Int8Query`).
+    pub(super) fn quantise(&self, q: &[f32], qb: &mut [u8]) -> (i32, f32, f32) {
         // In f32, four partial sums: the loop vectorises. To the nearest step
         // by truncating a positive number (no libm call); NaN truncates to
         // byte 0, and its error turns NaN.
@@ -278,16 +341,15 @@ impl Coarse {
             *o = byte as u8;
         }
         let e2 = (e2[0] + e2[1]) as f64 + (e2[2] + e2[3]) as f64;
-        Int8Query {
-            u: qb,
+        (
             qn,
-            step: ((self.step * (1.0 - 2e-6)) as f32).next_down(),
+            ((self.step * (1.0 - 2e-6)) as f32).next_down(),
             // Past the f32 arithmetic: the sums' relative error (below
             // m 2^-24, m <= 1024), and per column at most 2^-22 of 127 steps
             // in `t step` (the step itself rounded to f32, then the product).
-            err: ((e2.sqrt() * (1.0 + 1e-4) + (q.len() as f64).sqrt() * 4e-5 * self.step) as f32)
+            ((e2.sqrt() * (1.0 + 1e-4) + (q.len() as f64).sqrt() * 4e-5 * self.step) as f32)
                 .next_up(),
-        }
+        )
     }
 }
 

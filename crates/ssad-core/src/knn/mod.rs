@@ -127,6 +127,11 @@ pub struct KnnScratch {
     tile_q2: Vec<f32>,
     tile_qn: Vec<f64>,
     mins: Vec<f32>,
+    /// The int8 tile (`Index::batch_i8`): each query's bytes and scale
+    /// (`Coarse::quantise`), and each block's least `c - 2 u.v`.
+    tile_u: Vec<u8>,
+    tile_scale: Vec<(i32, f32, f32)>,
+    tile_imins: Vec<i32>,
     /// The one-row search's int8 query and its blocks' lower bounds
     /// (`Coarse::bounds`), and its groups' (`Groups::bounds`).
     coarse_q: Vec<u8>,

@@ -2,8 +2,9 @@
 //! neighbours of a full scan.
 
 use super::frame::{principal_axes, Frame};
+use super::index::BatchI8;
 use super::*;
-use crate::kernels::KNN_BLOCK;
+use crate::kernels::{self, Int8Query, KNN_BLOCK};
 
 fn grid() -> Reference {
     // 10x10 unit grid in 2-D.
@@ -280,10 +281,22 @@ fn pruned_search_returns_the_full_scan_bit_for_bit() {
         }
         // The batch path, with block bounds (tiles of 32 and a tail) and
         // row by row, against one row at a time.
-        for bounds in [true, false] {
+        for (bounds, int8) in [(true, false), (true, true), (false, false)] {
             let mut r = r.clone();
             if bounds {
                 r.index.set_tiles(d, &r.rows, true);
+                // The int8 tiles on any CPU (the selected kernel, or the
+                // portable body), or the f32 pass.
+                let nb = r.index.lo.len().max(1);
+                let ix = &mut r.index;
+                ix.batch_i8 = ix.coarse.as_ref().filter(|_| int8).map(|c| {
+                    let nb = ix
+                        .tiles
+                        .as_ref()
+                        .map_or(nb, |t| t.slot_row.len() / KNN_BLOCK);
+                    BatchI8::new(c, nb)
+                });
+                assert_eq!(ix.batch_i8.is_some(), int8 && ix.coarse.is_some());
             } else {
                 (r.index.tiles, r.index.coarse) = (None, None);
             }
@@ -295,7 +308,7 @@ fn pruned_search_returns_the_full_scan_bit_for_bit() {
                 assert_eq!(
                     dists[q].to_bits(),
                     want.to_bits(),
-                    "n={n} d={d} {kind} {q} {bounds}"
+                    "n={n} d={d} {kind} {q} {bounds} {int8}"
                 );
                 assert_eq!(&cols[q * d..(q + 1) * d], &one[..], "n={n} d={d} q={q}");
             }
@@ -365,6 +378,56 @@ fn int8_bounds_leave_few_blocks_to_visit() {
     }
     let (int8, gaps) = (a.visits as f64 / 64.0, b.visits as f64 / 64.0);
     assert!(int8 < 0.5 * gaps, "int8 {int8} vs gaps {gaps} blocks a row");
+}
+
+#[test]
+fn int8_tile_bounds_are_the_one_row_int8_bounds() {
+    let mut rng = crate::rng::Rng::new(8);
+    for (n, d) in [(1024usize, 30usize), (700, 39), (100, 5)] {
+        let rows: Vec<f32> = (0..n * d)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i % 2) as f32
+                } else {
+                    rng.normal() as f32
+                }
+            })
+            .collect();
+        let mut r = Reference::new(d, rows);
+        r.index.set_tiles(d, &r.rows, true);
+        let (Some(coarse), Some(tiles)) = (r.index.coarse.clone(), r.index.tiles.as_ref()) else {
+            panic!("int8 copy for n={n} d={d}")
+        };
+        let nb = tiles.slot_row.len() / KNN_BLOCK;
+        let bi = BatchI8::new(&coarse, nb);
+        let m = r.index.frame.dim();
+        let xs: Vec<f32> = (0..9 * d).map(|_| (rng.normal() * 1.5) as f32).collect();
+        let mut q = vec![0.0f32; 9 * m];
+        r.index.frame.apply_tile(&xs, 9, &mut q);
+        let mut u = vec![128u8; 9 * coarse.width];
+        let scales: Vec<_> = q
+            .chunks_exact(m)
+            .zip(u.chunks_exact_mut(coarse.width))
+            .map(|(qi, ui)| coarse.quantise(qi, ui))
+            .collect();
+        let mut mins = vec![0i32; 9 * nb];
+        kernels::selected().block_mins_i8(&mut mins, bi.vals.as_i8(), &bi.c, &u, 9);
+        let (mut qb, mut want) = (Vec::new(), Vec::new());
+        for (i, qi) in q.chunks_exact(m).enumerate() {
+            coarse.bounds(qi, &mut qb, &mut want);
+            let (qn, step, err) = scales[i];
+            let query = Int8Query {
+                u: &u[i * coarse.width..(i + 1) * coarse.width],
+                qn,
+                step,
+                err,
+            };
+            for b in 0..nb {
+                let got = kernels::bound_of(mins[i * nb + b], coarse.err[b], query);
+                assert_eq!(got.to_bits(), want[b].to_bits(), "n={n} d={d} i={i} b={b}");
+            }
+        }
+    }
 }
 
 #[test]
