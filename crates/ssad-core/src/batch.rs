@@ -598,13 +598,13 @@ mod tests {
             .iter()
             .map(|r| m.score(r, &mut s).unwrap_or(f64::NAN))
             .collect();
-        // Bytes for one piece of the store and 1,024 slots, and 0, 40 or
-        // every row's scores (with 2,048 slots for the last).
-        let piece = (65536 / 4) * 4 * 8;
+        // Bytes for one 512 KB piece of the store and 1,024 slots, and 0, 40
+        // or every row's 20 bytes (with 2,048 slots for the last).
+        let piece = 1 << 19;
         for (budget, held) in [
             (piece + 1024 * 8, 0),
-            (piece + 40 * 12 + 1024 * 8, 40),
-            (piece + 300 * 12 + 2048 * 8, 300),
+            (piece + 40 * 20 + 1024 * 8, 40),
+            (piece + 300 * 20 + 2048 * 8, 300),
         ] {
             let mut pipe = super::Pipeline::new(
                 Arc::new(m.clone()),

@@ -14,6 +14,8 @@ const TAG_NULL: u64 = 0xFFF9;
 const TAG_TEXT: u64 = 0xFFFA;
 const TAG_SHIFT: u32 = 48;
 const PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+/// A NULL's cell.
+pub(crate) const NULL_CELL: u64 = TAG_NULL << TAG_SHIFT;
 /// The one NaN a number cell holds: scoring reads every NaN alike (as a
 /// value of its own from model format 6 on, as missing before).
 const NAN_BITS: u64 = 0x7FF8_0000_0000_0000;

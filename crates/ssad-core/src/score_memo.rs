@@ -6,19 +6,24 @@
 //! lock, no pool thread touches it) and holds at most `budget` bytes; once
 //! full it stops taking rows and keeps answering for those it holds.
 
+use crate::rows::NULL_CELL;
+
 /// Slots probed for one row before the memo gives up on it: rows crafted to
 /// collide cannot make a scan quadratic (a miss is always right).
 const MAX_PROBES: usize = 32;
 
-/// Bytes a held row costs besides its cells and slots: its score and the
-/// hash bits that place it.
-const ENTRY_BYTES: usize = 8 + 4;
+/// Bytes a held row costs besides its stored cells and slots: its score,
+/// the hash bits that place it and where its cells lie.
+const ENTRY_BYTES: usize = 8 + 4 + 8;
 /// Slots of the first table.
 const FIRST_SLOTS: usize = 1024;
-/// Cells of one piece of the store: rows are appended to fixed pieces, never
-/// moved (a growing vector copies what it holds and faults in the new
-/// pages each time it doubles).
-const PIECE_CELLS: usize = 1 << 16;
+/// Bytes of one piece of the store (at least one row's): rows are appended
+/// to fixed pieces, never moved (a growing vector copies what it holds and
+/// faults in the new pages each time it doubles).
+const PIECE_BYTES: usize = 1 << 19;
+/// A stored row's location: its piece above, its offset below, and this
+/// bit when its cells are stored a byte each.
+const SMALL: u64 = 1 << 31;
 
 #[derive(Debug, Default)]
 pub struct ScoreMemo {
@@ -28,13 +33,19 @@ pub struct ScoreMemo {
     /// hash's low 32 bits) above its entry number plus one: most rows that
     /// are not held are told apart by the slot alone.
     slots: Vec<u64>,
-    /// The held rows' cells, `per_piece` rows a piece.
-    pieces: Vec<Vec<u64>>,
-    per_piece: usize,
+    /// The held rows' cells, end to end in pieces: a byte a cell where
+    /// every cell is NULL or a whole number from -127 to 127 (flags, codes,
+    /// counts: a row of 39 flags takes 39 bytes, not 312), else 8 bytes a
+    /// cell. Fewer bytes, fewer fresh pages for a scan to fault in.
+    pieces: Vec<Vec<u8>>,
+    /// Per held row, where its cells lie (`SMALL`).
+    locs: Vec<u64>,
     scores: Vec<f64>,
     /// Each held row's hash, high 32 bits: where it goes in a larger table.
     places: Vec<u32>,
     full: bool,
+    /// The row being placed, in its stored form.
+    enc: Vec<u8>,
 }
 
 /// What `ScoreMemo::place` did with a row.
@@ -55,6 +66,49 @@ pub(crate) fn same_cells(a: &[u64], b: &[u64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u64, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `same_cells` over stored bytes, 8 at a time.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails = wa.remainder() == wb.remainder();
+    tails
+        && wa
+            .zip(wb)
+            .fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)))
+            == 0
+}
+
+/// A row's cells as the memo stores them, into `out`: a byte a cell
+/// (`0x80` for NULL) when each is NULL or a whole number from -127 to 127
+/// (not -0.0), else each cell's 8 bytes. Equal cells give equal bytes and
+/// unequal cells unequal ones (the two forms differ in length). True for
+/// the byte form.
+fn encode(row: &[u64], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let small = |c: u64| -> Option<u8> {
+        if c == NULL_CELL {
+            return Some(0x80);
+        }
+        let t = f64::from_bits(c) as i8;
+        (t != i8::MIN && f64::from(t).to_bits() == c).then_some(t as u8)
+    };
+    for &c in row {
+        match small(c) {
+            Some(b) => out.push(b),
+            None => {
+                out.clear();
+                out.extend(row.iter().flat_map(|c| c.to_le_bytes()));
+                return false;
+            }
+        }
+    }
+    true
+}
+
 impl ScoreMemo {
     /// An empty memo for rows of `width` cells that holds at most `budget`
     /// bytes (none at 0).
@@ -62,9 +116,13 @@ impl ScoreMemo {
         ScoreMemo {
             width,
             budget,
-            per_piece: (PIECE_CELLS / width.max(1)).max(1),
             ..Default::default()
         }
+    }
+
+    /// Bytes of a piece: room for at least one row.
+    fn piece_bytes(&self) -> usize {
+        PIECE_BYTES.max(8 * self.width)
     }
 
     /// Rows held.
@@ -78,34 +136,41 @@ impl ScoreMemo {
 
     /// Bytes held (whole pieces): never above the budget.
     pub fn bytes(&self) -> usize {
-        self.pieces.len() * self.per_piece * self.width * 8
-            + self.len() * ENTRY_BYTES
-            + self.slots.len() * 8
+        self.pieces.len() * self.piece_bytes() + self.len() * ENTRY_BYTES + self.slots.len() * 8
     }
 
     /// Whether a row of `width` cells could ever be held.
     pub fn takes(&self, width: usize) -> bool {
         width == self.width
             && width > 0
-            && self.budget >= self.per_piece * width * 8 + ENTRY_BYTES + FIRST_SLOTS * 8
+            && self.budget >= self.piece_bytes() + ENTRY_BYTES + FIRST_SLOTS * 8
     }
 
+    /// Entry `e`'s stored cells.
     #[inline]
-    fn row(&self, e: usize) -> &[u64] {
-        let (p, i) = (e / self.per_piece, e % self.per_piece);
-        &self.pieces[p][i * self.width..(i + 1) * self.width]
+    fn stored(&self, e: usize) -> &[u8] {
+        let loc = self.locs[e];
+        let (p, at) = ((loc >> 32) as usize, (loc & (SMALL - 1)) as usize);
+        let len = if loc & SMALL != 0 {
+            self.width
+        } else {
+            8 * self.width
+        };
+        &self.pieces[p][at..at + len]
     }
 
     /// The scores held for rows `row(i)` (whose `cells_hash` is
     /// `hashes[i]`), NaN where none is held or it is pending. The lookups
     /// overlap their cache misses (`prefetch_ahead`).
     pub fn get_many<'a>(&self, hashes: &[u64], row: impl Fn(usize) -> &'a [u64]) -> Vec<f64> {
+        let mut enc = Vec::new();
         hashes
             .iter()
             .enumerate()
             .map(|(i, &h)| {
                 self.prefetch_ahead(hashes, i);
-                self.find(h, row(i)).map_or(f64::NAN, |e| self.score(e))
+                encode(row(i), &mut enc);
+                self.find(h, &enc).map_or(f64::NAN, |e| self.score(e))
             })
             .collect()
     }
@@ -119,35 +184,51 @@ impl ScoreMemo {
         if row.len() != w || w == 0 {
             return Placed::Refused;
         }
-        if let Some(e) = self.find(hash, row) {
+        let mut enc = std::mem::take(&mut self.enc);
+        let small = encode(row, &mut enc);
+        let placed = self.place_encoded(hash, &enc, small, n);
+        self.enc = enc;
+        placed
+    }
+
+    fn place_encoded(&mut self, hash: u64, enc: &[u8], small: bool, n: usize) -> Placed {
+        if let Some(e) = self.find(hash, enc) {
             return Placed::Held(e);
         }
-        // The table stays at most half full; a new piece when the last is full.
+        // The table stays at most half full; a new piece when the last has
+        // no room for the row.
         let slots = if 2 * (n + 1) > self.slots.len() {
             (2 * self.slots.len()).max(FIRST_SLOTS)
         } else {
             self.slots.len()
         };
-        let pieces = n / self.per_piece + 1;
-        let need = pieces * self.per_piece * w * 8 + (n + 1) * ENTRY_BYTES + slots * 8;
-        if need > self.budget || n >= u32::MAX as usize - 1 {
+        let piece = self.piece_bytes();
+        let fits = self
+            .pieces
+            .last()
+            .is_some_and(|p| p.len() + enc.len() <= piece);
+        let pieces = self.pieces.len() + usize::from(!fits);
+        let need = pieces * piece + (n + 1) * ENTRY_BYTES + slots * 8;
+        if need > self.budget || n >= u32::MAX as usize - 1 || pieces > u32::MAX as usize {
             self.full = true;
             return Placed::Refused;
         }
+        let mask = slots - 1;
+        let mut i = (hash >> 32) as usize & mask;
         if slots != self.slots.len() {
             self.grow(slots);
         }
-        let mask = self.slots.len() - 1;
-        let mut i = (hash >> 32) as usize & mask;
         for _ in 0..MAX_PROBES {
             if self.slots[i] == 0 {
                 self.slots[i] = (hash << 32) | (n as u64 + 1);
-                if self.pieces.len() < pieces {
-                    self.pieces.push(Vec::with_capacity(self.per_piece * w));
+                if !fits {
+                    self.pieces.push(Vec::with_capacity(piece));
                 }
-                if let Some(p) = self.pieces.last_mut() {
-                    p.extend_from_slice(row);
-                }
+                let p = self.pieces.len() - 1;
+                let at = self.pieces[p].len();
+                self.pieces[p].extend_from_slice(enc);
+                self.locs
+                    .push(((p as u64) << 32) | at as u64 | if small { SMALL } else { 0 });
                 self.scores.push(f64::NAN);
                 self.places.push((hash >> 32) as u32);
                 return Placed::New(n as u32);
@@ -189,8 +270,8 @@ impl ScoreMemo {
         self.full
     }
 
-    /// The entry holding `row`, if any.
-    fn find(&self, hash: u64, row: &[u64]) -> Option<u32> {
+    /// The entry holding the row whose stored cells are `enc`, if any.
+    fn find(&self, hash: u64, enc: &[u8]) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
@@ -203,7 +284,7 @@ impl ScoreMemo {
             }
             if slot >> 32 == hash & 0xFFFF_FFFF {
                 let e = slot as u32 - 1;
-                if same_cells(self.row(e as usize), row) {
+                if same_bytes(self.stored(e as usize), enc) {
                     return Some(e);
                 }
             }
@@ -228,7 +309,11 @@ impl ScoreMemo {
         if let Some(&half) = hashes.get(i + AHEAD / 2) {
             let slot = self.slots[at(half)];
             if slot != 0 && slot >> 32 == half & 0xFFFF_FFFF {
-                prefetch(&self.row((slot as u32 - 1) as usize)[0]);
+                let loc = self.locs[(slot as u32 - 1) as usize];
+                if let Some(b) = self.pieces[(loc >> 32) as usize].get((loc & (SMALL - 1)) as usize)
+                {
+                    prefetch(b);
+                }
             }
         }
     }
@@ -275,8 +360,7 @@ mod tests {
 
     #[test]
     fn holds_rows_by_their_cells_within_the_budget() {
-        let piece = (PIECE_CELLS / 3) * 3 * 8;
-        let budget = piece + 1000 * ENTRY_BYTES + 2048 * 8;
+        let budget = PIECE_BYTES + 1000 * ENTRY_BYTES + 2048 * 8;
         let mut m = ScoreMemo::new(3, budget);
         assert!(m.takes(3) && !m.takes(2));
         for i in 0..1500u64 {
@@ -310,6 +394,51 @@ mod tests {
         assert!(!none.takes(3));
         assert_eq!(none.place(1, &row(1)), Placed::Refused);
         assert!(none.is_empty() && none.full());
+    }
+
+    #[test]
+    fn stored_forms_tell_every_pair_of_rows_apart() {
+        use crate::schema::Value;
+        let n = |x: f64| Value::Num(x);
+        // Byte-form rows and 8-byte ones, rows differing in one cell by
+        // -0.0, by a NULL against -128 or 128, by a fraction, by NaN.
+        let rows = vec![
+            vec![n(0.0), n(1.0), Value::Null],
+            vec![n(-0.0), n(1.0), Value::Null],
+            vec![n(0.0), n(1.0), n(-128.0)],
+            vec![n(0.0), n(1.0), n(128.0)],
+            vec![n(0.0), n(1.0), n(127.0)],
+            vec![n(0.0), n(1.0), n(-127.0)],
+            vec![n(0.0), n(1.0 + f64::EPSILON), Value::Null],
+            vec![n(0.0), n(1.0), n(f64::NAN)],
+            vec![n(0.5), n(1.0), Value::Null],
+        ];
+        let batch = crate::Rows::from_rows(3, &rows).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = ScoreMemo::new(3, 1 << 24);
+        let mut small = Vec::new();
+        for r in 0..rows.len() {
+            let cells = batch.cells_of(r);
+            let mut enc = Vec::new();
+            small.push(encode(cells, &mut enc));
+            let Placed::New(e) = m.place(cells_hash(cells), cells) else {
+                panic!("row {r} is new")
+            };
+            m.set(e, r as f64);
+        }
+        assert_eq!(
+            small,
+            [true, false, false, false, true, true, false, false, false]
+        );
+        // Each row finds itself, and only itself.
+        for r in 0..rows.len() {
+            let cells = batch.cells_of(r);
+            assert_eq!(m.place(cells_hash(cells), cells), Placed::Held(r as u32));
+            let got = m.get_many(&[cells_hash(cells)], |_| cells);
+            assert_eq!(got, [r as f64]);
+        }
+        // One piece holds both forms (3 and 24 bytes a row).
+        assert_eq!(m.pieces.len(), 1);
+        assert_eq!(m.pieces[0].len(), 3 * 3 + 6 * 24);
     }
 
     #[test]
