@@ -2,6 +2,31 @@
 
 use std::arch::x86_64::*;
 
+/// Walks a grid of `$r` queries by `$nb` blocks in tiles of `$side` by
+/// `$side`, single queries and blocks at the tails, expanding the caller's
+/// `$tile!(queries, blocks, q0, b0)` with literal sizes for each.
+macro_rules! tile_walk {
+    ($tile:ident, $r:expr, $nb:expr, $side:tt) => {{
+        let (r, nb) = ($r, $nb);
+        let mut q0 = 0;
+        while q0 < r {
+            let tall = r - q0 >= $side;
+            let mut b0 = 0;
+            while b0 < nb {
+                let wide = nb - b0 >= $side;
+                match (tall, wide) {
+                    (true, true) => $tile!($side, $side, q0, b0),
+                    (true, false) => $tile!($side, 1, q0, b0),
+                    (false, true) => $tile!(1, $side, q0, b0),
+                    (false, false) => $tile!(1, 1, q0, b0),
+                }
+                b0 += if wide { $side } else { 1 };
+            }
+            q0 += if tall { $side } else { 1 };
+        }
+    }};
+}
+
 /// # Safety
 /// The CPU must support AVX2 and FMA; `y.len() == x.len()`.
 #[target_feature(enable = "avx2,fma")]
@@ -758,8 +783,13 @@ pub unsafe fn block_mins_avx512(
     let m = q.len().checked_div(r).unwrap_or(0);
     let (pb, pn, pq) = (blocks.as_ptr(), norms.as_ptr(), q.as_ptr());
     // A tile of R queries by B blocks: each block load feeds R multiply-adds,
-    // each query broadcast B; R * B independent chains.
+    // each query broadcast B; R * B independent chains (4 x 4 in its own
+    // function, with the four minima reduced together).
     macro_rules! tile {
+        (4, 4, $q0:expr, $b0:expr) => {{
+            // SAFETY: q0 + 4 <= r, b0 + 4 <= nb.
+            unsafe { mins_4x4_avx512(mins, pb, pn, pq, m, nb, $q0, $b0) }
+        }};
         ($r:literal, $b:literal, $q0:expr, $b0:expr) => {{
             let (q0, b0) = ($q0, $b0);
             // SAFETY: q0 + $r <= r and b0 + $b <= nb, so every read lies inside
@@ -788,23 +818,7 @@ pub unsafe fn block_mins_avx512(
             }
         }};
     }
-    let mut q0 = 0;
-    while q0 < r {
-        let rows = if r - q0 >= 4 { 4 } else { 1 };
-        let mut b0 = 0;
-        while b0 < nb {
-            let wide = nb - b0 >= 4;
-            match (rows, wide) {
-                // SAFETY: q0 + 4 <= r, b0 + 4 <= nb.
-                (4, true) => unsafe { mins_4x4_avx512(mins, pb, pn, pq, m, nb, q0, b0) },
-                (4, false) => tile!(4, 1, q0, b0),
-                (_, true) => tile!(1, 4, q0, b0),
-                _ => tile!(1, 1, q0, b0),
-            }
-            b0 += if wide { 4 } else { 1 };
-        }
-        q0 += rows;
-    }
+    tile_walk!(tile, r, nb, 4);
 }
 
 /// The least lane of each of four vectors, reduced together: halves of two
@@ -965,22 +979,7 @@ pub unsafe fn block_mins_avx2(
             }
         }};
     }
-    let mut q0 = 0;
-    while q0 < r {
-        let rows = if r - q0 >= 2 { 2 } else { 1 };
-        let mut b0 = 0;
-        while b0 < nb {
-            let wide = nb - b0 >= 2;
-            match (rows, wide) {
-                (2, true) => tile!(2, 2, q0, b0),
-                (2, false) => tile!(2, 1, q0, b0),
-                (_, true) => tile!(1, 2, q0, b0),
-                _ => tile!(1, 1, q0, b0),
-            }
-            b0 += if wide { 2 } else { 1 };
-        }
-        q0 += rows;
-    }
+    tile_walk!(tile, r, nb, 2);
 }
 
 /// # Safety
@@ -1486,20 +1485,5 @@ pub unsafe fn block_mins_i8_vnni(mins: &mut [i32], rows: &[i8], c: &[i32], u: &[
             }
         }};
     }
-    let mut q0 = 0;
-    while q0 < r {
-        let rows = if r - q0 >= 4 { 4 } else { 1 };
-        let mut b0 = 0;
-        while b0 < nb {
-            let wide = nb - b0 >= 4;
-            match (rows, wide) {
-                (4, true) => tile!(4, 4, q0, b0),
-                (4, false) => tile!(4, 1, q0, b0),
-                (_, true) => tile!(1, 4, q0, b0),
-                _ => tile!(1, 1, q0, b0),
-            }
-            b0 += if wide { 4 } else { 1 };
-        }
-        q0 += rows;
-    }
+    tile_walk!(tile, r, nb, 4);
 }
