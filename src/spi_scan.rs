@@ -42,9 +42,11 @@ impl RawRow<'_> {
 }
 
 impl RawRow<'_> {
-    /// Whether the `n` columns from `ord` (1-based) are all float8.
+    /// Whether the `n` columns from `ord` (1-based) are all float8 and
+    /// present in the row.
     pub fn float8_run(&self, ord: usize, n: usize) -> bool {
         ord.checked_sub(1)
+            .filter(|&i| i + n <= self.datums.len())
             .and_then(|i| self.types.get(i..i + n))
             .is_some_and(|t| t.iter().all(|&t| t == pg_sys::FLOAT8OID))
     }
