@@ -302,8 +302,10 @@ pub fn scan<E>(
     let cap = fetch.max(1) as usize;
     let (mut extras, mut rows) = (Vec::with_capacity(cap), Rows::with_capacity(width, cap));
     let mut values = Vec::with_capacity(expanded);
-    // Feeds that are all numbers read as float8 (the common case) go
-    // straight into the row's cells, without a value each.
+    // The expanded values a row keeps, in order.
+    let kept: Vec<usize> = projection.map_or_else(|| (0..expanded).collect(), <[usize]>::to_vec);
+    // Feeds that are all numbers read as float8 (the common case; then value
+    // i is feed i) go straight into the row's cells, without a value each.
     let first = extra.len() + 1;
     let numbers = feeds.iter().all(|f| f.read == ReadAs::Number);
     let mut float8s: Option<bool> = None;
@@ -313,19 +315,11 @@ pub fn scan<E>(
             let direct =
                 numbers && *float8s.get_or_insert_with(|| row.float8_run(first, feeds.len()));
             let pushed = if direct {
-                match projection {
-                    Some(p) => rows.push_numbers(p.iter().map(|&i| row.float8_of_run(first + i))),
-                    None => {
-                        rows.push_numbers((0..feeds.len()).map(|i| row.float8_of_run(first + i)))
-                    }
-                }
+                rows.push_numbers(kept.iter().map(|&i| row.float8_of_run(first + i)))
             } else {
                 values.clear();
                 push_values(row, feeds, first, key_texts, &mut values);
-                match projection {
-                    Some(p) => rows.push_row(p.iter().map(|&i| &values[i])),
-                    None => rows.push_row(&values),
-                }
+                rows.push_row(kept.iter().map(|&i| &values[i]))
             };
             pushed.unwrap_or_else(|e| error::core(e));
         }

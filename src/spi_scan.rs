@@ -39,9 +39,7 @@ impl RawRow<'_> {
         // float8 is passed by value on 64-bit platforms (pgrx requires them).
         Some(f64::from_bits(self.datums[i].value() as u64))
     }
-}
 
-impl RawRow<'_> {
     /// Whether the `n` columns from `ord` (1-based) are all float8 and
     /// present in the row.
     pub fn float8_run(&self, ord: usize, n: usize) -> bool {

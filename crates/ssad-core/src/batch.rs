@@ -215,39 +215,18 @@ pub type Scored<T> = (T, Rows, Result<Vec<f64>>);
 /// One chunk's scores, by chunk index within its batch.
 type ChunkScores = (usize, Result<Vec<f64>>);
 
-/// Which rows of a batch the pool scores, and how every row gets its score.
+/// How every row of a batch gets its score; the rows the pool scores are
+/// the batch's `picks` (`InFlight`), in row order.
 enum Plan {
-    /// Every row.
+    /// Every row is scored.
     All,
-    /// Rows found in the scan's memo share its entry (`entry[r]`); the first
-    /// of each new entry is scored (`units`, rows in order, with the entry
-    /// each fills in `filled`, `u32::MAX` for a row the memo refused).
-    Memo {
-        entry: Vec<u32>,
-        units: Vec<u32>,
-        filled: Vec<u32>,
-    },
-    /// The memo is full: rows repeated within the batch are scored once
-    /// (`Distinct`), and not at all when the memo holds them (`held`, NaN
-    /// where not); `units` lists the groups scored.
-    Local {
-        distinct: Distinct,
-        held: Vec<f64>,
-        units: Vec<u32>,
-    },
-}
-
-impl Plan {
-    /// The rows the pool scores, in order.
-    fn rows(&self) -> Option<Vec<u32>> {
-        match self {
-            Plan::All => None,
-            Plan::Memo { units, .. } => Some(units.clone()),
-            Plan::Local {
-                distinct, units, ..
-            } => Some(units.iter().map(|&g| distinct.firsts[g as usize]).collect()),
-        }
-    }
+    /// Each row's entry in the scan's memo (`u32::MAX` for a row it refused):
+    /// the picks are the rows that added their entry, and those it refused.
+    Memo { entry: Vec<u32> },
+    /// The memo is full: rows repeated within the batch share a group
+    /// (`Distinct`); a group's score is the memo's (`held`) or, where that
+    /// is NaN, its first row's, which the picks list.
+    Local { distinct: Distinct, held: Vec<f64> },
 }
 
 /// A batch in flight: its chunks are scored by whichever pool thread is free.
@@ -255,7 +234,7 @@ struct InFlight<T> {
     tag: T,
     rows: Arc<Rows>,
     plan: Plan,
-    /// What the pool scores (`Plan::rows`), None for every row.
+    /// The rows the pool scores, in order; None for every row.
     picks: Option<Arc<Vec<u32>>>,
     chunks: usize,
     rx: Receiver<ChunkScores>,
@@ -311,46 +290,41 @@ impl<T: Send + 'static> Pipeline<T> {
         self.memo.len()
     }
 
-    /// Which rows of `rows` the pool scores: a repeated row is scored once
-    /// (rows equal in every cell get the same score bit for bit), and not
-    /// at all when an earlier batch scored its equal.
-    fn plan(&mut self, rows: &Rows) -> Plan {
+    /// How `rows` get their scores, and the rows the pool scores (None:
+    /// every row): a repeated row is scored once (rows equal in every cell
+    /// get the same score bit for bit), and not at all when an earlier batch
+    /// scored its equal.
+    fn plan(&mut self, rows: &Rows) -> (Plan, Option<Vec<u32>>) {
         if !self.dedup || !rows.hashable() {
-            return Plan::All;
+            return (Plan::All, None);
         }
-        let plan = if self.memo.takes(rows.width()) && !self.memo.full() {
+        let (plan, picks) = if self.memo.takes(rows.width()) && !self.memo.full() {
             let hashes: Vec<u64> = (0..rows.len())
                 .map(|r| cells_hash(rows.cells_of(r)))
                 .collect();
             let mut placed = Vec::new();
             self.memo
                 .place_many(&hashes, |r| rows.cells_of(r), &mut placed);
-            let (mut units, mut filled) = (Vec::new(), Vec::new());
+            let mut picks = Vec::new();
             let entry = placed
                 .iter()
                 .enumerate()
                 .map(|(r, p)| match *p {
                     Placed::Held(e) => e,
                     Placed::New(e) => {
-                        units.push(r as u32);
-                        filled.push(e);
+                        picks.push(r as u32);
                         e
                     }
                     Placed::Refused => {
-                        units.push(r as u32);
-                        filled.push(u32::MAX);
+                        picks.push(r as u32);
                         u32::MAX
                     }
                 })
                 .collect();
-            Plan::Memo {
-                entry,
-                units,
-                filled,
-            }
+            (Plan::Memo { entry }, picks)
         } else {
             let Some(distinct) = rows.distinct() else {
-                return Plan::All;
+                return (Plan::All, None);
             };
             let held = if self.memo.takes(rows.width()) {
                 self.memo.get_many(&distinct.hashes, |g| {
@@ -359,31 +333,27 @@ impl<T: Send + 'static> Pipeline<T> {
             } else {
                 vec![f64::NAN; distinct.firsts.len()]
             };
-            let units = (0..held.len() as u32)
-                .filter(|&g| held[g as usize].is_nan())
+            let picks = distinct
+                .firsts
+                .iter()
+                .zip(&held)
+                .filter(|(_, h)| h.is_nan())
+                .map(|(&f, _)| f)
                 .collect();
-            Plan::Local {
-                distinct,
-                held,
-                units,
-            }
+            (Plan::Local { distinct, held }, picks)
         };
         if rows.len() >= JUDGED_ROWS {
-            let scored = match &plan {
-                Plan::Memo { units, .. } | Plan::Local { units, .. } => units.len(),
-                Plan::All => rows.len(),
-            };
-            self.dedup = 1.0 - scored as f64 / rows.len() as f64 >= MIN_REPEATS;
+            self.dedup = 1.0 - picks.len() as f64 / rows.len() as f64 >= MIN_REPEATS;
         }
-        plan
+        (plan, Some(picks))
     }
 
     /// Start scoring `rows` (tagged with `tag`); once every pool thread has
     /// a batch's worth queued, returns the oldest, scored.
     pub fn submit(&mut self, tag: T, rows: Rows) -> Option<Scored<T>> {
         let (tx, rx) = channel();
-        let plan = self.plan(&rows);
-        let picks = plan.rows().map(Arc::new);
+        let (plan, picks) = self.plan(&rows);
+        let picks = picks.map(Arc::new);
         let rows = Arc::new(rows);
         let units = picks.as_ref().map_or(rows.len(), |p| p.len());
         let chunks = units.div_ceil(CHUNK);
@@ -437,7 +407,6 @@ impl<T: Send + 'static> Pipeline<T> {
             };
             parts[c] = scores;
         }
-        drop(f.picks);
         let scored = parts
             .into_iter()
             .try_fold(Vec::with_capacity(f.rows.len()), |mut out, p| {
@@ -445,28 +414,25 @@ impl<T: Send + 'static> Pipeline<T> {
                 Ok(out)
             });
         let n = f.rows.len();
-        let scores = scored.and_then(|unit| self.spread(f.plan, unit, n));
+        let picks = f.picks.as_deref().map_or(&[][..], Vec::as_slice);
+        let scores = scored.and_then(|unit| self.spread(f.plan, picks, unit, n));
         // Every job dropped its handle before reporting.
         let rows = Arc::try_unwrap(f.rows).unwrap_or_else(|shared| shared.as_ref().clone());
         Some((f.tag, rows, scores))
     }
 
-    /// Every row's score from the scores of the rows `plan` had scored
-    /// (`unit`); a new memo entry takes its score here. Batches come back in
+    /// Every row's score from the scores `unit` of the rows `picks` the pool
+    /// scored; a new memo entry takes its score here. Batches come back in
     /// order, so an entry an earlier batch added is filled by now.
-    fn spread(&mut self, plan: Plan, unit: Vec<f64>, n: usize) -> Result<Vec<f64>> {
+    fn spread(&mut self, plan: Plan, picks: &[u32], unit: Vec<f64>, n: usize) -> Result<Vec<f64>> {
         let missing = || CoreError::Internal("a batch's scores went missing".into());
         match plan {
             Plan::All if unit.len() == n => Ok(unit),
-            Plan::Memo {
-                entry,
-                units,
-                filled,
-            } if unit.len() == units.len() => {
-                for (&e, &v) in filled.iter().zip(&unit) {
-                    self.memo.set(e, v);
+            Plan::Memo { entry } if unit.len() == picks.len() => {
+                for (&r, &v) in picks.iter().zip(&unit) {
+                    self.memo.set(entry[r as usize], v);
                 }
-                let mut next = units.iter().zip(&unit).peekable();
+                let mut next = picks.iter().zip(&unit).peekable();
                 (0..n as u32)
                     .map(|r| match next.next_if(|(&u, _)| u == r) {
                         Some((_, &v)) => Ok(v),
@@ -476,13 +442,10 @@ impl<T: Send + 'static> Pipeline<T> {
                     })
                     .collect()
             }
-            Plan::Local {
-                distinct,
-                mut held,
-                units,
-            } if unit.len() == units.len() => {
-                for (&g, &v) in units.iter().zip(&unit) {
-                    held[g as usize] = v;
+            Plan::Local { distinct, mut held } if unit.len() == picks.len() => {
+                let mut scored = unit.into_iter();
+                for h in held.iter_mut().filter(|h| h.is_nan()) {
+                    *h = scored.next().ok_or_else(missing)?;
                 }
                 Ok(distinct.group.iter().map(|&g| held[g as usize]).collect())
             }

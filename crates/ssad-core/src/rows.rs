@@ -79,9 +79,8 @@ impl Rows {
         let (start, texts, spans) = (self.cells.len(), self.text.len(), self.spans.len());
         for v in row {
             let cell = match v {
-                Value::Null => TAG_NULL << TAG_SHIFT,
-                Value::Num(x) if x.is_nan() => NAN_BITS,
-                Value::Num(x) => x.to_bits(),
+                Value::Null => number_cell(None),
+                Value::Num(x) => number_cell(Some(*x)),
                 Value::Text(t) => {
                     let i = self.spans.len() as u64;
                     let at = self.text.len();
@@ -92,33 +91,26 @@ impl Rows {
             };
             self.cells.push(cell);
         }
-        let got = self.cells.len() - start;
-        if got != self.width || self.spans.len() as u64 > PAYLOAD {
-            self.cells.truncate(start);
-            self.text.truncate(texts);
-            self.spans.truncate(spans);
-            return Err(CoreError::RowMismatch(format!(
-                "expected {} values, got {got}",
-                self.width
-            )));
-        }
-        self.n += 1;
-        Ok(())
+        self.close_row(start, texts, spans)
     }
 
     /// Append one row of numbers (None for NULL): what `push_row` makes of
     /// the same values, without building them. A row of another width is
     /// refused and nothing is added.
     pub fn push_numbers(&mut self, row: impl IntoIterator<Item = Option<f64>>) -> Result<()> {
-        let start = self.cells.len();
-        self.cells.extend(row.into_iter().map(|v| match v {
-            None => TAG_NULL << TAG_SHIFT,
-            Some(x) if x.is_nan() => NAN_BITS,
-            Some(x) => x.to_bits(),
-        }));
+        let (start, texts, spans) = (self.cells.len(), self.text.len(), self.spans.len());
+        self.cells.extend(row.into_iter().map(number_cell));
+        self.close_row(start, texts, spans)
+    }
+
+    /// Count the row just appended from cell `start` (and text `texts`, span
+    /// `spans`) on, or take it back whole if it is not `width` cells.
+    fn close_row(&mut self, start: usize, texts: usize, spans: usize) -> Result<()> {
         let got = self.cells.len() - start;
-        if got != self.width {
+        if got != self.width || self.spans.len() as u64 > PAYLOAD {
             self.cells.truncate(start);
+            self.text.truncate(texts);
+            self.spans.truncate(spans);
             return Err(CoreError::RowMismatch(format!(
                 "expected {} values, got {got}",
                 self.width
@@ -180,6 +172,23 @@ pub struct Distinct {
     pub group: Vec<u32>,
 }
 
+/// A number's cell (None for NULL); every NaN is `NAN_BITS`.
+#[inline]
+fn number_cell(v: Option<f64>) -> u64 {
+    match v {
+        None => NULL_CELL,
+        Some(x) if x.is_nan() => NAN_BITS,
+        Some(x) => x.to_bits(),
+    }
+}
+
+/// Whether two rows' cells are equal: a branch-free pass (rows are short;
+/// a library `memcmp` call costs more than the compare).
+#[inline]
+fn same_cells(a: &[u64], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u64, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A multiplicative hash of a row's cells.
 #[inline]
 pub(crate) fn cells_hash(row: &[u64]) -> u64 {
@@ -223,7 +232,7 @@ impl Rows {
                     break;
                 }
                 let f = firsts[g as usize] as usize;
-                if crate::score_memo::same_cells(&self.cells[f * w..(f + 1) * w], row) {
+                if same_cells(&self.cells[f * w..(f + 1) * w], row) {
                     group.push(g);
                     break;
                 }

@@ -59,14 +59,7 @@ pub enum Placed {
     Refused,
 }
 
-/// Whether two rows' cells are equal: a branch-free pass (rows are short;
-/// a library `memcmp` call costs more than the compare).
-#[inline]
-pub(crate) fn same_cells(a: &[u64], b: &[u64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u64, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `same_cells` over stored bytes, 8 at a time.
+/// `rows::same_cells` over stored bytes, 8 at a time.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -258,7 +251,8 @@ impl ScoreMemo {
         self.scores.get(e as usize).copied().unwrap_or(f64::NAN)
     }
 
-    /// Give entry `e` its score.
+    /// Give entry `e` its score (nothing for an entry not held, such as the
+    /// `u32::MAX` of a refused row).
     pub fn set(&mut self, e: u32, score: f64) {
         if let Some(v) = self.scores.get_mut(e as usize) {
             *v = score;

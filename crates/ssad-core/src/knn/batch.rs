@@ -60,7 +60,8 @@ impl Reference {
                 let row = t0 + i;
                 let x = &xs[row * d..(row + 1) * d];
                 s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
-                self.nearest_bounded(tiles, x, &mut mins[i * nb..(i + 1) * nb], s.tile_qn[i], s);
+                let qn = s.tile_qn[i];
+                self.nearest_bounded(tiles, x, &mut mins[i * nb..(i + 1) * nb], (qn, qn), s);
                 dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
             }
             std::mem::swap(&mut s.mins, &mut mins);
@@ -121,10 +122,7 @@ impl Reference {
                 let x = &xs[row * d..(row + 1) * d];
                 s.q.copy_from_slice(&s.tile_q[i * m..(i + 1) * m]);
                 let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
-                let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
-                let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
-                self.visit_bounded(tiles, &mut bounds, cut, self.scored_held(), None, s);
-                self.finish(x, s);
+                self.nearest_bounded(tiles, x, &mut bounds, (qn, 0.0), s);
                 dists[row] = self.shares(x, s, &mut cols[row * d..(row + 1) * d]);
             }
             s.bounds = bounds;

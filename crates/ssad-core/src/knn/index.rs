@@ -99,8 +99,9 @@ pub(super) struct Coarse {
     pub(super) err: Vec<f32>,
 }
 
-/// The int8 copy of `tiles` for the batch search: `coarse`'s quantisation,
-/// laid out block by block with a block's 16 slots side by side (see
+/// The int8 copy of `tiles` for the batch search: `coarse`'s quantisation
+/// (its step, width and per-block errors, without its bytes), the bytes laid
+/// out block by block with a block's 16 slots side by side (see
 /// `Kernels::block_mins_i8`), and `|v|^2 + 256 sum v` per slot.
 #[derive(Clone, Debug, Default)]
 pub(super) struct BatchI8 {
@@ -129,7 +130,14 @@ impl BatchI8 {
             }
         }
         BatchI8 {
-            coarse: coarse.clone(),
+            // The quantisation and each block's rounding distance; the bytes
+            // are laid out again above.
+            coarse: Coarse {
+                vals: Aligned::default(),
+                c: Vec::new(),
+                err: coarse.err.clone(),
+                ..*coarse
+            },
             vals,
             c,
         }
@@ -166,6 +174,15 @@ pub(super) const COARSE_MAX_D: usize = 1024;
 pub(super) const PAD_C: i32 = i32::MAX / 2;
 
 impl Index {
+    /// The cut-off a block's lower bound is held to when the k-th best
+    /// squared distance is `w`, for a query of squared norm `qn` and bounds
+    /// that leave `below` out of the squared distance: `w` plus the rounding
+    /// slack less `below`, rounded up to f32, so it stays conservative.
+    pub(super) fn cut(&self, qn: f64, below: f64) -> impl Fn(f32) -> f32 {
+        let slack = self.slack * (qn.sqrt() + self.r_max).powi(2);
+        move |w: f32| ((w as f64 + slack - below) as f32).next_up()
+    }
+
     pub(super) fn build(d_in: usize, rows: &[f32]) -> Self {
         let n = rows.len().checked_div(d_in).unwrap_or(0);
         if n == 0 {

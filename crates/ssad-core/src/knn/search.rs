@@ -28,10 +28,8 @@ impl Reference {
             coarse.bounds(&s.q, &mut s.coarse_q, &mut s.bounds);
             let nb = tiles.slot_row.len() / KNN_BLOCK;
             let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
-            let slack = ix.slack * (qn.sqrt() + ix.r_max).powi(2);
             let mut bounds = std::mem::take(&mut s.bounds);
-            let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
-            self.visit_bounded(tiles, &mut bounds[..nb], cut, held, skip, s);
+            self.visit_bounded(tiles, &mut bounds[..nb], ix.cut(qn, 0.0), held, skip, s);
             s.bounds = bounds;
             self.finish(x, s);
             return;
@@ -127,8 +125,7 @@ impl Reference {
         let ix = &self.index;
         let nb = tiles.slot_row.len() / KNN_BLOCK;
         let qn: f64 = s.q.iter().map(|&v| v as f64 * v as f64).sum();
-        let slack = ix.slack * (qn.sqrt() + ix.r_max).powi(2);
-        let cut = |w: f32| ((w as f64 + slack) as f32).next_up();
+        let cut = ix.cut(qn, 0.0);
         let (mut qb, mut gb, mut bb) = (
             std::mem::take(&mut s.coarse_q),
             std::mem::take(&mut s.group_bounds),
@@ -195,19 +192,18 @@ impl Reference {
         (s.coarse_q, s.group_bounds, s.bounds) = (qb, gb, bb);
     }
 
-    /// As `nearest` for the query already in `s.q`, with its blocks' lower
-    /// bounds `mins` (minus `qn = |q|^2`) from `block_mins`.
+    /// As `nearest` for the query already in `s.q` (squared norm `qn`),
+    /// with its blocks' lower bounds `mins`, which leave `below` out of the
+    /// squared distance (`|q|^2` for `block_mins`, 0 for the int8 bounds).
     pub(super) fn nearest_bounded(
         &self,
         tiles: &Blocks,
         x: &[f32],
         mins: &mut [f32],
-        qn: f64,
+        (qn, below): (f64, f64),
         s: &mut KnnScratch,
     ) {
-        let slack = self.index.slack * (qn.sqrt() + self.index.r_max).powi(2);
-        // The cut-off is rounded up to f32, so it stays conservative.
-        let cut = |worst: f32| ((worst as f64 + slack - qn) as f32).next_up();
+        let cut = self.index.cut(qn, below);
         self.visit_bounded(tiles, mins, cut, self.scored_held(), None, s);
         self.finish(x, s);
     }
