@@ -314,7 +314,14 @@ impl ScoreMemo {
 
     /// `size` slots, every held row placed again.
     fn grow(&mut self, size: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        // Zeros written, not a zeroed allocation: the placing below reads a
+        // slot before writing it, and a page first read from fresh zeroed
+        // memory faults again on its first write (flushing every thread's
+        // view of it), where one written first faults once.
+        #[allow(clippy::slow_vector_initialization)]
+        let mut fresh = Vec::with_capacity(size);
+        fresh.resize(size, 0);
+        let old = std::mem::replace(&mut self.slots, fresh);
         let mask = size - 1;
         for slot in old.into_iter().filter(|&s| s != 0) {
             let e = (slot as u32 - 1) as usize;
