@@ -17,6 +17,7 @@ mod comments;
 mod error;
 mod guard;
 mod gucs;
+mod heap_read;
 mod row;
 mod source;
 mod spi_read;

@@ -1,9 +1,11 @@
-//! Reading a training source through SPI with the caller's privileges
-//! (row-level security applies): column discovery, type mapping, and a
-//! single streaming pass that reservoir-samples the rows.
+//! Reading a source with the caller's privileges (row-level security
+//! applies): column discovery, type mapping, a single streaming pass that
+//! reservoir-samples the rows for training, and the scored scans of the
+//! whole-table functions (through SPI, or a plain table's heap).
 
 use crate::error;
 use crate::error::Kind;
+use crate::heap_read;
 use crate::spi_scan::{self, Item, RawRow};
 use crate::types::{self, ReadAs};
 use pgrx::prelude::*;
@@ -146,6 +148,11 @@ pub struct Selection {
     pub specs: Vec<ColumnSpec>,
     pub skipped: Vec<(String, String)>,
 }
+
+/// The extra select expressions that give where a scanned row is: its
+/// table (a partition or inheritance child of a parent scanned whole) and
+/// its ctid there.
+pub const LOCATION: [&str; 2] = ["t.tableoid", "t.ctid"];
 
 /// Why a key column is set aside when no `columns` are given.
 const KEY_REASON: &str =
@@ -309,7 +316,7 @@ pub fn scan<E>(
     let first = extra.len() + 1;
     let numbers = feeds.iter().all(|f| f.read == ReadAs::Number);
     let mut float8s: Option<bool> = None;
-    spi_scan::stream(&query, fetch, |item| match item {
+    let mut on = |item: Item<'_>| match item {
         Item::Row(row) => {
             extras.push(extract(row));
             let direct =
@@ -334,7 +341,17 @@ pub fn scan<E>(
             r.clear();
             (extras, rows) = (e, r);
         }
-    });
+    };
+    // A plain table is read from its heap where that reads what the query
+    // would (`heap_read::Direct::open` says when).
+    match sample_filter
+        .is_none()
+        .then(|| heap_read::Direct::open(relid, feeds, extra))
+        .flatten()
+    {
+        Some(direct) => direct.stream(fetch, &mut on),
+        None => spi_scan::stream(&query, fetch, &mut on),
+    }
 }
 
 /// Score every row of the relation with `model`: each fetch is scored in a

@@ -13,7 +13,16 @@ pub struct RawRow<'a> {
     types: &'a [pg_sys::Oid],
 }
 
-impl RawRow<'_> {
+impl<'a> RawRow<'a> {
+    /// A row of `datums` (NULL where `nulls`) of `types`, all of one length.
+    pub fn new(datums: &'a [pg_sys::Datum], nulls: &'a [bool], types: &'a [pg_sys::Oid]) -> Self {
+        RawRow {
+            datums,
+            nulls,
+            types,
+        }
+    }
+
     /// The value at `ord` (1-based), copied into Rust-owned memory.
     pub fn get<T: FromDatum>(&self, ord: usize) -> Option<T> {
         let i = ord.checked_sub(1).filter(|&i| i < self.datums.len())?;
@@ -125,13 +134,22 @@ unsafe extern "C-unwind" fn nothing(_this: *mut pg_sys::DestReceiver) {}
 /// Rows in the first fetch of a stream.
 const FIRST_FETCH: i64 = 1024;
 
+/// The sizes of a stream's fetches, without end: the first ones short and
+/// doubling up to `fetch`, so that whoever consumes them (the scoring pool)
+/// starts after 1,024 rows instead of waiting for a whole fetch.
+pub fn fetch_sizes(fetch: i64) -> impl Iterator<Item = i64> {
+    let fetch = fetch.max(1);
+    std::iter::successors(Some(fetch.min(FIRST_FETCH)), move |s| {
+        Some((s * 2).min(fetch))
+    })
+}
+
 /// Run `query` read-only and stream its rows in fetches of up to `fetch`
 /// (the first ones shorter, see `FIRST_FETCH`).
 pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
     let Ok(sql) = CString::new(query) else {
         pgrx::error!("ssad: internal query contains a NUL byte")
     };
-    let fetch = fetch.max(1);
     let mut receiver = Receiver {
         base: pg_sys::DestReceiver {
             receiveSlot: Some(receive_slot),
@@ -168,11 +186,7 @@ pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
         // One pointer to the whole receiver, used for every access while
         // the executor holds it.
         let this: *mut Receiver<'_> = &mut receiver;
-        // The first fetches are short and double up to `fetch`: whoever
-        // consumes them (the scoring pool) starts after 1,024 rows instead of
-        // waiting for a whole fetch.
-        let mut size = fetch.min(FIRST_FETCH);
-        loop {
+        for size in fetch_sizes(fetch) {
             pg_sys::check_for_interrupts!();
             let n = pg_sys::PortalRunFetch(
                 portal,
@@ -186,7 +200,6 @@ pub fn stream(query: &str, fetch: i64, mut on: impl FnMut(Item<'_>)) {
             if n < size as u64 {
                 break;
             }
-            size = (size * 2).min(fetch);
         }
         pg_sys::SPI_cursor_close(portal);
         pg_sys::SPI_finish();

@@ -110,6 +110,43 @@ SET ROLE ssad_priv_other;
 SELECT sqlstate_of($$SELECT ssad_export('shared2')$$) AS other_exports_new_shared2;
 RESET ROLE;
 
+-- A whole-table scan reads what the caller's own SELECT would: the rows a
+-- policy leaves it, a parent's children, and nothing of a table or a column
+-- it may not read. The anomaly (id 301) is hidden from ssad_priv_other.
+CREATE TABLE scanned AS SELECT i AS id, (i % 20)::float8 AS x, (3 * (i % 20) + (i % 3) / 10.0)::float8 AS y
+  FROM generate_series(1, 300) AS i;
+INSERT INTO scanned VALUES (301, 5, 500);
+GRANT SELECT ON scanned TO ssad_priv_owner, ssad_priv_other;
+ALTER TABLE scanned ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_sees_all ON scanned FOR SELECT TO ssad_priv_owner USING (true);
+CREATE POLICY other_sees_some ON scanned FOR SELECT TO ssad_priv_other USING (id <= 200);
+SET ROLE ssad_priv_owner;
+SELECT version FROM ssad_train('sm', 'scanned', exclude => ARRAY['id'], options => '{"epochs": 2, "seed": 1}');
+SELECT ssad_grant('sm', 'ssad_priv_other');
+SELECT row_data->>'id' AS owner_top FROM ssad_top_anomalies('sm', k => 1);
+RESET ROLE;
+SET ROLE ssad_priv_other;
+SELECT count(*) AS other_rows, max((row_data->>'id')::int) AS other_max_id FROM ssad_top_anomalies('sm', k => 1000);
+SELECT rows_read AS other_drift_rows FROM ssad_drift('sm') WHERE column_name IS NULL;
+RESET ROLE;
+ALTER TABLE scanned DISABLE ROW LEVEL SECURITY;
+REVOKE SELECT ON scanned FROM ssad_priv_other;
+GRANT SELECT (x, y) ON scanned TO ssad_priv_other;
+SET ROLE ssad_priv_other;
+SELECT sqlstate_of($$SELECT * FROM ssad_top_anomalies('sm', k => 1)$$) AS other_with_column_grants;
+SELECT rows_read AS other_drift_rows_with_column_grants FROM ssad_drift('sm') WHERE column_name IS NULL;
+RESET ROLE;
+REVOKE SELECT ON scanned FROM ssad_priv_other;
+SET ROLE ssad_priv_other;
+SELECT sqlstate_of($$SELECT * FROM ssad_top_anomalies('sm', k => 1)$$) AS other_without_select;
+SELECT sqlstate_of($$SELECT * FROM ssad_drift('sm')$$) AS other_drift_without_select;
+RESET ROLE;
+CREATE TABLE scanned_child () INHERITS (scanned);
+INSERT INTO scanned_child VALUES (302, 6, -400);
+SET ROLE ssad_priv_owner;
+SELECT row_data->>'id' AS id_with_child FROM ssad_top_anomalies('sm', k => 2) ORDER BY score DESC;
+RESET ROLE;
+
 -- A caller's own operators and functions are never run by ssad's internal
 -- SQL: a schema ahead of pg_catalog on the search_path defines = for text
 -- and for name, and format_type, each logging every call.

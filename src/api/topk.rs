@@ -115,7 +115,7 @@ fn ssad_top_anomalies(
     // column named t would win over the alias.
     let has_ctid = source::relkind(relid) != "v";
     let extra: &[&str] = if has_ctid {
-        &["t.tableoid", "t.ctid"]
+        &source::LOCATION
     } else {
         &["to_jsonb(t.*)"]
     };
