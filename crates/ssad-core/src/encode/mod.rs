@@ -121,8 +121,21 @@ impl ColumnEncoder {
     /// `encode_input` into `out`, with `target`, `marginal` and `knn_coord`
     /// of the same value: the same bits as the four calls, with the value
     /// read, scaled and looked up once (per row and column of every score).
-    #[inline]
+    #[inline(always)]
     pub fn encode_parts(&self, v: &Value<'_>, out: &mut [f32]) -> ValueParts {
+        // A discrete column's training level (flags, codes, counts: most
+        // cells of such tables) is looked up here, inlined into the row's
+        // loop; the rest take the general path.
+        if let (ColumnEncoder::Numeric(e), Value::Num(x)) = (self, v) {
+            if let Some(parts) = e.level_parts(*x, out) {
+                return parts;
+            }
+        }
+        self.encode_parts_general(v, out)
+    }
+
+    #[inline(never)]
+    fn encode_parts_general(&self, v: &Value<'_>, out: &mut [f32]) -> ValueParts {
         match self {
             ColumnEncoder::Numeric(e) => match e.value(v) {
                 Some(x) => {

@@ -189,6 +189,23 @@ impl NumericEncoder {
         (v.to_bits() == x.to_bits()).then(|| self.levels[i])
     }
 
+    /// `ColumnEncoder::encode_parts` of `x` when it is one of the column's
+    /// training levels (then `fold` leaves it as it is: a level is within
+    /// the training range), else None.
+    #[inline(always)]
+    pub(super) fn level_parts(&self, x: f64, out: &mut [f32]) -> Option<super::ValueParts> {
+        let (input, knn_coord, marginal) = self.level(x)?;
+        out[0] = input;
+        if self.nullable() {
+            out[1] = 0.0;
+        }
+        Some(super::ValueParts {
+            target: Some(input),
+            marginal,
+            knn_coord,
+        })
+    }
+
     /// This encoder as a time column's (`time`) or not. The looked-up
     /// levels stay: training values are inside the range, where `fold`
     /// changes nothing.
