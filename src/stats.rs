@@ -281,3 +281,45 @@ pub fn reset() {
         LOCAL.with_borrow_mut(Vec::clear);
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::{Counts, Table, SLOTS};
+    use pgrx::prelude::*;
+
+    fn scored(t: &Table, id: i64) -> Option<u64> {
+        t.slots[..t.used]
+            .iter()
+            .find(|s| s.counts.id == id)
+            .map(|s| s.counts.scored)
+    }
+
+    /// A full table gives up the slot of the version counted least recently,
+    /// and a version that comes back counts from zero.
+    #[pg_test]
+    fn a_full_table_gives_up_the_least_recently_counted_slot() {
+        let count = |id: i64, n: u64| Counts {
+            id,
+            scored: n,
+            ..Counts::default()
+        };
+        let mut t = Box::new(Table::default());
+        for id in 0..SLOTS as i64 {
+            t.add(&count(id, 1));
+        }
+        assert_eq!(t.used, SLOTS);
+        // Version 0 counted again: version 1 is now the least recent.
+        t.add(&count(0, 1));
+        t.add(&count(10_000, 5));
+        assert_eq!(t.used, SLOTS);
+        assert_eq!(scored(&t, 1), None);
+        assert_eq!(scored(&t, 0), Some(2));
+        assert_eq!(scored(&t, 2), Some(1));
+        assert_eq!(scored(&t, 10_000), Some(5));
+        // Version 1 returns in version 2's slot, without its old count.
+        t.add(&count(1, 3));
+        assert_eq!((scored(&t, 1), scored(&t, 2)), (Some(3), None));
+        assert_eq!(scored(&t, SLOTS as i64 - 1), Some(1));
+    }
+}
