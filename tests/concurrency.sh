@@ -2,7 +2,8 @@
 # Two sessions: a retrain in progress is invisible to scoring until it
 # commits, and then the very next statement of the other session (same
 # backend, same model cache) uses it. A second retrain of the same model
-# while one runs is skipped with a NOTICE.
+# while one runs is skipped with a NOTICE. A whole-table scan reads its
+# statement's snapshot.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/ssad-it-conc PORT=5492 DB=conc
@@ -40,4 +41,32 @@ check "concurrent retrain skipped with a NOTICE" 1 "$(grep -c 'already running; 
 check "skipped retrain returned no row" 0 "$(grep -E '^[0-9]+$' "$DIR/b.out" | head -1)"
 check "next statement after commit uses the new version" "$v2" "$(grep -v '^SET$' "$DIR/b.out" | grep -v '^$' | grep -vE '^[0-9]+$|NOTICE|^$' | sed -n 2p)"
 check "the new version scores differently" t "$([ "$v1" != "$v2" ] && echo t || echo f)"
+
+# A whole-table scan reads its statement's snapshot (a plain table's heap is
+# read directly): session C inserts 500 rows and deletes 100 in a transaction
+# it holds open; session D's scans do not see them before C commits, nor
+# after within a repeatable-read transaction, and the next statement does.
+topk_rows="SELECT count(*) FROM ssad_top_anomalies('m', 't', 100000)"
+pg_psql "$DIR" "$PORT" "$DB" -At >"$DIR/c.out" 2>&1 <<'SQL' &
+BEGIN;
+INSERT INTO t SELECT i, (i % 30)::float8, (i % 30 * 2)::float8 FROM generate_series(3001, 3500) i;
+DELETE FROM t WHERE id <= 100;
+SELECT pg_sleep(4);
+COMMIT;
+SQL
+c_pid=$!
+sleep 2
+pg_psql "$DIR" "$PORT" "$DB" -At >"$DIR/d.out" 2>&1 <<SQL
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+$topk_rows;
+SELECT pg_sleep(5);
+$topk_rows;
+COMMIT;
+$topk_rows;
+SQL
+wait "$c_pid"
+mapfile -t d < <(grep -E '^[0-9]+$' "$DIR/d.out")
+check "a scan does not read another session's uncommitted rows" 3000 "${d[0]:-}"
+check "a repeatable-read scan keeps its snapshot after they commit" 3000 "${d[1]:-}"
+check "the next statement reads them" 3400 "${d[2]:-}"
 finish
