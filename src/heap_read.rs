@@ -50,7 +50,7 @@ impl Stored {
     /// The value stored at `p`.
     ///
     /// # Safety
-    /// `p` points to `self.width()` readable bytes.
+    /// `p` points to one readable value of this type.
     #[inline]
     unsafe fn at(self, p: *const u8) -> f64 {
         // SAFETY: the caller's; a tuple's data is only as aligned as its
@@ -67,21 +67,27 @@ impl Stored {
     }
 }
 
-/// A model column: its attribute (0-based), type, and offset in a tuple's
-/// data when every attribute before it has a fixed width.
+/// A model column: its attribute (0-based) and type.
 struct Column {
     index: usize,
     stored: Stored,
-    offset: Option<usize>,
+}
+
+/// Where the model columns sit in a tuple's data when every attribute up to
+/// the last of them has a fixed width: what a tuple must hold to be read at
+/// those offsets (attributes and data bytes), and each column's offset.
+struct Fixed {
+    natts: usize,
+    end: usize,
+    offsets: Vec<usize>,
 }
 
 /// A table to read directly, opened (and locked) by `open`.
 pub struct Direct {
     rel: pg_sys::Relation,
     columns: Vec<Column>,
-    /// The attributes and data bytes a tuple holds when every model column
-    /// sits at its fixed offset (None when some does not have one).
-    fixed: Option<(usize, usize)>,
+    /// None when some model column has no fixed offset.
+    fixed: Option<Fixed>,
     /// Whether each row carries its table and ctid (`source::LOCATION`).
     location: bool,
 }
@@ -161,17 +167,15 @@ impl Direct {
         }
     }
 
-    /// Each feed's column, and what a tuple must hold for all of them to be
-    /// at fixed offsets (as `heap_fill_tuple` lays out a tuple without
-    /// NULLs: each attribute aligned, in order).
+    /// Each feed's column, and their fixed offsets (as `heap_fill_tuple`
+    /// lays out a tuple without NULLs: each attribute aligned, in order).
     ///
     /// # Safety
     /// `rel` is an open relation.
-    #[allow(clippy::type_complexity)]
     unsafe fn columns(
         rel: pg_sys::Relation,
         feeds: &[Feed],
-    ) -> Option<(Vec<Column>, Option<(usize, usize)>)> {
+    ) -> Option<(Vec<Column>, Option<Fixed>)> {
         // SAFETY: the caller's; the descriptor's attributes are its natts.
         let attrs = unsafe {
             let desc = (*rel).rd_att;
@@ -205,20 +209,24 @@ impl Direct {
                 Some(Column {
                     index,
                     stored: Stored::of(attrs[index].atttypid)?,
-                    offset: offsets[index],
                 })
             })
             .collect::<Option<Vec<Column>>>()?;
         let fixed = columns
             .iter()
-            .try_fold((0, 0), |(natts, end), c| {
-                let o = c.offset?;
-                Some((
-                    natts.max(c.index + 1),
-                    end.max(o + attrs[c.index].attlen as usize),
-                ))
-            })
-            .filter(|_| !columns.is_empty());
+            .map(|c| offsets[c.index])
+            .collect::<Option<Vec<usize>>>()
+            .filter(|_| !columns.is_empty())
+            .map(|offsets| Fixed {
+                natts: columns.iter().map(|c| c.index + 1).max().unwrap_or(0),
+                end: columns
+                    .iter()
+                    .zip(&offsets)
+                    .map(|(c, o)| o + attrs[c.index].attlen as usize)
+                    .max()
+                    .unwrap_or(0),
+                offsets,
+            });
         Some((columns, fixed))
     }
 
@@ -282,21 +290,19 @@ impl Direct {
                     // A page's tuples lie from its end down, in the order the
                     // scan gives them: ask now for the one after next.
                     let len = (*tuple).t_len as usize;
-                    prefetch(header.cast::<u8>().wrapping_sub(2 * len), len);
+                    ssad_core::kernels::prefetch(header.cast::<u8>().wrapping_sub(2 * len), len);
                     let data_at = (*header).t_hoff as usize;
-                    let holds = |(natts, end): (usize, usize)| {
+                    let holds = |f: &&Fixed| {
                         (*header).t_infomask as u32 & pg_sys::HEAP_HASNULL == 0
                             && ((*header).t_infomask2 as u32 & pg_sys::HEAP_NATTS_MASK) as usize
-                                >= natts
-                            && (*tuple).t_len as usize >= data_at + end
+                                >= f.natts
+                            && len >= data_at + f.end
                     };
                     let cells = datums[first..].iter_mut().zip(&mut nulls[first..]);
-                    if self.fixed.is_some_and(holds) {
+                    if let Some(f) = self.fixed.as_ref().filter(holds) {
                         let data = header.cast::<u8>().add(data_at);
-                        for ((d, null), c) in cells.zip(&self.columns) {
-                            // `fixed` is Some only when every column has an offset.
-                            let at = data.add(c.offset.unwrap_or_default());
-                            *d = pg_sys::Datum::from(c.stored.at(at).to_bits());
+                        for (((d, null), c), &o) in cells.zip(&self.columns).zip(&f.offsets) {
+                            *d = pg_sys::Datum::from(c.stored.at(data.add(o)).to_bits());
                             *null = false;
                         }
                     } else {
@@ -320,24 +326,6 @@ impl Direct {
             pg_sys::table_close(self.rel, pg_sys::NoLock as _);
         }
     }
-}
-
-/// Ask for the cache lines of `len` bytes from `p` (a hint: a prefetch
-/// never faults, whatever the address, and does nothing where the target
-/// has no such instruction).
-#[inline(always)]
-fn prefetch(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for line in (0..len).step_by(64) {
-        // SAFETY: a prefetch reads nothing architecturally and never
-        // faults; SSE is part of every x86_64 target.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line).cast());
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
 
 #[cfg(any(test, feature = "pg_test"))]

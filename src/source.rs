@@ -289,18 +289,6 @@ pub fn scan<E>(
     mut extract: impl FnMut(&RawRow<'_>) -> E,
     mut on_batch: impl FnMut(Vec<E>, Rows) -> Option<(Vec<E>, Rows)>,
 ) {
-    let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
-    list.extend(feeds.iter().map(|f| types::read_expr(&f.attribute, f.read)));
-    // The relation is interpolated schema-qualified and quoted; the read
-    // expressions qualify every name they use (`types::read_expr`), so the
-    // caller's search_path resolves nothing of ssad's here (it stays in
-    // effect for what the relation itself runs: a view's functions).
-    let query = format!(
-        "SELECT {} FROM {} AS t {}",
-        list.join(", "),
-        qualified_name(relid),
-        sample_filter.unwrap_or_default()
-    );
     let expanded: usize = feeds
         .iter()
         .map(|f| types::expand(&f.attribute, f.read).len())
@@ -350,8 +338,33 @@ pub fn scan<E>(
         .flatten()
     {
         Some(direct) => direct.stream(fetch, &mut on),
-        None => spi_scan::stream(&query, fetch, &mut on),
+        None => spi_scan::stream(
+            &scan_query(relid, sample_filter, feeds, extra),
+            fetch,
+            &mut on,
+        ),
     }
+}
+
+/// The query a scan runs through SPI: `extra`, then each feed's read
+/// expression. The relation is interpolated schema-qualified and quoted; the
+/// read expressions qualify every name they use (`types::read_expr`), so the
+/// caller's search_path resolves nothing of ssad's here (it stays in effect
+/// for what the relation itself runs: a view's functions).
+fn scan_query(
+    relid: pg_sys::Oid,
+    sample_filter: Option<&str>,
+    feeds: &[Feed],
+    extra: &[&str],
+) -> String {
+    let mut list: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
+    list.extend(feeds.iter().map(|f| types::read_expr(&f.attribute, f.read)));
+    format!(
+        "SELECT {} FROM {} AS t {}",
+        list.join(", "),
+        qualified_name(relid),
+        sample_filter.unwrap_or_default()
+    )
 }
 
 /// Score every row of the relation with `model`: each fetch is scored in a

@@ -335,19 +335,10 @@ impl ScoreMemo {
     }
 }
 
-/// Ask for the cache line holding `v` (a hint: it never faults, and does
-/// nothing where the target has no such instruction).
+/// Ask for the cache line holding `v`.
 #[inline(always)]
 fn prefetch<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing architecturally and never faults;
-    // SSE is part of every x86_64 target.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((v as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    crate::kernels::prefetch((v as *const T).cast(), 1);
 }
 
 #[cfg(test)]

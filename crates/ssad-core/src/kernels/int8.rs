@@ -92,7 +92,7 @@ pub unsafe fn block_bounds_i8(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{available, selected};
+    use super::super::{available, int8_test_data, selected};
     use super::*;
 
     /// Every variant gives the naive result bit for bit, over group counts,
@@ -103,26 +103,13 @@ mod tests {
         for kern in available() {
             for groups in [1usize, 2, 3, 4, 5, 10, 17] {
                 for nsb in [1usize, 2, 3] {
-                    let rows: Vec<i8> = (0..nsb * groups * KNN_BLOCK * GROUP_BYTES)
-                        .map(|i| match i % 11 {
-                            0 => 127,
-                            1 => -127,
-                            _ => (rng.below(255) as i32 - 127) as i8,
-                        })
-                        .collect();
+                    let rows =
+                        int8_test_data::rows(&mut rng, nsb * groups * KNN_BLOCK * GROUP_BYTES, 11);
                     let c: Vec<i32> = (0..nsb * KNN_BLOCK * LANES)
                         .map(|_| rng.below(1 << 22) as i32)
                         .collect();
                     let err: Vec<f32> = (0..nsb * LANES).map(|_| rng.next_f64() as f32).collect();
-                    let u: Vec<u8> = (0..4 * groups)
-                        .map(|t| {
-                            if t % 5 == 0 {
-                                255
-                            } else {
-                                rng.below(256) as u8
-                            }
-                        })
-                        .collect();
+                    let u = int8_test_data::query(&mut rng, 4 * groups);
                     for qerr in [0.25f32, f32::NAN] {
                         let q = Int8Query {
                             u: &u,

@@ -48,7 +48,7 @@ pub unsafe fn block_mins_i8(mins: &mut [i32], rows: &[i8], c: &[i32], u: &[u8], 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{available, selected};
+    use super::super::{available, int8_test_data, selected};
     use super::*;
 
     /// Every variant gives the naive least bit for bit, over query and block
@@ -61,13 +61,8 @@ mod tests {
             for groups in [1usize, 2, 3, 10, 17] {
                 for nb in [1usize, 3, 4, 5, 9] {
                     for r in [1usize, 2, 4, 5, 7] {
-                        let rows: Vec<i8> = (0..nb * groups * TILE_GROUP_BYTES)
-                            .map(|i| match i % 13 {
-                                0 => 127,
-                                1 => -127,
-                                _ => (rng.below(255) as i32 - 127) as i8,
-                            })
-                            .collect();
+                        let rows =
+                            int8_test_data::rows(&mut rng, nb * groups * TILE_GROUP_BYTES, 13);
                         let c: Vec<i32> = (0..nb * KNN_BLOCK)
                             .map(|i| {
                                 if i % 7 == 3 {
@@ -77,15 +72,7 @@ mod tests {
                                 }
                             })
                             .collect();
-                        let u: Vec<u8> = (0..r * 4 * groups)
-                            .map(|t| {
-                                if t % 5 == 0 {
-                                    255
-                                } else {
-                                    rng.below(256) as u8
-                                }
-                            })
-                            .collect();
+                        let u = int8_test_data::query(&mut rng, r * 4 * groups);
                         let mut got = vec![0i32; r * nb];
                         kern.block_mins_i8(&mut got, &rows, &c, &u, r);
                         for i in 0..r {

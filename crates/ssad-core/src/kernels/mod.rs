@@ -137,6 +137,57 @@ pub(crate) fn scalar_kernels() -> Kernels {
     }
 }
 
+/// Ask for the cache lines of `len` bytes from `p` (at least the first):
+/// a hint that never faults, whatever the address, and does nothing where
+/// the target has no such instruction. For reads whose address is known
+/// well before the data is needed (a hash table's next probe, a heap page's
+/// next tuple).
+#[inline(always)]
+pub fn prefetch(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in (0..len.max(1)).step_by(64) {
+        // SAFETY: a prefetch reads nothing architecturally and never
+        // faults; SSE is part of every x86_64 target.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line).cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
+/// Test data for the int8 kernels: extreme bytes among random ones.
+#[cfg(test)]
+pub(crate) mod int8_test_data {
+    use crate::rng::Rng;
+
+    /// `n` reference bytes: 127 and -127 at every `period`-th pair of
+    /// places, the rest uniform in -127..=127.
+    pub fn rows(rng: &mut Rng, n: usize, period: usize) -> Vec<i8> {
+        (0..n)
+            .map(|i| match i % period {
+                0 => 127,
+                1 => -127,
+                _ => (rng.below(255) as i32 - 127) as i8,
+            })
+            .collect()
+    }
+
+    /// `n` query bytes: 255 every fifth, the rest uniform.
+    pub fn query(rng: &mut Rng, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|t| {
+                if t % 5 == 0 {
+                    255
+                } else {
+                    rng.below(256) as u8
+                }
+            })
+            .collect()
+    }
+}
+
 /// Every variant this CPU can run (scalar first): for tests and benchmarks.
 pub fn available() -> Vec<Kernels> {
     let mut v = vec![scalar_kernels()];
